@@ -1,0 +1,113 @@
+/* config.h - every setting of Voice Stack, defined once.
+ *
+ * DESIGN
+ * One table (config.c, `settings[]`, Redis static_configs style) gives each
+ * setting its name, type, bounds, default, unit and help text, and the offset
+ * of its field in `struct vs_config`. That table drives: parsing from the
+ * environment, a .env file and command-line flags; `voicestack --help`;
+ * `voicestack config` (effective values and where each came from); and
+ * docs/CONFIG.md (`voicestack config --markdown`, checked by a test).
+ *
+ * Precedence: flag > environment > .env file > default.
+ * Flags are the setting name in lower case with '-' for '_':
+ * MAX_UPLOAD_SIZE_MB -> --max-upload-size-mb 100 (or --max-upload-size-mb=100).
+ * The .env file is ./.env, or the one named by --env-file PATH.
+ * Every value given is validated, even one that a higher-precedence source
+ * overrides, so a typo anywhere is found at start-up.
+ *
+ * Loaded once in the front at start-up, read-only afterwards (no locking).
+ * Nothing here logs: errors go to an err buffer, warnings to a callback.
+ */
+#ifndef VS_CONFIG_H
+#define VS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define VS_STR_MAX 256
+/* room in struct vs_config for the per-setting source (config.c asserts it) */
+#define VS_CONFIG_MAX_SETTINGS 48
+
+enum vs_config_source { VS_SRC_DEFAULT = 0, VS_SRC_DOTENV, VS_SRC_ENV, VS_SRC_FLAG };
+
+struct vs_config {
+	char env[VS_STR_MAX];  /* ENV: free label, e.g. dev|production|test (informational) */
+	char host[VS_STR_MAX]; /* HOST: numeric IPv4/IPv6 address to bind */
+	int asr_port, tts_port;
+	char log_level[VS_STR_MAX]; /* debug|info|warning|error, always lower case */
+
+	/* resource guard */
+	int memory_threshold_percent; /* 1..100 */
+	int swap_threshold_percent;   /* 1..100 */
+	int max_upload_size_mb;
+
+	/* per service */
+	char asr_engine[VS_STR_MAX], tts_engine[VS_STR_MAX]; /* registry names, validated */
+	char asr_model[VS_STR_MAX];                           /* "" = engine default */
+	char asr_compute_type[VS_STR_MAX];
+	char asr_device[VS_STR_MAX], tts_device[VS_STR_MAX];
+	bool asr_vad_enabled;
+	double asr_idle_timeout_minutes, tts_idle_timeout_minutes; /* 0 disables */
+	int asr_max_concurrent_requests, tts_max_concurrent_requests;
+	int asr_max_queue, tts_max_queue; /* 0 = reject at once */
+	double asr_queue_timeout_seconds, tts_queue_timeout_seconds;
+	double idle_check_interval_seconds;
+	double request_timeout_seconds; /* 0 disables */
+
+	/* request size limits (every client-controlled size is a setting) */
+	int tts_max_input_chars;      /* 4096 */
+	int max_json_body_kb;         /* TTS request body */
+	double asr_max_audio_seconds; /* decoded audio length */
+
+	/* process model */
+	int worker_nice;  /* added to workers' niceness so the front stays responsive */
+	int http_threads; /* libmicrohttpd thread pool size */
+
+	/* where each setting's value came from (enum vs_config_source), indexed
+	 * like the table; read it with vs_config_source_of() */
+	unsigned char source[VS_CONFIG_MAX_SETTINGS];
+};
+
+/* Fill c with the defaults only (no .env, environment or flags). For workers
+ * and other modules' tests. Returns 0 (-EINVAL only if the table is broken). */
+int vs_config_defaults(struct vs_config *c);
+
+/* Fill c with defaults, then .env, environment, and the flags found in
+ * argv[0..argc). --env-file PATH / --env-file=PATH is consumed here. Arguments
+ * that are not settings (argv[0], unknown flags, positional words, and all
+ * from a "--" on) are left for the caller: compacted, in order, to the front
+ * of argv, their count returned in *rest_argc, argv[*rest_argc] set to NULL.
+ * Returns 0, or -EINVAL (bad value, malformed .env, missing flag value) or
+ * another negative errno (explicit --env-file cannot be read) with a one-line
+ * message in err naming the setting, the value, its source and what is
+ * allowed (the caller prints it and exits 2). Does not log. */
+int vs_config_load(struct vs_config *c, int argc, char **argv, int *rest_argc, char *err,
+                   size_t errlen);
+
+/* Where setting `name` (e.g. "ASR_PORT") got its value; VS_SRC_DEFAULT for an
+ * unknown name. */
+enum vs_config_source vs_config_source_of(const struct vs_config *c, const char *name);
+/* "default", ".env", "environment", "flag" */
+const char *vs_config_source_name(enum vs_config_source s);
+/* Name of the i-th setting in table order, NULL when i is past the end. */
+const char *vs_config_setting_name(size_t i);
+
+/* The model to hand to the ASR engine's load(): NULL (the engine's own
+ * model) when ASR_MODEL is empty or is one vs_config_warnings() reports as
+ * ignored (not among the engine's model_names), else c->asr_model. */
+const char *vs_config_asr_model(const struct vs_config *c);
+
+/* Warnings for settings that do not apply to the chosen engines, or that
+ * contradict each other (one line each, logged by the caller once at
+ * start-up). Calls fn(msg, opaque) once per warning. */
+void vs_config_warnings(const struct vs_config *c, void (*fn)(const char *msg, void *opaque),
+                        void *opaque);
+
+/* Print the settings as --help text / as `voicestack config` / as Markdown
+ * (the whole of docs/CONFIG.md). */
+void vs_config_print_help(FILE *f);
+void vs_config_print_effective(const struct vs_config *c, FILE *f);
+void vs_config_print_markdown(FILE *f);
+
+#endif

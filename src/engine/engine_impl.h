@@ -1,0 +1,37 @@
+/* engine_impl.h - private to src/engine: the engine tables the registry lists,
+ * and the transcript builder the ASR engines share.
+ *
+ * DESIGN
+ * Nothing outside src/engine includes this file: the rest of the server sees
+ * engines only through engine.h and the registry. Each engine file exports
+ * exactly one `const struct vs_engine_ops`; registry.c is the only place that
+ * names them all.
+ *
+ * The transcript builder (transcript.c) grows the arrays of a vs_transcript
+ * in place, so a half-built transcript is always valid input for
+ * vs_transcript_free(): an engine that fails half way just returns and lets
+ * the caller free what was built.
+ */
+#ifndef VS_ENGINE_IMPL_H
+#define VS_ENGINE_IMPL_H
+
+#include "engine/engine.h"
+
+extern const struct vs_engine_ops vs_engine_pocketsphinx;
+extern const struct vs_engine_ops vs_engine_espeak_ng;
+extern const struct vs_engine_ops vs_engine_test_asr;
+extern const struct vs_engine_ops vs_engine_test_tts;
+
+/* Append a word (len bytes of `word`, need not be NUL-terminated). 0 or
+ * -ENOMEM. */
+int vs_transcript_add_word(struct vs_transcript *t, const char *word, size_t len, double start,
+                           double end, double probability);
+/* Append a segment whose words are t->words[first_word .. t->n_words). 0 or
+ * -ENOMEM. */
+int vs_transcript_add_segment(struct vs_transcript *t, const char *text, double start,
+                              double end, size_t first_word);
+/* Set language and duration and build t->text: the segments' texts joined by
+ * one space ("" when there are none). 0 or -ENOMEM. */
+int vs_transcript_finish(struct vs_transcript *t, const char *language, double duration);
+
+#endif

@@ -1,0 +1,428 @@
+/* pocketsphinx.c - the "pocketsphinx" ASR engine (CMU pocketsphinx 5prealpha,
+ * US English model from the Debian pocketsphinx-en-us package).
+ *
+ * DESIGN
+ * load() builds one decoder (acoustic model, language model, dictionary: the
+ * slow, memory-heavy part) and keeps it for the life of the worker process;
+ * transcribe() reuses it for every request. Per-request state lives on
+ * transcribe()'s stack and in the vs_transcript it fills. Before each request
+ * the decoder's cross-utterance state is put back to what it was right after
+ * load: ps_start_stream() resets the front end's sample counter (so segment
+ * times start at 0) and its noise statistics, and the live cepstral-mean
+ * (CMN) estimate, which pocketsphinx carries from one utterance to the next,
+ * is restored from a snapshot taken at load. So a request's transcript does
+ * not depend on the requests the worker served before it, and equals what a
+ * fresh `pocketsphinx_continuous -infile` run prints for the same audio.
+ *
+ * Segmentation (cfg->vad, ASR_VAD_ENABLED, default true) is exactly the loop
+ * of pocketsphinx_continuous's recognize_from_file(): feed 2048-sample
+ * chunks with ps_process_raw(no_search=FALSE, full_utt=FALSE); when the front
+ * end's voice activity detector (ps_get_in_speech) goes from speech back to
+ * silence, end the utterance, collect it, start the next. The chunk size is
+ * part of that behaviour (the VAD state is sampled once per chunk), so it is
+ * the same 2048 as upstream. Silence between utterances is dropped by the
+ * front end, so each utterance becomes one vs_segment.
+ * With cfg->vad false the decoder is built with -remove_silence no and the
+ * whole audio is decoded as one utterance (one segment). That keeps every
+ * frame, so times are exact, but a long recording becomes one long search:
+ * memory grows with the audio length (bounded by ASR_MAX_AUDIO_SECONDS).
+ *
+ * Times: in 5prealpha ps_seg_frames() adds the stream offset of the current
+ * utterance (acmod_stream_offset: the front end's frame index where the VAD
+ * opened the utterance, prespeech included), so the frames it returns are
+ * already absolute within the stream started by ps_start_stream(). Verified
+ * by decoding two recordings concatenated: the second file's words come out
+ * shifted by exactly the first file's length. Frame rate is -frate (100/s).
+ *
+ * Logging: sphinxbase logs through a process-global callback; load() installs
+ * one that drops everything but keeps the last error line, so a failed load
+ * reports pocketsphinx's own reason in err instead of printing to stderr.
+ * (Equivalent to -logfn /dev/null without opening a file.)
+ * Fatal errors inside pocketsphinx call exit(): acceptable because engines
+ * only run in worker processes (see engine.h).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <pocketsphinx.h>
+#include <sphinxbase/cmn.h>
+#include <sphinxbase/err.h>
+#include <sphinxbase/feat.h>
+#include <sphinxbase/logmath.h>
+
+#include "engine/engine_impl.h"
+
+#define MODEL_DIR "/usr/share/pocketsphinx/model/en-us"
+#define CHUNK_SAMPLES 2048 /* = pocketsphinx_continuous's read size; see DESIGN */
+#define SAMPLE_RATE 16000
+
+struct cmn_snapshot {
+	int32 veclen;
+	int32 nframe;
+	mfcc_t *mean, *var, *sum; /* veclen each; var/sum NULL if the cmn_t has none */
+};
+
+struct ps_engine {
+	cmd_ln_t *config;
+	ps_decoder_t *ps;
+	bool vad;
+	int frate;
+	struct cmn_snapshot cmn0;
+};
+
+/* ---- logging ---- */
+
+static char last_error[256];
+
+static void __attribute__((format(printf, 3, 4)))
+log_cb(void *user, err_lvl_t lvl, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	if (lvl != ERR_ERROR && lvl != ERR_FATAL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+	n = strlen(last_error);
+	while (n > 0 && (last_error[n - 1] == '\n' || last_error[n - 1] == '\r'))
+		last_error[--n] = '\0';
+}
+
+/* ---- CMN snapshot ---- */
+
+static void cmn_snapshot_free(struct cmn_snapshot *s)
+{
+	free(s->mean);
+	free(s->var);
+	free(s->sum);
+	memset(s, 0, sizeof(*s));
+}
+
+static mfcc_t *dup_vec(const mfcc_t *v, int32 n)
+{
+	mfcc_t *d;
+
+	if (!v)
+		return NULL;
+	d = malloc((size_t)n * sizeof(*d));
+	if (d)
+		memcpy(d, v, (size_t)n * sizeof(*d));
+	return d;
+}
+
+static int cmn_snapshot_take(struct ps_engine *e)
+{
+	feat_t *f = ps_get_feat(e->ps);
+	cmn_t *c = f ? f->cmn_struct : NULL;
+	struct cmn_snapshot *s = &e->cmn0;
+
+	if (!c || c->veclen <= 0)
+		return 0; /* no CMN configured: nothing carries over */
+	s->veclen = c->veclen;
+	s->nframe = c->nframe;
+	s->mean = dup_vec(c->cmn_mean, c->veclen);
+	s->var = dup_vec(c->cmn_var, c->veclen);
+	s->sum = dup_vec(c->sum, c->veclen);
+	if ((c->cmn_mean && !s->mean) || (c->cmn_var && !s->var) || (c->sum && !s->sum))
+		return -ENOMEM;
+	return 0;
+}
+
+static void cmn_snapshot_restore(struct ps_engine *e)
+{
+	feat_t *f = ps_get_feat(e->ps);
+	cmn_t *c = f ? f->cmn_struct : NULL;
+	const struct cmn_snapshot *s = &e->cmn0;
+	size_t bytes = (size_t)s->veclen * sizeof(mfcc_t);
+
+	if (!c || s->veclen != c->veclen || s->veclen <= 0)
+		return;
+	if (s->mean && c->cmn_mean)
+		memcpy(c->cmn_mean, s->mean, bytes);
+	if (s->var && c->cmn_var)
+		memcpy(c->cmn_var, s->var, bytes);
+	if (s->sum && c->sum)
+		memcpy(c->sum, s->sum, bytes);
+	c->nframe = s->nframe;
+}
+
+/* ---- load / unload ---- */
+
+static void ps_engine_unload(void *ctx)
+{
+	struct ps_engine *e = ctx;
+
+	if (!e)
+		return;
+	if (e->ps)
+		ps_free(e->ps);
+	if (e->config)
+		cmd_ln_free_r(e->config);
+	cmn_snapshot_free(&e->cmn0);
+	free(e);
+}
+
+static bool is_default_model(const char *m)
+{
+	return !m || !*m || strcmp(m, "en-us") == 0 || strcmp(m, "pocketsphinx-en-us") == 0 ||
+	       strcmp(m, "pocketsphinx") == 0;
+}
+
+static int ps_engine_load(const struct vs_engine_config *cfg, void **ctx, char *err,
+                          size_t errlen)
+{
+	static const char *const files[] = {
+		MODEL_DIR "/en-us/mdef",
+		MODEL_DIR "/en-us.lm.bin",
+		MODEL_DIR "/cmudict-en-us.dict",
+	};
+	struct ps_engine *e;
+	size_t i;
+	int rc;
+
+	*ctx = NULL;
+	if (!is_default_model(cfg ? cfg->model : NULL)) {
+		snprintf(err, errlen,
+		         "pocketsphinx model '%.64s' is not available (available: en-us)",
+		         cfg->model);
+		return -EINVAL;
+	}
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (access(files[i], R_OK) != 0) {
+			rc = -errno;
+			snprintf(err, errlen, "pocketsphinx model file %s: %s", files[i],
+			         strerror(-rc));
+			return rc;
+		}
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	e->vad = cfg ? cfg->vad : true;
+	last_error[0] = '\0';
+	/* logfp NULL also silences the configuration dump ps_init() writes
+	 * straight to the log stream, bypassing the callback */
+	err_set_logfp(NULL);
+	err_set_callback(log_cb, NULL);
+	e->config = cmd_ln_init(NULL, ps_args(), TRUE, "-hmm", MODEL_DIR "/en-us", "-lm",
+	                        MODEL_DIR "/en-us.lm.bin", "-dict", MODEL_DIR "/cmudict-en-us.dict",
+	                        "-remove_silence", e->vad ? "yes" : "no", NULL);
+	if (!e->config) {
+		snprintf(err, errlen, "pocketsphinx configuration rejected: %s",
+		         last_error[0] ? last_error : "unknown error");
+		rc = -EINVAL;
+		goto fail;
+	}
+	e->ps = ps_init(e->config);
+	if (!e->ps) {
+		snprintf(err, errlen, "pocketsphinx failed to load the model: %s",
+		         last_error[0] ? last_error : "unknown error");
+		rc = -EIO;
+		goto fail;
+	}
+	e->frate = cmd_ln_int32_r(e->config, "-frate");
+	if (e->frate <= 0)
+		e->frate = 100;
+	rc = cmn_snapshot_take(e);
+	if (rc < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	*ctx = e;
+	return 0;
+fail:
+	ps_engine_unload(e);
+	return rc;
+}
+
+/* ---- transcription ---- */
+
+static bool language_ok(const char *l)
+{
+	return !l || !*l || strcasecmp(l, "en") == 0 || strcasecmp(l, "en-us") == 0 ||
+	       strcasecmp(l, "en_us") == 0 || strcasecmp(l, "english") == 0;
+}
+
+/* <s>, </s>, <sil>, [NOISE], [SPEECH], ++GARBAGE++ (older models) */
+static bool is_filler(const char *w)
+{
+	return w[0] == '<' || w[0] == '[' || strncmp(w, "++", 2) == 0;
+}
+
+/* Length of w without an alternate-pronunciation suffix: "the(2)" -> 3. */
+static size_t base_len(const char *w)
+{
+	size_t n = strlen(w), i;
+
+	if (n < 3 || w[n - 1] != ')')
+		return n;
+	for (i = n - 2; i > 0 && w[i] >= '0' && w[i] <= '9'; i--)
+		;
+	if (w[i] == '(' && i > 0 && i < n - 2)
+		return i;
+	return n;
+}
+
+static double clamp(double v, double lo, double hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Append the utterance just ended (ps_end_utt done) to t. Utterances with no
+ * hypothesis produce nothing, as pocketsphinx_continuous prints nothing. */
+static int collect_utterance(struct ps_engine *e, struct vs_transcript *t, bool want_words,
+                             double duration)
+{
+	logmath_t *lmath = ps_get_logmath(e->ps);
+	const char *hyp = ps_get_hyp(e->ps, NULL);
+	size_t first_word = t->n_words;
+	double seg_start = -1.0, seg_end = 0.0;
+	ps_seg_t *it;
+
+	if (!hyp || !*hyp)
+		return 0;
+	for (it = ps_seg_iter(e->ps); it; it = ps_seg_next(it)) {
+		const char *w = ps_seg_word(it);
+		int sf = 0, ef = 0;
+		double start, end, prob;
+
+		if (!w || is_filler(w))
+			continue;
+		ps_seg_frames(it, &sf, &ef);
+		/* ef is the word's last frame, inclusive */
+		start = clamp((double)sf / e->frate, 0.0, duration);
+		end = clamp((double)(ef + 1) / e->frate, start, duration);
+		if (seg_start < 0)
+			seg_start = start;
+		if (end > seg_end)
+			seg_end = end;
+		if (!want_words)
+			continue;
+		prob = clamp(logmath_exp(lmath, ps_seg_prob(it, NULL, NULL, NULL)), 0.0, 1.0);
+		if (vs_transcript_add_word(t, w, base_len(w), start, end, prob) < 0) {
+			ps_seg_free(it);
+			return -ENOMEM;
+		}
+	}
+	if (seg_start < 0) /* hypothesis without timed words: should not happen */
+		seg_start = seg_end = 0.0;
+	return vs_transcript_add_segment(t, hyp, seg_start, seg_end, first_word);
+}
+
+/* pocketsphinx_continuous's recognize_from_file() loop over memory. */
+static int decode_vad(struct ps_engine *e, const int16_t *pcm, size_t n,
+                      struct vs_transcript *t, bool want_words, double duration)
+{
+	bool utt_started = false;
+	size_t off = 0;
+	int rc;
+
+	if (ps_start_utt(e->ps) < 0)
+		return -EIO;
+	while (off < n) {
+		size_t k = n - off < CHUNK_SAMPLES ? n - off : CHUNK_SAMPLES;
+		bool in_speech;
+
+		if (ps_process_raw(e->ps, pcm + off, k, FALSE, FALSE) < 0) {
+			ps_end_utt(e->ps);
+			return -EIO;
+		}
+		off += k;
+		in_speech = ps_get_in_speech(e->ps) != 0;
+		if (in_speech && !utt_started)
+			utt_started = true;
+		if (!in_speech && utt_started) {
+			ps_end_utt(e->ps);
+			rc = collect_utterance(e, t, want_words, duration);
+			if (rc < 0)
+				return rc;
+			if (ps_start_utt(e->ps) < 0)
+				return -EIO;
+			utt_started = false;
+		}
+	}
+	ps_end_utt(e->ps);
+	if (utt_started)
+		return collect_utterance(e, t, want_words, duration);
+	return 0;
+}
+
+/* cfg->vad == false: the whole audio is one utterance (-remove_silence no). */
+static int decode_whole(struct ps_engine *e, const int16_t *pcm, size_t n,
+                        struct vs_transcript *t, bool want_words, double duration)
+{
+	size_t off;
+
+	if (ps_start_utt(e->ps) < 0)
+		return -EIO;
+	for (off = 0; off < n; off += CHUNK_SAMPLES) {
+		size_t k = n - off < CHUNK_SAMPLES ? n - off : CHUNK_SAMPLES;
+
+		if (ps_process_raw(e->ps, pcm + off, k, FALSE, FALSE) < 0) {
+			ps_end_utt(e->ps);
+			return -EIO;
+		}
+	}
+	ps_end_utt(e->ps);
+	return collect_utterance(e, t, want_words, duration);
+}
+
+static int ps_engine_transcribe(void *ctx, const int16_t *pcm, size_t n_samples,
+                                const struct vs_asr_params *p, struct vs_transcript *out,
+                                char *err, size_t errlen)
+{
+	struct ps_engine *e = ctx;
+	const char *lang = p ? p->language : NULL;
+	bool want_words = p ? p->want_words : false;
+	double duration = (double)n_samples / SAMPLE_RATE;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!language_ok(lang)) {
+		snprintf(err, errlen, "language '%.32s' is not supported by pocketsphinx "
+		         "(supported: en)", lang);
+		return -EINVAL;
+	}
+	if (n_samples > 0 && !pcm) {
+		snprintf(err, errlen, "no audio");
+		return -EINVAL;
+	}
+	/* back to the post-load state: see DESIGN */
+	ps_start_stream(e->ps);
+	cmn_snapshot_restore(e);
+	last_error[0] = '\0';
+	if (e->vad)
+		rc = decode_vad(e, pcm, n_samples, out, want_words, duration);
+	else
+		rc = decode_whole(e, pcm, n_samples, out, want_words, duration);
+	if (rc == 0)
+		rc = vs_transcript_finish(out, "en", duration);
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	else if (rc < 0)
+		snprintf(err, errlen, "pocketsphinx decoding failed: %s",
+		         last_error[0] ? last_error : "unknown error");
+	return rc;
+}
+
+static const char *const model_names[] = {"pocketsphinx-en-us", "whisper-1", "pocketsphinx",
+                                          NULL};
+
+const struct vs_engine_ops vs_engine_pocketsphinx = {
+	.version = VS_ENGINE_API_VERSION,
+	.name = "pocketsphinx",
+	.kind = VS_ENGINE_ASR,
+	.model_names = model_names,
+	.load = ps_engine_load,
+	.unload = ps_engine_unload,
+	.transcribe = ps_engine_transcribe,
+};

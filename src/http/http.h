@@ -1,0 +1,167 @@
+/* http.h - the HTTP front's internal types (libmicrohttpd).
+ *
+ * DESIGN
+ * One MHD daemon per service (ASR port, TTS port), epoll with an internal
+ * thread pool. A request never parks an HTTP thread: while it waits for a
+ * slot (queue) or for its worker's answer, its connection is suspended
+ * (MHD_suspend_connection) and the reactor or the slot hand-over resumes it.
+ *
+ * Life of a request (struct vs_req, one per connection request):
+ *
+ *   NEW --admission--> QUEUED (suspended) --slot--> BODY --complete--> WORKING
+ *    |                   |timeout/full             |limit/invalid      |(suspended)
+ *    v                   v                         v                   v
+ *   REPLY / DISCARD ---------------------------> queue response <-- answer / stream
+ *
+ * Admission happens on the first call, before any body byte is read:
+ * resource guard (503), declared size (413), slots (429 or queue).
+ * The slot is released in one place, the completion callback, whatever the
+ * path (success, error, crash, timeout, client gone).
+ *
+ * Responses are queued on the second access-handler call, not the first:
+ * libmicrohttpd 0.9.75 closes keep-alive connections otherwise. The
+ * exception is refusing a body we do not want to read (413, or a refused
+ * upload sent with Expect: 100-continue): answering at once lets the client
+ * stop sending, and the connection is closed.
+ */
+#ifndef VS_HTTP_H
+#define VS_HTTP_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "admit/guard.h"
+#include "admit/slots.h"
+#include "config/config.h"
+#include "engine/engine.h"
+#include "http/openai.h"
+#include "worker/pool.h"
+
+struct vs_service {
+	const char *name; /* "asr" | "tts" */
+	enum vs_engine_kind kind;
+	const struct vs_config *cfg;
+	const struct vs_engine_ops *engine;
+	char models_hint[256];
+	struct vs_pool *pool;
+	struct vs_slots slots;
+	struct vs_guard *guard; /* shared by both services */
+	struct MHD_Daemon *daemon;
+	int port;
+	double idle_timeout_minutes;
+	uint64_t started_ms;
+	uint64_t max_body_bytes;
+	pthread_mutex_t voices_mu;
+	char *voices_json; /* cached GET /v1/audio/voices body */
+};
+
+enum vs_route {
+	R_NONE = 0,
+	R_TRANSCRIBE,
+	R_TRANSLATE,
+	R_SPEECH,
+	R_VOICES,
+	R_MODELS,
+	R_HEALTH,
+	R_HEALTH_DETAILED,
+	R_HEALTH_READY,
+	R_METRICS,
+};
+
+enum vs_phase {
+	P_NEW = 0,
+	P_QUEUED,
+	P_BODY,
+	P_WORKING,
+	P_REPLY,
+	P_DISCARD, /* reply decided; swallow the (small) body first */
+	P_STREAMING,
+	P_SENT,
+};
+
+struct vs_upload; /* multipart state, upload.c */
+
+struct vs_req {
+	struct vs_job job; /* first: the pool calls back with &req->job */
+	struct vs_service *svc;
+	struct MHD_Connection *conn;
+	pthread_mutex_t mu;
+	enum vs_route route;
+	const char *route_label; /* for metrics and logs */
+	enum vs_phase phase;
+	uint64_t start_ms;
+	bool has_body, large_body;
+	uint64_t body_bytes;
+
+	struct vs_waiter waiter;
+	int slot; /* >= 0 while this request holds a slot */
+	uint64_t queue_wait_ms;
+	bool suspended;
+
+	/* reply decided by the front */
+	int status;
+	char *body;
+	const char *ctype;
+	int retry_after;
+	const char *reject_reason; /* "memory", "swap", "slot", "queue", "size", ... */
+
+	/* request payload */
+	struct vs_upload *up;  /* transcriptions */
+	char *json;            /* speech body */
+	size_t json_len;
+
+	/* worker answer (guarded by mu) */
+	bool answered;
+	json_t *result;
+	struct vs_oai_err err;
+	char response_format[16];
+	bool want_words;
+
+	/* streaming (guarded by mu) */
+	uint8_t *sbuf;
+	size_t slen, soff;
+	bool stream_started, stream_end, stream_failed, reader_waiting, worker_paused;
+	uint64_t stream_bytes;
+};
+
+/* server.c */
+int vs_http_start(struct vs_service *svc);
+void vs_http_stop(struct vs_service *svc);
+void vs_req_set_error(struct vs_req *r, int status, const char *param, const char *code,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void vs_req_set_body(struct vs_req *r, int status, char *body, const char *ctype);
+/* suspend until the reactor answers (mu held by caller) */
+void vs_req_suspend_locked(struct vs_req *r);
+void vs_req_resume_locked(struct vs_req *r);
+uint64_t vs_now_ms(void);
+
+/* upload.c: multipart/form-data for transcriptions */
+int vs_upload_begin(struct vs_req *r);
+int vs_upload_feed(struct vs_req *r, const char *data, size_t len);
+/* finishes parsing; on success submits the job. Sets the reply on error. */
+void vs_asr_body_done(struct vs_req *r);
+void vs_upload_free(struct vs_upload *u);
+extern const struct vs_job_ops vs_asr_job_ops;
+void vs_asr_render(struct vs_req *r);
+void vs_job_on_fail(struct vs_job *job, int status, const char *message, const char *code);
+
+/* tts.c */
+void vs_tts_body_done(struct vs_req *r);
+void vs_tts_voices(struct vs_req *r);
+void vs_tts_voices_render(struct vs_req *r);
+int vs_tts_queue_stream(struct vs_req *r);
+extern const struct vs_job_ops vs_tts_job_ops;
+
+/* obs: health.c */
+char *vs_health_detailed(struct vs_service *svc, int *status);
+char *vs_health_ready(struct vs_service *svc, int *status);
+char *vs_models_json(struct vs_service *svc);
+
+/* obs: hooks in stats.c */
+void vs_stats_init(struct vs_service *const *svcs, int n);
+void vs_stats_request_done(struct vs_req *r, int status);
+char *vs_stats_render(void);
+
+#endif

@@ -1,0 +1,539 @@
+/* server.c - libmicrohttpd daemons, routing, admission and replies.
+ * See http.h for the request life cycle. Runs on MHD's pool threads.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "http/http.h"
+
+/* A refused request body up to this size is read and dropped so the
+ * connection stays usable; larger ones are refused at once (and closed). */
+#define DISCARD_MAX_BYTES (64 * 1024)
+
+uint64_t vs_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void vs_req_set_body(struct vs_req *r, int status, char *body, const char *ctype)
+{
+	free(r->body);
+	r->status = status;
+	r->body = body;
+	r->ctype = ctype;
+}
+
+void vs_req_set_error(struct vs_req *r, int status, const char *param, const char *code,
+                      const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	vs_req_set_body(r, status, vs_oai_error_body(status, msg, param, code), "application/json");
+}
+
+void vs_req_suspend_locked(struct vs_req *r)
+{
+	if (!r->suspended) {
+		r->suspended = true;
+		MHD_suspend_connection(r->conn);
+	}
+}
+
+void vs_req_resume_locked(struct vs_req *r)
+{
+	if (r->suspended) {
+		r->suspended = false;
+		MHD_resume_connection(r->conn);
+	}
+}
+
+static enum MHD_Result queue_reply(struct vs_req *r)
+{
+	const char *body = r->body ? r->body : "";
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+		strlen(body), (void *)body, r->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	r->body = NULL; /* owned by the response now */
+	if (!resp)
+		return MHD_NO;
+	if (r->ctype)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+	if (r->retry_after > 0) {
+		char ra[16];
+		snprintf(ra, sizeof(ra), "%d", r->retry_after);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+	}
+	if (r->status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+		                        (r->route == R_TRANSCRIBE || r->route == R_TRANSLATE ||
+		                         r->route == R_SPEECH) ? "POST" : "GET, HEAD");
+	enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+	MHD_destroy_response(resp);
+	r->phase = P_SENT;
+	return ret;
+}
+
+/* ---- routing ---- */
+
+static const struct {
+	const char *path;
+	enum vs_route route;
+	const char *method;
+	int kinds; /* bit mask of services serving it */
+} routes[] = {
+	{"/v1/audio/transcriptions", R_TRANSCRIBE, "POST", 1 << VS_ENGINE_ASR},
+	{"/v1/audio/translations", R_TRANSLATE, "POST", 1 << VS_ENGINE_ASR},
+	{"/v1/audio/speech", R_SPEECH, "POST", 1 << VS_ENGINE_TTS},
+	{"/v1/audio/voices", R_VOICES, "GET", 1 << VS_ENGINE_TTS},
+	{"/v1/models", R_MODELS, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
+	{"/health", R_HEALTH, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
+	{"/health/detailed", R_HEALTH_DETAILED, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
+	{"/health/ready", R_HEALTH_READY, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
+	{"/metrics", R_METRICS, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
+};
+
+static bool method_is(const char *method, const char *want)
+{
+	if (strcmp(want, "GET") == 0)
+		return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	return strcmp(method, want) == 0;
+}
+
+/* Returns true when the route exists and the method fits; otherwise sets the
+ * 404/405 reply. */
+static bool route_request(struct vs_req *r, const char *url, const char *method)
+{
+	size_t len = strlen(url);
+	while (len > 1 && url[len - 1] == '/')
+		len--; /* "/health/" is "/health" */
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strlen(routes[i].path) != len || strncmp(routes[i].path, url, len) != 0)
+			continue;
+		if (!(routes[i].kinds & (1 << r->svc->kind)))
+			break;
+		r->route = routes[i].route;
+		r->route_label = routes[i].path;
+		if (!method_is(method, routes[i].method)) {
+			vs_req_set_error(r, 405, NULL, "method_not_allowed",
+			                 "Method %s is not allowed on %s; use %s", method,
+			                 routes[i].path, routes[i].method);
+			return false;
+		}
+		return true;
+	}
+	r->route_label = "other";
+	vs_req_set_error(r, 404, NULL, "not_found", "No route %s %.200s on the %s service",
+	                 method, url, r->svc->name);
+	return false;
+}
+
+/* ---- admission ---- */
+
+static void waiter_wake(struct vs_waiter *w)
+{
+	struct vs_req *r = (struct vs_req *)((char *)w - offsetof(struct vs_req, waiter));
+	pthread_mutex_lock(&r->mu);
+	vs_req_resume_locked(r);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void reject_busy(struct vs_req *r, int err)
+{
+	struct vs_slots_snapshot s;
+	vs_slots_snapshot(&r->svc->slots, &s);
+	r->retry_after = 10;
+	if (err == -ENOSPC) {
+		r->reject_reason = "queue_full";
+		vs_req_set_error(r, 429, NULL, "queue_full",
+		                 "Too many concurrent requests: all %d %s slots are busy and the "
+		                 "queue is full (%d waiting). Retry later.",
+		                 s.max, r->svc->name, s.depth);
+	} else {
+		r->reject_reason = "slot";
+		vs_req_set_error(r, 429, NULL, "rate_limit_exceeded",
+		                 "Too many concurrent requests: all %d %s slots are busy. "
+		                 "Retry later.", s.max, r->svc->name);
+	}
+	vs_info("event=reject reason=%s service=%s status=429 active=%d max_concurrent=%d "
+	        "queue_depth=%d msg=\"No free concurrency slot\"",
+	        r->reject_reason, r->svc->name, s.active, s.max, s.depth);
+}
+
+/* Returns true when the request may proceed to its body now; false when a
+ * reply is set or the request is queued (phase says which). */
+static bool admit(struct vs_req *r)
+{
+	struct vs_service *svc = r->svc;
+	struct vs_guard_verdict v;
+
+	if (vs_guard_check(svc->guard, &v) < 0) {
+		r->retry_after = v.retry_after_s;
+		r->reject_reason = v.reason;
+		vs_req_set_error(r, 503, NULL, "insufficient_resources", "%s", v.message);
+		vs_warn("event=reject reason=%s service=%s status=503 retry_after=%d "
+		        "mem_percent=%.1f swap_percent=%.1f msg=\"Resource guard: %s\"",
+		        v.reason, svc->name, v.retry_after_s, v.reading.mem_percent,
+		        v.reading.swap_percent, v.message);
+		return false;
+	}
+	if (v.read_err_new)
+		vs_warn("event=resource_read_failed err=%d msg=\"Could not read memory usage; "
+		        "admitting requests without the memory guard\"", v.read_err);
+
+	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl) {
+		char *end;
+		unsigned long long n = strtoull(cl, &end, 10);
+		if (*end == '\0' && n > svc->max_body_bytes) {
+			r->reject_reason = "size";
+			if (r->route == R_TRANSCRIBE)
+				vs_req_set_error(r, 413, "file", "file_too_large",
+				                 "Upload of %llu bytes exceeds MAX_UPLOAD_SIZE_MB=%d",
+				                 n, svc->cfg->max_upload_size_mb);
+			else
+				vs_req_set_error(r, 413, NULL, "request_too_large",
+				                 "Request body of %llu bytes exceeds MAX_JSON_BODY_KB=%d",
+				                 n, svc->cfg->max_json_body_kb);
+			vs_info("event=reject reason=size service=%s status=413 bytes=%llu "
+			        "limit=%llu msg=\"Upload size over limit\"",
+			        svc->name, n, (unsigned long long)svc->max_body_bytes);
+			return false;
+		}
+	}
+
+	int s = vs_slots_acquire(&svc->slots, &r->waiter, vs_now_ms());
+	if (s >= 0) {
+		r->slot = s;
+		return true;
+	}
+	if (s == VS_SLOT_QUEUED) {
+		r->phase = P_QUEUED;
+		vs_debug("event=queued service=%s", svc->name);
+		return false;
+	}
+	reject_busy(r, s);
+	return false;
+}
+
+/* ---- the access handler ---- */
+
+static bool needs_slot(enum vs_route rt)
+{
+	return rt == R_TRANSCRIBE || rt == R_SPEECH || rt == R_VOICES;
+}
+
+static void body_complete(struct vs_req *r)
+{
+	switch (r->route) {
+	case R_TRANSCRIBE: vs_asr_body_done(r); break;
+	case R_SPEECH: vs_tts_body_done(r); break;
+	case R_VOICES: vs_tts_voices(r); break;
+	default: break;
+	}
+}
+
+static void simple_get(struct vs_req *r)
+{
+	int status = 200;
+	char *body = NULL;
+	switch (r->route) {
+	case R_HEALTH:
+		body = strdup("{\"status\":\"ok\"}");
+		break;
+	case R_HEALTH_DETAILED:
+		body = vs_health_detailed(r->svc, &status);
+		break;
+	case R_HEALTH_READY:
+		body = vs_health_ready(r->svc, &status);
+		break;
+	case R_MODELS:
+		body = vs_models_json(r->svc);
+		break;
+	case R_METRICS:
+		vs_req_set_body(r, 200, vs_stats_render(),
+		                "text/plain; version=0.0.4; charset=utf-8");
+		return;
+	case R_TRANSLATE:
+		vs_req_set_error(r, 400, "model", "unsupported_operation",
+		                 "Translation is not supported by the %s engine; use "
+		                 "/v1/audio/transcriptions", r->svc->engine->name);
+		return;
+	default:
+		break;
+	}
+	vs_req_set_body(r, status, body, "application/json");
+}
+
+static void new_request(struct vs_req *r, const char *url, const char *method)
+{
+	const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	                                             MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *expect = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	                                                 MHD_HTTP_HEADER_EXPECT);
+	r->has_body = te || (cl && strcmp(cl, "0") != 0);
+	r->large_body = r->has_body && (te || expect || strtoull(cl, NULL, 10) > DISCARD_MAX_BYTES);
+	r->phase = P_REPLY;
+
+	if (!route_request(r, url, method))
+		return;
+	if (r->route == R_TRANSCRIBE || r->route == R_SPEECH) {
+		const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+		                                             MHD_HTTP_HEADER_CONTENT_TYPE);
+		const char *want = r->route == R_TRANSCRIBE ? "multipart/form-data"
+		                                            : "application/json";
+		if (!ct || strncasecmp(ct, want, strlen(want)) != 0) {
+			vs_req_set_error(r, 415, NULL, "unsupported_media_type",
+			                 "Content-Type must be %s (got %.100s)", want,
+			                 ct ? ct : "none");
+			return;
+		}
+	}
+	if (!needs_slot(r->route)) {
+		simple_get(r);
+		return;
+	}
+	if (admit(r))
+		r->phase = P_BODY;
+}
+
+/* Turns the worker's answer (or failure) into the reply. */
+static void finish_answer(struct vs_req *r)
+{
+	if (r->err.status)
+		vs_req_set_body(r, r->err.status, vs_oai_err_body(&r->err), "application/json");
+	else if (r->route == R_TRANSCRIBE)
+		vs_asr_render(r);
+	else if (r->route == R_VOICES)
+		vs_tts_voices_render(r);
+	else if (!r->body)
+		vs_req_set_error(r, 500, NULL, "engine_error", "The engine produced no audio");
+}
+
+/* Decides what to do with a reply that is set while a body may still come. */
+static enum MHD_Result reply_or_discard(struct vs_req *r, size_t *upload_data_size)
+{
+	if (*upload_data_size == 0 || r->large_body)
+		return queue_reply(r); /* a large refused body is not read: MHD closes */
+	*upload_data_size = 0;
+	r->phase = P_DISCARD;
+	return MHD_YES;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size,
+                                 void **con_cls)
+{
+	struct vs_service *svc = cls;
+	struct vs_req *r = *con_cls;
+
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return MHD_NO;
+		pthread_mutex_init(&r->mu, NULL);
+		r->svc = svc;
+		r->conn = conn;
+		r->slot = -1;
+		r->start_ms = vs_now_ms();
+		r->waiter.wake = waiter_wake;
+		r->job.ops = r->route == R_TRANSCRIBE ? &vs_asr_job_ops : &vs_tts_job_ops;
+		*con_cls = r;
+		new_request(r, url, method);
+		r->job.ops = r->route == R_TRANSCRIBE ? &vs_asr_job_ops : &vs_tts_job_ops;
+		/* refuse an unwanted large body now, before the client sends it */
+		if (r->phase == P_REPLY && r->large_body && r->status >= 400)
+			return queue_reply(r);
+		if (r->phase == P_QUEUED) {
+			pthread_mutex_lock(&r->mu);
+			if (r->waiter.state == VS_WAIT_QUEUED)
+				vs_req_suspend_locked(r);
+			pthread_mutex_unlock(&r->mu);
+		}
+		return MHD_YES;
+	}
+
+	switch (r->phase) {
+	case P_QUEUED:
+		pthread_mutex_lock(&r->mu);
+		if (r->waiter.state == VS_WAIT_QUEUED) {
+			/* woken early (should not happen): wait again */
+			vs_req_suspend_locked(r);
+			pthread_mutex_unlock(&r->mu);
+			return MHD_YES;
+		}
+		pthread_mutex_unlock(&r->mu);
+		r->queue_wait_ms = vs_now_ms() - r->waiter.enqueued_ms;
+		if (r->waiter.state == VS_WAIT_GRANTED) {
+			r->slot = r->waiter.slot;
+			r->phase = P_BODY;
+		} else {
+			struct vs_slots_snapshot s;
+			vs_slots_snapshot(&svc->slots, &s);
+			r->retry_after = 10;
+			r->reject_reason = "queue_timeout";
+			vs_req_set_error(r, 429, NULL, "queue_timeout",
+			                 "Waited %.1f s in the %s queue without a free slot "
+			                 "(%s_QUEUE_TIMEOUT_SECONDS=%g). Retry later.",
+			                 (double)r->queue_wait_ms / 1000.0, svc->name,
+			                 svc->kind == VS_ENGINE_ASR ? "ASR" : "TTS", s.queue_timeout_s);
+			vs_info("event=reject reason=queue_timeout service=%s status=429 "
+			        "waited_ms=%llu msg=\"Queue wait timed out without a free slot\"",
+			        svc->name, (unsigned long long)r->queue_wait_ms);
+			return reply_or_discard(r, upload_data_size);
+		}
+		/* fall through */
+	case P_BODY:
+		if (*upload_data_size > 0) {
+			r->body_bytes += *upload_data_size;
+			int e = 0;
+			if (r->body_bytes > svc->max_body_bytes) {
+				/* a chunked upload passing the limit: cut it off now */
+				r->reject_reason = "size";
+				vs_req_set_error(r, 413, r->route == R_TRANSCRIBE ? "file" : NULL,
+				                 "request_too_large",
+				                 "Request body exceeds the limit of %llu bytes",
+				                 (unsigned long long)svc->max_body_bytes);
+				vs_info("event=reject reason=size service=%s status=413 "
+				        "msg=\"Upload size over limit (streamed body)\"", svc->name);
+				r->large_body = true;
+				return queue_reply(r);
+			}
+			if (r->route == R_TRANSCRIBE) {
+				e = vs_upload_feed(r, upload_data, *upload_data_size);
+			} else {
+				char *nb = realloc(r->json, r->json_len + *upload_data_size + 1);
+				if (!nb)
+					return MHD_NO;
+				memcpy(nb + r->json_len, upload_data, *upload_data_size);
+				r->json = nb;
+				r->json_len += *upload_data_size;
+				r->json[r->json_len] = 0;
+			}
+			*upload_data_size = 0;
+			if (e < 0) {
+				r->phase = P_DISCARD;
+				if (r->large_body)
+					return queue_reply(r);
+			}
+			return MHD_YES;
+		}
+		body_complete(r);
+		if (r->phase == P_WORKING) {
+			pthread_mutex_lock(&r->mu);
+			if (!r->answered)
+				vs_req_suspend_locked(r);
+			pthread_mutex_unlock(&r->mu);
+			if (r->suspended)
+				return MHD_YES;
+			return on_access(cls, conn, url, method, version, upload_data,
+			                 upload_data_size, con_cls);
+		}
+		return queue_reply(r);
+	case P_WORKING:
+		pthread_mutex_lock(&r->mu);
+		if (!r->answered) {
+			vs_req_suspend_locked(r);
+			pthread_mutex_unlock(&r->mu);
+			return MHD_YES;
+		}
+		pthread_mutex_unlock(&r->mu);
+		if (r->route == R_SPEECH && r->stream_started && !r->err.status)
+			return vs_tts_queue_stream(r) == 0 ? MHD_YES : MHD_NO;
+		finish_answer(r);
+		return queue_reply(r);
+	case P_DISCARD:
+		if (*upload_data_size > 0) {
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		return queue_reply(r);
+	case P_REPLY:
+		return reply_or_discard(r, upload_data_size);
+	case P_NEW:
+	case P_STREAMING:
+	case P_SENT:
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+	struct vs_service *svc = cls;
+	struct vs_req *r = *con_cls;
+	(void)conn;
+	if (!r)
+		return;
+	*con_cls = NULL;
+	/* the one place a slot comes back, whatever happened to the request */
+	if (r->slot >= 0)
+		vs_pool_detach(svc->pool, r->slot, &r->job);
+	vs_slots_cancel(&svc->slots, &r->waiter);
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status < 400)
+		vs_debug("event=request_aborted service=%s route=%s toe=%d", svc->name,
+		         r->route_label ? r->route_label : "?", (int)toe);
+	vs_stats_request_done(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? r->status : 499);
+	vs_upload_free(r->up);
+	free(r->json);
+	free(r->body);
+	free(r->sbuf);
+	json_decref(r->result);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+int vs_http_start(struct vs_service *svc)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)svc->port)};
+	if (inet_pton(AF_INET, svc->cfg->host, &sa.sin_addr) != 1) {
+		vs_error("event=start_failed setting=HOST value=%s msg=\"HOST must be an IPv4 "
+		         "address\"", svc->cfg->host);
+		return -EINVAL;
+	}
+	svc->daemon = MHD_start_daemon(
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+		(uint16_t)svc->port, NULL, NULL, on_access, svc,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)svc->cfg->http_threads,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, svc,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+		MHD_OPTION_END);
+	if (!svc->daemon) {
+		vs_error("event=start_failed service=%s addr=%s:%d msg=\"Could not listen (port in "
+		         "use?)\"", svc->name, svc->cfg->host, svc->port);
+		return -EADDRINUSE;
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(svc->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	if (di)
+		svc->port = di->port;
+	vs_info("event=listening service=%s addr=%s:%d engine=%s max_concurrent=%d max_queue=%d",
+	        svc->name, svc->cfg->host, svc->port, svc->engine->name, svc->slots.max,
+	        svc->slots.max_queue);
+	return 0;
+}
+
+void vs_http_stop(struct vs_service *svc)
+{
+	if (svc->daemon)
+		MHD_stop_daemon(svc->daemon);
+	svc->daemon = NULL;
+}

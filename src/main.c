@@ -1,0 +1,398 @@
+/* main.c - the `voicestack` command: serve, transcribe, speak, config, and
+ * the hidden `worker` subcommand the server execs for each engine slot.
+ *
+ * DESIGN
+ * `serve` loads the settings once (config/), starts one HTTP daemon per
+ * service (http/) with its slots (admit/) and worker pool (worker/), then
+ * waits for SIGINT/SIGTERM. `transcribe` and `speak` run the same engines
+ * in-process for one-shot use (and as the in-process baseline of the
+ * benchmarks).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "config/config.h"
+#include "engine/engine.h"
+#include "http/http.h"
+#include "http/openai.h"
+#include "media/media.h"
+#include "obs/metrics.h"
+#include "worker/worker.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "Usage: voicestack <command> [options]\n"
+	        "\n"
+	        "Commands:\n"
+	        "  serve [--service asr|tts|all]   run the HTTP services (default: all)\n"
+	        "  transcribe FILE [--format text|json|srt|vtt|verbose_json] [--language L]\n"
+	        "                                  transcribe one audio file in-process\n"
+	        "  speak \"TEXT\" -o OUT [--voice V] [--format mp3|opus|aac|flac|wav|pcm]\n"
+	        "        [--speed S]               synthesize speech in-process\n"
+	        "  config [--markdown]             print the effective settings and their source\n"
+	        "\n"
+	        "Options valid everywhere: --help, --version, --env-file PATH, and every setting\n"
+	        "below as --name-in-lower-case VALUE.\n\n");
+	vs_config_print_help(f);
+}
+
+static int load_config(struct vs_config *c, int *argc, char **argv)
+{
+	char err[512];
+	int rest = 0;
+	if (vs_config_load(c, *argc, argv, &rest, err, sizeof(err)) < 0) {
+		fprintf(stderr, "voicestack: invalid setting: %s\n", err);
+		return -EINVAL;
+	}
+	*argc = rest;
+	int l = vs_log_parse_level(c->log_level);
+	if (l >= 0)
+		vs_log_set_level((enum vs_log_level)l);
+	return 0;
+}
+
+static const struct vs_engine_ops *engine_for(const struct vs_config *c, enum vs_engine_kind k)
+{
+	return vs_engine_find(k == VS_ENGINE_ASR ? c->asr_engine : c->tts_engine);
+}
+
+/* ---- serve ---- */
+
+static void log_warning(const char *msg, void *opaque)
+{
+	(void)opaque;
+	vs_warn("event=setting_ignored msg=\"%s\"", msg);
+}
+
+static int setup_service(struct vs_service *svc, const struct vs_config *c, struct vs_guard *g,
+                         enum vs_engine_kind kind, const char *exe, const char **wargs)
+{
+	bool asr = kind == VS_ENGINE_ASR;
+	memset(svc, 0, sizeof(*svc));
+	svc->name = asr ? "asr" : "tts";
+	svc->kind = kind;
+	svc->cfg = c;
+	svc->engine = engine_for(c, kind);
+	svc->guard = g;
+	svc->port = asr ? c->asr_port : c->tts_port;
+	svc->idle_timeout_minutes = asr ? c->asr_idle_timeout_minutes : c->tts_idle_timeout_minutes;
+	svc->started_ms = vs_now_ms();
+	svc->max_body_bytes = asr ? (uint64_t)c->max_upload_size_mb * 1024 * 1024
+	                          : (uint64_t)c->max_json_body_kb * 1024;
+	pthread_mutex_init(&svc->voices_mu, NULL);
+	vs_engine_model_list(svc->engine, svc->models_hint, sizeof(svc->models_hint));
+	int slots = asr ? c->asr_max_concurrent_requests : c->tts_max_concurrent_requests;
+	vs_slots_init(&svc->slots, slots, asr ? c->asr_max_queue : c->tts_max_queue,
+	              asr ? c->asr_queue_timeout_seconds : c->tts_queue_timeout_seconds);
+	struct vs_pool_config pc = {
+		.service = svc->name,
+		.engine = svc->engine,
+		.slots = slots,
+		.idle_timeout_s = svc->idle_timeout_minutes * 60.0,
+		.idle_check_interval_s = c->idle_check_interval_seconds,
+		.request_timeout_s = c->request_timeout_seconds,
+		.worker_args = wargs,
+	};
+	svc->pool = vs_pool_new(&pc, exe);
+	return svc->pool ? 0 : -ENOMEM;
+}
+
+static void expire_queues(void *opaque)
+{
+	struct vs_service *svcs = opaque;
+	for (int i = 0; i < 2; i++)
+		if (svcs[i].daemon)
+			vs_slots_expire(&svcs[i].slots, vs_now_ms());
+}
+
+static int cmd_serve(struct vs_config *c, int argc, char **argv)
+{
+	static struct vs_service svcs[2];
+	static struct vs_guard guard;
+	const char *which = "all";
+	char exe[PATH_MAX], vad[4], audio[32], nice_s[8];
+	struct vs_service *active[2];
+	int n_active = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--service") == 0 && i + 1 < argc)
+			which = argv[++i];
+		else if (strncmp(argv[i], "--service=", 10) == 0)
+			which = argv[i] + 10;
+		else {
+			fprintf(stderr, "voicestack serve: unknown option '%s' (see --help)\n", argv[i]);
+			return 2;
+		}
+	}
+	if (strcmp(which, "asr") && strcmp(which, "tts") && strcmp(which, "all")) {
+		fprintf(stderr, "voicestack serve: --service must be asr, tts or all (got '%s')\n",
+		        which);
+		return 2;
+	}
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0) {
+		fprintf(stderr, "voicestack: cannot find own executable: %s\n", strerror(errno));
+		return 1;
+	}
+	exe[n] = 0;
+	signal(SIGPIPE, SIG_IGN);
+	vs_config_warnings(c, log_warning, NULL);
+
+	snprintf(vad, sizeof(vad), "%d", c->asr_vad_enabled ? 1 : 0);
+	snprintf(audio, sizeof(audio), "%g", c->asr_max_audio_seconds);
+	snprintf(nice_s, sizeof(nice_s), "%d", c->worker_nice);
+	static const char *wargs[20];
+	int k = 0;
+	wargs[k++] = "--nice", wargs[k++] = nice_s;
+	wargs[k++] = "--log-level", wargs[k++] = c->log_level;
+	wargs[k++] = "--vad", wargs[k++] = vad;
+	wargs[k++] = "--max-audio-seconds", wargs[k++] = audio;
+	if (vs_config_asr_model(c))
+		wargs[k++] = "--model", wargs[k++] = vs_config_asr_model(c);
+	if (c->asr_compute_type[0])
+		wargs[k++] = "--compute-type", wargs[k++] = c->asr_compute_type;
+	wargs[k] = NULL;
+
+	vs_guard_init(&guard, c->memory_threshold_percent, c->swap_threshold_percent, 250000);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	/* block before any thread starts so only sigwait() below sees them */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	for (int i = 0; i < 2; i++) {
+		enum vs_engine_kind kind = i == 0 ? VS_ENGINE_ASR : VS_ENGINE_TTS;
+		if (strcmp(which, "all") && strcmp(which, i == 0 ? "asr" : "tts"))
+			continue;
+		if (setup_service(&svcs[i], c, &guard, kind, exe, wargs) < 0)
+			return 1;
+		active[n_active++] = &svcs[i];
+	}
+	vs_stats_init(active, n_active);
+	vs_reactor_add_tick(expire_queues, svcs);
+	for (int i = 0; i < n_active; i++)
+		if (vs_http_start(active[i]) < 0)
+			return 1;
+	vs_info("event=ready version=%s env=%s services=%s", VS_VERSION, c->env, which);
+
+	int sig = 0;
+	sigwait(&set, &sig);
+	vs_info("event=shutdown signal=%d", sig);
+	for (int i = 0; i < n_active; i++)
+		vs_http_stop(active[i]);
+	for (int i = 0; i < n_active; i++)
+		vs_pool_free(active[i]->pool);
+	return 0;
+}
+
+/* ---- transcribe / speak (in-process) ---- */
+
+static int cmd_transcribe(struct vs_config *c, int argc, char **argv)
+{
+	const char *file = NULL, *format = "text", *language = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
+			format = argv[++i];
+		else if (strcmp(argv[i], "--language") == 0 && i + 1 < argc)
+			language = argv[++i];
+		else if (argv[i][0] != '-' && !file)
+			file = argv[i];
+		else {
+			fprintf(stderr, "voicestack transcribe: unexpected argument '%s'\n", argv[i]);
+			return 2;
+		}
+	}
+	if (!file) {
+		fprintf(stderr, "voicestack transcribe: FILE is required\n");
+		return 2;
+	}
+	const struct vs_engine_ops *ops = engine_for(c, VS_ENGINE_ASR);
+	struct vs_engine_config ec = {.model = vs_config_asr_model(c), .device = c->asr_device,
+	                              .compute_type = c->asr_compute_type, .vad = c->asr_vad_enabled};
+	struct vs_asr_params p = {.language = language, .want_words = true};
+	struct vs_transcript t = {0};
+	char err[512] = "";
+	int16_t *pcm = NULL;
+	size_t n = 0;
+	void *ctx = NULL;
+	int rc = 1;
+
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "voicestack transcribe: %s: %s\n", file, strerror(errno));
+		return 1;
+	}
+	int r = vs_decode_fd(fd, 16000, c->asr_max_audio_seconds, &pcm, &n, err, sizeof(err));
+	close(fd);
+	if (r < 0) {
+		fprintf(stderr, "voicestack transcribe: %s: %s\n", file, err);
+		return 1;
+	}
+	if (ops->load(&ec, &ctx, err, sizeof(err)) < 0) {
+		fprintf(stderr, "voicestack transcribe: engine %s failed to load: %s\n", ops->name, err);
+		goto out;
+	}
+	if (ops->transcribe(ctx, pcm, n, &p, &t, err, sizeof(err)) < 0) {
+		fprintf(stderr, "voicestack transcribe: %s\n", err);
+		goto out;
+	}
+	json_t *v = vs_transcript_to_verbose_json(&t, true);
+	char *body = NULL;
+	const char *ctype;
+	if (vs_transcript_render(v, format, true, &body, &ctype) < 0) {
+		fprintf(stderr, "voicestack transcribe: unknown --format '%s'\n", format);
+		json_decref(v);
+		rc = 2;
+		goto out;
+	}
+	fputs(body, stdout);
+	if (body[0] && body[strlen(body) - 1] != '\n')
+		fputc('\n', stdout);
+	free(body);
+	json_decref(v);
+	rc = 0;
+out:
+	vs_transcript_free(&t);
+	free(pcm);
+	if (ctx)
+		ops->unload(ctx);
+	return rc;
+}
+
+struct speak_out {
+	FILE *f;
+	struct vs_encoder *enc;
+};
+
+static int speak_write(void *opaque, const uint8_t *data, size_t len)
+{
+	struct speak_out *o = opaque;
+	return fwrite(data, 1, len, o->f) == len ? 0 : -EIO;
+}
+
+static int speak_pcm(void *opaque, const int16_t *pcm, size_t n)
+{
+	struct speak_out *o = opaque;
+	return vs_encoder_write(o->enc, pcm, n);
+}
+
+static int cmd_speak(struct vs_config *c, int argc, char **argv)
+{
+	const char *text = NULL, *out = NULL, *voice = "alloy", *format = NULL;
+	double speed = 1.0;
+	for (int i = 1; i < argc; i++) {
+		if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) && i + 1 < argc)
+			out = argv[++i];
+		else if (strcmp(argv[i], "--voice") == 0 && i + 1 < argc)
+			voice = argv[++i];
+		else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
+			format = argv[++i];
+		else if (strcmp(argv[i], "--speed") == 0 && i + 1 < argc)
+			speed = atof(argv[++i]);
+		else if (!text)
+			text = argv[i];
+		else {
+			fprintf(stderr, "voicestack speak: unexpected argument '%s'\n", argv[i]);
+			return 2;
+		}
+	}
+	if (!text || !out) {
+		fprintf(stderr, "voicestack speak: TEXT and -o OUT are required\n");
+		return 2;
+	}
+	if (!format) {
+		const char *dot = strrchr(out, '.');
+		format = dot && vs_format_valid(dot + 1) ? dot + 1 : "mp3";
+	}
+	if (!vs_format_valid(format) || speed < 0.25 || speed > 4.0) {
+		fprintf(stderr, "voicestack speak: --format must be mp3|opus|aac|flac|wav|pcm and "
+		                "--speed 0.25..4.0\n");
+		return 2;
+	}
+	const struct vs_engine_ops *ops = engine_for(c, VS_ENGINE_TTS);
+	struct vs_engine_config ec = {.device = c->tts_device};
+	struct vs_tts_params p = {.text = text, .voice = voice, .speed = speed};
+	struct speak_out o = {0};
+	char err[512] = "";
+	void *ctx = NULL;
+	int rc = 1;
+
+	if (ops->load(&ec, &ctx, err, sizeof(err)) < 0) {
+		fprintf(stderr, "voicestack speak: engine %s failed to load: %s\n", ops->name, err);
+		return 1;
+	}
+	o.f = strcmp(out, "-") == 0 ? stdout : fopen(out, "wbe");
+	if (!o.f) {
+		fprintf(stderr, "voicestack speak: %s: %s\n", out, strerror(errno));
+		goto out;
+	}
+	if (vs_encoder_new(format, ops->sample_rate(ctx), speak_write, &o, &o.enc, err,
+	                   sizeof(err)) < 0 ||
+	    ops->synthesize(ctx, &p, speak_pcm, &o, err, sizeof(err)) < 0 ||
+	    vs_encoder_finish(o.enc) < 0) {
+		fprintf(stderr, "voicestack speak: %s\n", err[0] ? err : "encoding failed");
+		goto out;
+	}
+	rc = 0;
+out:
+	vs_encoder_free(o.enc);
+	if (o.f && o.f != stdout)
+		fclose(o.f);
+	ops->unload(ctx);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct vs_config cfg;
+
+	/* the worker takes its arguments from the front, not from settings */
+	if (argc > 1 && strcmp(argv[1], "worker") == 0)
+		return vs_worker_main(argc - 1, argv + 1);
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
+			printf("voicestack %s\n", VS_VERSION);
+			return 0;
+		}
+	}
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	/* settings parsing sees the arguments after the command name */
+	int rest = argc - 1;
+	char **args = argv + 1;
+	if (strcmp(cmd, "config") == 0 && argc > 2 && strcmp(argv[2], "--markdown") == 0) {
+		vs_config_print_markdown(stdout);
+		return 0;
+	}
+	if (load_config(&cfg, &rest, args) < 0)
+		return 2;
+	if (strcmp(cmd, "serve") == 0)
+		return cmd_serve(&cfg, rest, args);
+	if (strcmp(cmd, "transcribe") == 0)
+		return cmd_transcribe(&cfg, rest, args);
+	if (strcmp(cmd, "speak") == 0)
+		return cmd_speak(&cfg, rest, args);
+	if (strcmp(cmd, "config") == 0) {
+		vs_config_print_effective(&cfg, stdout);
+		return 0;
+	}
+	fprintf(stderr, "voicestack: unknown command '%s' (see --help)\n", cmd);
+	return 2;
+}

@@ -1,0 +1,114 @@
+/* health.c - GET /health/detailed, /health/ready and /v1/models bodies.
+ *
+ * DESIGN
+ * /health/detailed keeps the original specification's keys and types
+ * (status, service, timestamp, memory, swap, model, concurrency, config) and
+ * adds queue, workers[], uptime_seconds and version. `model.loaded` is true
+ * only while a worker process holds the model. `status` is "degraded" while
+ * the resource guard refuses work. Runs on HTTP threads; reads only
+ * snapshots, never waits on a worker.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "http/http.h"
+
+static json_t *iso_timestamp(void)
+{
+	struct timeval tv;
+	struct tm tm;
+	char buf[96];
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	         (long)(tv.tv_usec / 1000));
+	return json_string(buf);
+}
+
+static double round1(double v)
+{
+	return (double)(long long)(v * 10.0 + (v >= 0 ? 0.5 : -0.5)) / 10.0;
+}
+
+static const char *device_of(struct vs_service *svc)
+{
+	const char *d = svc->kind == VS_ENGINE_ASR ? svc->cfg->asr_device : svc->cfg->tts_device;
+	return d && *d ? d : "cpu";
+}
+
+char *vs_health_detailed(struct vs_service *svc, int *status)
+{
+	struct vs_mem_reading m = {0};
+	struct vs_guard_verdict v;
+	struct vs_slots_snapshot s;
+	const struct vs_config *c = svc->cfg;
+
+	bool refusing = vs_guard_check(svc->guard, &v) < 0;
+	m = v.reading;
+	vs_slots_snapshot(&svc->slots, &s);
+	*status = 200;
+
+	json_t *j = json_pack(
+		"{s:s, s:s, s:o,"
+		" s:{s:f, s:f, s:f, s:i},"
+		" s:{s:f, s:f, s:f, s:i},"
+		" s:{s:b, s:s, s:s, s:s},"
+		" s:{s:i, s:i, s:i},"
+		" s:{s:f, s:i},"
+		" s:{s:i, s:i, s:f},"
+		" s:o, s:f, s:s}",
+		"status", refusing ? "degraded" : "healthy", "service", svc->name, "timestamp",
+		iso_timestamp(),
+		"memory", "percent", round1(m.mem_percent), "available_mb", round1(m.mem_available_mb),
+		"total_mb", round1(m.mem_total_mb), "threshold_percent", c->memory_threshold_percent,
+		"swap", "percent", round1(m.swap_percent), "used_mb", round1(m.swap_used_mb), "total_mb",
+		round1(m.swap_total_mb), "threshold_percent", c->swap_threshold_percent,
+		"model", "loaded", vs_pool_model_loaded(svc->pool), "engine", svc->engine->name,
+		"model_name", svc->engine->model_names[0], "device", device_of(svc),
+		"concurrency", "active_requests", s.active, "max_concurrent", s.max,
+		"available_slots", s.available,
+		"config", "idle_timeout_minutes", svc->idle_timeout_minutes, "max_upload_mb",
+		c->max_upload_size_mb,
+		"queue", "depth", s.depth, "max", s.max_queue, "timeout_seconds", s.queue_timeout_s,
+		"workers", vs_pool_workers_json(svc->pool), "uptime_seconds",
+		(double)(vs_now_ms() - svc->started_ms) / 1000.0, "version", VS_VERSION);
+	if (refusing)
+		json_object_set_new(j, "degraded_reason", json_string(v.message));
+	char *out = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	return out;
+}
+
+char *vs_health_ready(struct vs_service *svc, int *status)
+{
+	struct vs_guard_verdict v;
+	json_t *j;
+	if (vs_guard_check(svc->guard, &v) < 0) {
+		*status = 503;
+		j = json_pack("{s:s, s:s, s:s, s:s}", "status", "not_ready", "service", svc->name,
+		              "reason", v.reason, "message", v.message);
+	} else {
+		*status = 200;
+		j = json_pack("{s:s, s:s}", "status", "ready", "service", svc->name);
+	}
+	char *out = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	return out;
+}
+
+char *vs_models_json(struct vs_service *svc)
+{
+	json_t *data = json_array();
+	for (const char *const *m = svc->engine->model_names; *m; m++)
+		json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id", *m, "object",
+		                                      "model", "created", 0, "owned_by",
+		                                      svc->engine->name));
+	json_t *j = json_pack("{s:s, s:o}", "object", "list", "data", data);
+	char *out = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	return out;
+}

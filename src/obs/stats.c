@@ -1,0 +1,124 @@
+/* stats.c - what the front counts, exported as Prometheus metrics.
+ *
+ * DESIGN
+ * Request counters and histograms are updated once per request, from the
+ * completion callback. Gauges (slots, queue, memory, worker RSS, model
+ * lifecycle counters kept by the pools) are sampled when /metrics is
+ * scraped, so the hot path pays nothing for them. Route labels come from the
+ * fixed route table, never from the client's URL, so series stay bounded.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "http/http.h"
+#include "obs/metrics.h"
+
+#define MAX_SVCS 2
+
+static struct {
+	struct vs_service *svcs[MAX_SVCS];
+	int n;
+	struct vs_metric *requests, *duration, *queue_wait, *rejections;
+	struct vs_metric *active, *max_slots, *available, *queued, *queue_max;
+	struct vs_metric *loads, *unloads, *crashes, *timeouts, *loaded, *workers, *rss;
+	struct vs_metric *mem_pct, *swap_pct, *mem_avail;
+} st;
+
+void vs_stats_init(struct vs_service *const *svcs, int n)
+{
+	static const char *const l_req[] = {"service", "route", "status", NULL};
+	static const char *const l_svc_route[] = {"service", "route", NULL};
+	static const char *const l_svc[] = {"service", NULL};
+	static const char *const l_rej[] = {"service", "reason", NULL};
+	static const double dur_b[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+	                               30, 60, 120, 300};
+	static const double wait_b[] = {0.001, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60};
+
+	for (int i = 0; i < n && i < MAX_SVCS; i++)
+		st.svcs[st.n++] = svcs[i];
+	st.requests = vs_metric_counter("voicestack_requests_total",
+	                                "HTTP requests by service, route and status", l_req);
+	st.duration = vs_metric_histogram("voicestack_request_duration_seconds",
+	                                  "Time from request start to the last byte queued",
+	                                  l_svc_route, dur_b, sizeof(dur_b) / sizeof(dur_b[0]));
+	st.queue_wait = vs_metric_histogram("voicestack_queue_wait_seconds",
+	                                    "Time queued requests waited for a slot", l_svc,
+	                                    wait_b, sizeof(wait_b) / sizeof(wait_b[0]));
+	st.rejections = vs_metric_counter("voicestack_rejections_total",
+	                                  "Requests refused by admission control, by reason", l_rej);
+	st.active = vs_metric_gauge("voicestack_active_requests", "Requests holding a slot", l_svc);
+	st.max_slots = vs_metric_gauge("voicestack_max_concurrent_requests",
+	                               "Configured concurrency slots", l_svc);
+	st.available = vs_metric_gauge("voicestack_available_slots", "Free concurrency slots",
+	                               l_svc);
+	st.queued = vs_metric_gauge("voicestack_queue_depth", "Requests waiting for a slot", l_svc);
+	st.queue_max = vs_metric_gauge("voicestack_queue_max", "Configured queue size", l_svc);
+	st.loads = vs_metric_gauge("voicestack_model_loads_total",
+	                           "Models loaded by workers since start", l_svc);
+	st.unloads = vs_metric_gauge("voicestack_model_unloads_total",
+	                             "Models unloaded after the idle timeout", l_svc);
+	st.crashes = vs_metric_gauge("voicestack_worker_crashes_total",
+	                             "Workers that died during a request", l_svc);
+	st.timeouts = vs_metric_gauge("voicestack_request_timeouts_total",
+	                              "Workers killed for running past REQUEST_TIMEOUT_SECONDS",
+	                              l_svc);
+	st.loaded = vs_metric_gauge("voicestack_model_loaded", "1 while a worker holds the model",
+	                            l_svc);
+	st.rss = vs_metric_gauge("voicestack_worker_rss_bytes",
+	                         "Resident memory of the service's workers", l_svc);
+	st.mem_pct = vs_metric_gauge("voicestack_memory_used_percent",
+	                             "Memory in use, as the resource guard sees it", NULL);
+	st.swap_pct = vs_metric_gauge("voicestack_swap_used_percent", "Swap in use", NULL);
+	st.mem_avail = vs_metric_gauge("voicestack_memory_available_bytes",
+	                               "Memory available, as the resource guard sees it", NULL);
+}
+
+void vs_stats_request_done(struct vs_req *r, int status)
+{
+	char code[8];
+	const char *route = r->route_label ? r->route_label : "other";
+	snprintf(code, sizeof(code), "%d", status);
+	const char *lr[] = {r->svc->name, route, code};
+	const char *ls[] = {r->svc->name, route};
+	const char *l1[] = {r->svc->name};
+	vs_counter_inc(st.requests, lr);
+	vs_histogram_observe(st.duration, ls, (double)(vs_now_ms() - r->start_ms) / 1000.0);
+	if (r->waiter.enqueued_ms)
+		vs_histogram_observe(st.queue_wait, l1, (double)r->queue_wait_ms / 1000.0);
+	if (r->reject_reason) {
+		const char *lj[] = {r->svc->name, r->reject_reason};
+		vs_counter_inc(st.rejections, lj);
+	}
+}
+
+char *vs_stats_render(void)
+{
+	for (int i = 0; i < st.n; i++) {
+		struct vs_service *svc = st.svcs[i];
+		struct vs_slots_snapshot s;
+		struct vs_pool_stats ps;
+		const char *l[] = {svc->name};
+		vs_slots_snapshot(&svc->slots, &s);
+		vs_pool_get_stats(svc->pool, &ps);
+		vs_gauge_set(st.active, l, s.active);
+		vs_gauge_set(st.max_slots, l, s.max);
+		vs_gauge_set(st.available, l, s.available);
+		vs_gauge_set(st.queued, l, s.depth);
+		vs_gauge_set(st.queue_max, l, s.max_queue);
+		vs_gauge_set(st.loads, l, (double)ps.loads);
+		vs_gauge_set(st.unloads, l, (double)ps.unloads);
+		vs_gauge_set(st.crashes, l, (double)ps.crashes);
+		vs_gauge_set(st.timeouts, l, (double)ps.timeouts);
+		vs_gauge_set(st.loaded, l, vs_pool_model_loaded(svc->pool) ? 1 : 0);
+		vs_gauge_set(st.rss, l, vs_pool_rss_mb(svc->pool) * 1024 * 1024);
+	}
+	if (st.n > 0) {
+		struct vs_mem_reading m;
+		if (vs_guard_snapshot(st.svcs[0]->guard, &m) == 0) {
+			vs_gauge_set(st.mem_pct, NULL, m.mem_percent);
+			vs_gauge_set(st.swap_pct, NULL, m.swap_percent);
+			vs_gauge_set(st.mem_avail, NULL, m.mem_available_mb * 1024 * 1024);
+		}
+	}
+	return vs_metrics_render();
+}

@@ -1,0 +1,547 @@
+/* pool.c - worker processes and the reactor that reads them.
+ *
+ * DESIGN
+ * Each pool (one per service) has `slots` worker entries; slot i always uses
+ * worker i, so N simultaneous first requests start at most N workers and a
+ * slot never loads its model twice. A worker's life:
+ *
+ *   NONE --submit--> BUSY (spawned; loads the model on its first request)
+ *     ^               |  ^
+ *     |   RESULT/END/ |  | submit
+ *     |   ERROR       v  |
+ *     +--idle unload-- IDLE
+ *     +--crash / request timeout / detach while busy (SIGKILL)
+ *
+ * One reactor thread (epoll) serves all pools: it reads frames from every
+ * worker socket and hands them to the job (the HTTP request), reaps workers
+ * whose socket hung up (a crash: the job gets 500), kills workers that run
+ * past REQUEST_TIMEOUT_SECONDS (504), and every IDLE_CHECK_INTERVAL_SECONDS
+ * stops workers idle for longer than the idle timeout. Stopping means the
+ * process exits, so its memory really returns to the system.
+ *
+ * Workers are exec'd with posix_spawn (our own binary, `worker` subcommand),
+ * never forked from this threaded process.
+ */
+#include "worker/pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+#define MAX_POOLS 4
+#define MAX_TICKS 4
+#define TICK_MS 100
+#define WORKER_FD 3
+
+extern char **environ;
+
+enum wstate { W_NONE = 0, W_IDLE, W_BUSY };
+
+struct worker {
+	struct vs_pool *pool;
+	int slot;
+	enum wstate state;
+	pid_t pid;
+	int sock;
+	bool loaded;
+	bool paused;
+	struct vs_job *job;
+	uint64_t spawned_ms, last_used_ms, job_deadline_ms;
+	uint64_t requests_served;
+	struct vs_frame_reader rd;
+};
+
+struct vs_pool {
+	pthread_mutex_t mu;
+	struct vs_pool_config cfg;
+	char exe[4096];
+	struct worker *w;
+	struct vs_pool_stats stats;
+	uint64_t next_idle_check_ms;
+};
+
+static struct {
+	pthread_once_t once;
+	pthread_mutex_t mu; /* guards pools[] and ticks[] registration */
+	int epfd, evfd;
+	pthread_t thread;
+	struct vs_pool *pools[MAX_POOLS];
+	int n_pools;
+	struct {
+		void (*fn)(void *);
+		void *opaque;
+	} ticks[MAX_TICKS];
+	int n_ticks;
+} reactor = {.once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER, .epfd = -1, .evfd = -1};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void wake_reactor(void)
+{
+	uint64_t one = 1;
+	ssize_t n = write(reactor.evfd, &one, sizeof(one));
+	(void)n;
+}
+
+/* ---- worker lifecycle (pool lock held) ---- */
+
+static int spawn_worker(struct worker *w)
+{
+	struct vs_pool *p = w->pool;
+	char fdarg[16];
+	const char *argv[48];
+	int sv[2], n = 0, r;
+	posix_spawn_file_actions_t fa;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	/* dup2 onto the same number would keep O_CLOEXEC: move it out of the way */
+	if (sv[1] == WORKER_FD) {
+		int moved = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
+		close(sv[1]);
+		sv[1] = moved;
+	}
+	snprintf(fdarg, sizeof(fdarg), "%d", WORKER_FD);
+	argv[n++] = p->exe;
+	argv[n++] = "worker";
+	argv[n++] = "--service";
+	argv[n++] = p->cfg.service;
+	argv[n++] = "--engine";
+	argv[n++] = p->cfg.engine->name;
+	argv[n++] = "--fd";
+	argv[n++] = fdarg;
+	for (int i = 0; p->cfg.worker_args && p->cfg.worker_args[i] && n < 46; i++)
+		argv[n++] = p->cfg.worker_args[i];
+	argv[n] = NULL;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], WORKER_FD);
+	r = posix_spawn(&w->pid, p->exe, &fa, NULL, (char *const *)argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(sv[1]);
+	if (r != 0) {
+		close(sv[0]);
+		vs_error("event=worker_spawn_failed service=%s slot=%d err=\"%s\"", p->cfg.service,
+		         w->slot, strerror(r));
+		return -r;
+	}
+	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+	w->sock = sv[0];
+	w->loaded = false;
+	w->paused = false;
+	w->requests_served = 0;
+	w->spawned_ms = w->last_used_ms = now_ms();
+	vs_frame_reader_init(&w->rd);
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = w};
+	epoll_ctl(reactor.epfd, EPOLL_CTL_ADD, w->sock, &ev);
+	p->stats.spawns++;
+	vs_info("event=worker_started service=%s slot=%d pid=%d engine=%s", p->cfg.service, w->slot,
+	        (int)w->pid, p->cfg.engine->name);
+	return 0;
+}
+
+/* Ends a worker process and forgets it. kill_it: SIGKILL (crash, timeout,
+ * abandoned job) rather than a clean exit on EOF (idle unload). */
+static int reap_worker(struct worker *w, bool kill_it)
+{
+	int status = 0;
+	if (w->state == W_NONE)
+		return 0;
+	epoll_ctl(reactor.epfd, EPOLL_CTL_DEL, w->sock, NULL);
+	close(w->sock);
+	w->sock = -1;
+	if (kill_it)
+		kill(w->pid, SIGKILL);
+	/* the socket is closed: an idle worker sees EOF and exits at once */
+	while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	vs_frame_reader_reset(&w->rd);
+	w->state = W_NONE;
+	w->loaded = false;
+	w->job = NULL;
+	w->pid = 0;
+	return status;
+}
+
+static void describe_status(int status, char *buf, size_t len)
+{
+	if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
+		         strsignal(WTERMSIG(status)));
+	else if (WIFEXITED(status))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+	else
+		snprintf(buf, len, "ended");
+}
+
+/* The worker's socket hung up or broke the protocol. */
+static void worker_died(struct worker *w, const char *why)
+{
+	struct vs_pool *p = w->pool;
+	struct vs_job *job = w->job;
+	pid_t pid = w->pid;
+	bool was_busy = w->state == W_BUSY;
+	char how[128], msg[300];
+
+	int status = reap_worker(w, true);
+	describe_status(status, how, sizeof(how));
+	if (was_busy && job) {
+		p->stats.crashes++;
+		vs_error("event=worker_crashed service=%s slot=%d pid=%d how=\"%s\" why=%s",
+		         p->cfg.service, w->slot, (int)pid, how, why);
+		snprintf(msg, sizeof(msg), "The %s engine worker crashed while handling this request "
+		         "(%s); the next request starts a fresh worker", p->cfg.service, how);
+		job->ops->on_fail(job, 500, msg, "worker_crashed");
+	} else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 3)) {
+		/* exit 3 = model load failure, already answered with a 503 */
+		vs_warn("event=worker_exited service=%s slot=%d pid=%d how=\"%s\"", p->cfg.service,
+		        w->slot, (int)pid, how);
+	}
+}
+
+static void handle_frame(struct worker *w, struct vs_frame *f)
+{
+	struct vs_pool *p = w->pool;
+	struct vs_job *job = w->job;
+	bool last = f->type == VS_MSG_RESULT || f->type == VS_MSG_END || f->type == VS_MSG_ERROR;
+
+	if (f->type == VS_MSG_LOADED) {
+		w->loaded = true;
+		p->stats.loads++;
+		return;
+	}
+	if (last) {
+		w->state = W_IDLE;
+		w->job = NULL;
+		w->last_used_ms = now_ms();
+		w->requests_served++;
+	}
+	if (job && !job->ops->on_frame(job, f) && !last) {
+		struct epoll_event ev = {.events = 0, .data.ptr = w};
+		epoll_ctl(reactor.epfd, EPOLL_CTL_MOD, w->sock, &ev);
+		w->paused = true;
+	}
+}
+
+static void worker_readable(struct worker *w)
+{
+	for (int budget = 64; budget > 0 && w->state != W_NONE; budget--) {
+		struct vs_frame f;
+		int r = vs_frame_read(&w->rd, w->sock, &f);
+		if (r == 0)
+			return;
+		if (r < 0) {
+			worker_died(w, r == -EPIPE ? "eof" : "protocol_error");
+			return;
+		}
+		handle_frame(w, &f);
+		vs_frame_clear(&f);
+		if (w->paused)
+			return;
+	}
+}
+
+static void check_timeouts(struct vs_pool *p, uint64_t now)
+{
+	for (int i = 0; i < p->cfg.slots; i++) {
+		struct worker *w = &p->w[i];
+		if (w->state != W_BUSY || !w->job || !w->job_deadline_ms || now < w->job_deadline_ms)
+			continue;
+		struct vs_job *job = w->job;
+		pid_t pid = w->pid;
+		p->stats.timeouts++;
+		reap_worker(w, true);
+		vs_warn("event=request_timeout service=%s slot=%d pid=%d timeout_s=%.1f "
+		        "action=worker_killed",
+		        p->cfg.service, i, (int)pid, p->cfg.request_timeout_s);
+		char msg[200];
+		snprintf(msg, sizeof(msg), "The request ran past REQUEST_TIMEOUT_SECONDS=%g; its "
+		         "worker was stopped", p->cfg.request_timeout_s);
+		job->ops->on_fail(job, 504, msg, "request_timeout");
+	}
+	if (p->cfg.idle_timeout_s <= 0 || now < p->next_idle_check_ms)
+		return;
+	p->next_idle_check_ms = now + (uint64_t)(p->cfg.idle_check_interval_s * 1000);
+	for (int i = 0; i < p->cfg.slots; i++) {
+		struct worker *w = &p->w[i];
+		double idle_s = (double)(now - w->last_used_ms) / 1000.0;
+		if (w->state != W_IDLE || idle_s < p->cfg.idle_timeout_s)
+			continue;
+		pid_t pid = w->pid;
+		bool loaded = w->loaded;
+		reap_worker(w, false);
+		if (loaded)
+			p->stats.unloads++;
+		vs_info("event=model_unloaded service=%s slot=%d pid=%d model=%s idle_s=%.1f "
+		        "msg=\"Unloaded idle model %s after %.1f s idle (timeout %.1f min)\"",
+		        p->cfg.service, i, (int)pid, p->cfg.engine->model_names[0], idle_s,
+		        p->cfg.engine->model_names[0], idle_s, p->cfg.idle_timeout_s / 60.0);
+	}
+}
+
+static void *reactor_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct epoll_event evs[32];
+		int n = epoll_wait(reactor.epfd, evs, 32, TICK_MS);
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.ptr == NULL) {
+				uint64_t v;
+				ssize_t rr = read(reactor.evfd, &v, sizeof(v));
+				(void)rr;
+				continue;
+			}
+			struct worker *w = evs[i].data.ptr;
+			struct vs_pool *p = w->pool;
+			pthread_mutex_lock(&p->mu);
+			/* the entry may have been reaped by an earlier event of this batch */
+			if (w->state != W_NONE && w->sock >= 0)
+				worker_readable(w);
+			pthread_mutex_unlock(&p->mu);
+		}
+		/* re-arm workers whose reader caught up, and run timers */
+		uint64_t now = now_ms();
+		pthread_mutex_lock(&reactor.mu);
+		int np = reactor.n_pools, nt = reactor.n_ticks;
+		pthread_mutex_unlock(&reactor.mu);
+		for (int i = 0; i < np; i++) {
+			struct vs_pool *p = reactor.pools[i];
+			pthread_mutex_lock(&p->mu);
+			check_timeouts(p, now);
+			pthread_mutex_unlock(&p->mu);
+		}
+		for (int i = 0; i < nt; i++)
+			reactor.ticks[i].fn(reactor.ticks[i].opaque);
+	}
+	return NULL;
+}
+
+static void reactor_start(void)
+{
+	reactor.epfd = epoll_create1(EPOLL_CLOEXEC);
+	reactor.evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+	epoll_ctl(reactor.epfd, EPOLL_CTL_ADD, reactor.evfd, &ev);
+	pthread_create(&reactor.thread, NULL, reactor_main, NULL);
+}
+
+void vs_reactor_add_tick(void (*fn)(void *opaque), void *opaque)
+{
+	pthread_once(&reactor.once, reactor_start);
+	pthread_mutex_lock(&reactor.mu);
+	if (reactor.n_ticks < MAX_TICKS) {
+		reactor.ticks[reactor.n_ticks].fn = fn;
+		reactor.ticks[reactor.n_ticks].opaque = opaque;
+		reactor.n_ticks++;
+	}
+	pthread_mutex_unlock(&reactor.mu);
+}
+
+/* ---- public API ---- */
+
+struct vs_pool *vs_pool_new(const struct vs_pool_config *cfg, const char *exe)
+{
+	struct vs_pool *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	pthread_once(&reactor.once, reactor_start);
+	pthread_mutex_init(&p->mu, NULL);
+	p->cfg = *cfg;
+	snprintf(p->exe, sizeof(p->exe), "%s", exe);
+	p->w = calloc((size_t)cfg->slots, sizeof(*p->w));
+	if (!p->w) {
+		free(p);
+		return NULL;
+	}
+	for (int i = 0; i < cfg->slots; i++) {
+		p->w[i] = (struct worker){.pool = p, .slot = i, .sock = -1};
+		vs_frame_reader_init(&p->w[i].rd);
+	}
+	p->next_idle_check_ms = now_ms() + (uint64_t)(cfg->idle_check_interval_s * 1000);
+	pthread_mutex_lock(&reactor.mu);
+	if (reactor.n_pools < MAX_POOLS)
+		reactor.pools[reactor.n_pools++] = p;
+	pthread_mutex_unlock(&reactor.mu);
+	if (cfg->idle_timeout_s > 0)
+		vs_info("event=idle_checker_started service=%s interval_s=%g timeout_min=%g "
+		        "msg=\"Idle timeout checker started\"",
+		        cfg->service, cfg->idle_check_interval_s, cfg->idle_timeout_s / 60.0);
+	else
+		vs_info("event=idle_checker_disabled service=%s msg=\"Idle timeout disabled "
+		        "(%s_IDLE_TIMEOUT_MINUTES=0)\"",
+		        cfg->service, strcmp(cfg->service, "asr") == 0 ? "ASR" : "TTS");
+	return p;
+}
+
+void vs_pool_free(struct vs_pool *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	for (int i = 0; i < p->cfg.slots; i++)
+		reap_worker(&p->w[i], p->w[i].state == W_BUSY);
+	pthread_mutex_unlock(&p->mu);
+	/* the reactor keeps its pointer; pools live until exit */
+}
+
+int vs_pool_submit(struct vs_pool *p, int slot, struct vs_job *job, uint16_t type,
+                   const json_t *payload, int fd)
+{
+	int r = 0;
+	if (slot < 0 || slot >= p->cfg.slots)
+		return -EINVAL;
+	pthread_mutex_lock(&p->mu);
+	struct worker *w = &p->w[slot];
+	if (w->state == W_BUSY) {
+		/* cannot happen while slots are honoured; refuse rather than mix answers */
+		r = -EBUSY;
+		goto out;
+	}
+	if (w->state == W_NONE) {
+		r = spawn_worker(w);
+		if (r < 0)
+			goto out;
+		w->state = W_IDLE;
+	}
+	r = vs_frame_send_json(w->sock, type, payload, fd);
+	if (r < 0) {
+		/* it died between requests: start a fresh one and try once more */
+		reap_worker(w, true);
+		r = spawn_worker(w);
+		if (r == 0) {
+			w->state = W_IDLE;
+			r = vs_frame_send_json(w->sock, type, payload, fd);
+		}
+		if (r < 0)
+			goto out;
+	}
+	w->state = W_BUSY;
+	w->job = job;
+	w->last_used_ms = now_ms();
+	w->job_deadline_ms = p->cfg.request_timeout_s > 0
+		? w->last_used_ms + (uint64_t)(p->cfg.request_timeout_s * 1000) : 0;
+out:
+	pthread_mutex_unlock(&p->mu);
+	return r;
+}
+
+void vs_pool_detach(struct vs_pool *p, int slot, struct vs_job *job)
+{
+	if (slot < 0 || slot >= p->cfg.slots)
+		return;
+	pthread_mutex_lock(&p->mu);
+	struct worker *w = &p->w[slot];
+	if (w->state == W_BUSY && w->job == job) {
+		/* the client left mid-request: stop the work so the slot is really free */
+		vs_info("event=job_abandoned service=%s slot=%d pid=%d action=worker_killed",
+		        p->cfg.service, slot, (int)w->pid);
+		reap_worker(w, true);
+	}
+	pthread_mutex_unlock(&p->mu);
+}
+
+void vs_pool_resume_reading(struct vs_pool *p, int slot)
+{
+	pthread_mutex_lock(&p->mu);
+	struct worker *w = &p->w[slot];
+	if (w->state != W_NONE && w->paused) {
+		w->paused = false;
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = w};
+		epoll_ctl(reactor.epfd, EPOLL_CTL_MOD, w->sock, &ev);
+		wake_reactor();
+	}
+	pthread_mutex_unlock(&p->mu);
+}
+
+static double read_rss_mb(pid_t pid)
+{
+	char path[64], line[256];
+	double mb = 0;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long kb;
+		if (sscanf(line, "VmRSS: %lu kB", &kb) == 1) {
+			mb = (double)kb / 1024.0;
+			break;
+		}
+	}
+	fclose(f);
+	return mb;
+}
+
+json_t *vs_pool_workers_json(struct vs_pool *p)
+{
+	json_t *arr = json_array();
+	uint64_t now = now_ms();
+	pthread_mutex_lock(&p->mu);
+	for (int i = 0; i < p->cfg.slots; i++) {
+		struct worker *w = &p->w[i];
+		if (w->state == W_NONE)
+			continue;
+		double idle = w->state == W_IDLE ? (double)(now - w->last_used_ms) / 1000.0 : 0;
+		json_t *unload = json_null();
+		if (p->cfg.idle_timeout_s > 0 && w->state == W_IDLE) {
+			double left = p->cfg.idle_timeout_s - idle;
+			unload = json_real(left > 0 ? left : 0);
+		}
+		const char *state = w->state == W_BUSY ? (w->loaded ? "busy" : "loading") : "idle";
+		json_array_append_new(
+			arr, json_pack("{s:i, s:i, s:s, s:b, s:f, s:I, s:f, s:o}", "slot", i, "pid",
+			               (int)w->pid, "state", state, "model_loaded", w->loaded, "rss_mb",
+			               read_rss_mb(w->pid), "requests_served",
+			               (json_int_t)w->requests_served, "idle_seconds", idle,
+			               "unload_in_seconds", unload));
+	}
+	pthread_mutex_unlock(&p->mu);
+	return arr;
+}
+
+bool vs_pool_model_loaded(struct vs_pool *p)
+{
+	bool any = false;
+	pthread_mutex_lock(&p->mu);
+	for (int i = 0; i < p->cfg.slots; i++)
+		any = any || (p->w[i].state != W_NONE && p->w[i].loaded);
+	pthread_mutex_unlock(&p->mu);
+	return any;
+}
+
+void vs_pool_get_stats(struct vs_pool *p, struct vs_pool_stats *s)
+{
+	pthread_mutex_lock(&p->mu);
+	*s = p->stats;
+	pthread_mutex_unlock(&p->mu);
+}
+
+double vs_pool_rss_mb(struct vs_pool *p)
+{
+	double sum = 0;
+	pthread_mutex_lock(&p->mu);
+	for (int i = 0; i < p->cfg.slots; i++)
+		if (p->w[i].state != W_NONE)
+			sum += read_rss_mb(p->w[i].pid);
+	pthread_mutex_unlock(&p->mu);
+	return sum;
+}

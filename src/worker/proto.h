@@ -1,0 +1,87 @@
+/* proto.h - the frame protocol between the front and its engine workers.
+ *
+ * DESIGN
+ * One SOCK_STREAM socketpair per worker. Every message is a frame:
+ *
+ *   +--------+--------+--------+--------+--------------------+
+ *   | magic "VS" + version (u32 BE)     | type u16 | flags u16 | length u32 | payload |
+ *
+ * 12-byte header in network byte order, payload of `length` bytes (at most
+ * VS_FRAME_MAX). Control payloads are JSON objects (jansson); AUDIO payloads
+ * are raw encoded bytes. A request that carries an upload passes the spooled
+ * file's descriptor with SCM_RIGHTS on the header's first byte, so a 100 MB
+ * upload is never copied through the socket or held in memory twice.
+ *
+ *   front -> worker                     worker -> front
+ *   TRANSCRIBE {params} + fd            LOADED {engine, model, load_ms}   (once, after load)
+ *   SYNTHESIZE {params}                 RESULT {verbose_json | voices}
+ *   VOICES {}                           AUDIO  <bytes> ... END {stats}
+ *                                       ERROR  {status, message, param, code}
+ *
+ * A worker handles one request at a time; every request ends with exactly one
+ * RESULT, END or ERROR. Closing the socket tells a worker to exit.
+ *
+ * The worker reads with vs_frame_recv() (blocking). The front reads with the
+ * incremental vs_frame_reader (non-blocking, from its reactor thread) and
+ * never receives descriptors.
+ */
+#ifndef VS_PROTO_H
+#define VS_PROTO_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VS_FRAME_MAGIC 0x56530001u /* "VS", protocol version 1 */
+#define VS_FRAME_HDR 12
+#define VS_FRAME_MAX (16u << 20)
+
+enum vs_msg_type {
+	VS_MSG_TRANSCRIBE = 1,
+	VS_MSG_SYNTHESIZE = 2,
+	VS_MSG_VOICES = 3,
+	VS_MSG_LOADED = 10,
+	VS_MSG_RESULT = 11,
+	VS_MSG_AUDIO = 12,
+	VS_MSG_END = 13,
+	VS_MSG_ERROR = 14,
+};
+
+struct vs_frame {
+	uint16_t type;
+	uint16_t flags;
+	uint32_t len;
+	uint8_t *data; /* malloc'd, NUL-terminated for convenience; NULL if len == 0 */
+	int fd;        /* received descriptor (O_CLOEXEC) or -1 */
+};
+
+void vs_frame_clear(struct vs_frame *f); /* frees data, closes fd */
+
+/* Blocking send of one frame; pass_fd >= 0 is sent with SCM_RIGHTS.
+ * Returns 0, -EMSGSIZE, -EPIPE (peer gone) or another -errno. Never raises SIGPIPE. */
+int vs_frame_send(int sock, uint16_t type, const void *data, uint32_t len, int pass_fd);
+/* Same with a JSON payload (compact encoding). */
+int vs_frame_send_json(int sock, uint16_t type, const json_t *j, int pass_fd);
+
+/* Blocking receive of one whole frame. Returns 0, -EPIPE on EOF at a frame
+ * boundary, -EPROTO on a bad header/truncated frame, or another -errno. */
+int vs_frame_recv(int sock, struct vs_frame *f);
+
+/* Incremental reader for a non-blocking socket. */
+struct vs_frame_reader {
+	uint8_t hdr[VS_FRAME_HDR];
+	size_t have; /* bytes of header+payload read so far */
+	struct vs_frame cur;
+};
+
+void vs_frame_reader_init(struct vs_frame_reader *r);
+void vs_frame_reader_reset(struct vs_frame_reader *r); /* frees a partial frame */
+/* Reads what is available. Returns 1 with *out filled (caller owns it, clear
+ * with vs_frame_clear), 0 when more bytes are needed (EAGAIN), -EPIPE on EOF,
+ * -EPROTO on a bad header, or another -errno. */
+int vs_frame_read(struct vs_frame_reader *r, int sock, struct vs_frame *out);
+
+/* Parse a frame's JSON payload (NULL if not a JSON object). */
+json_t *vs_frame_json(const struct vs_frame *f);
+
+#endif

@@ -1,0 +1,331 @@
+/* worker_main.c - one engine worker process.
+ *
+ * DESIGN
+ * The front starts this with posix_spawn() of its own binary (exec, never a
+ * bare fork of the threaded front: espeak-ng hangs when initialised before a
+ * fork and changes the locale, pocketsphinx/sphinxbase call exit() on fatal
+ * errors). A worker owns exactly one engine instance and serves one request
+ * at a time over the socket it inherited as --fd:
+ *
+ *   started --first request--> load model --ok--> LOADED frame, serve requests
+ *                                   \--fail--> ERROR 503 frame, exit(3)
+ *
+ * It exits when the front closes the socket (idle unload), and dies with the
+ * front (PR_SET_PDEATHSIG). All untrusted media decoding happens here, so a
+ * crash in FFmpeg or an engine costs one request, not the server.
+ * Runs niced (--nice) so the front keeps answering while workers saturate
+ * the CPUs.
+ */
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "engine/engine.h"
+#include "http/openai.h"
+#include "media/media.h"
+#include "worker/proto.h"
+
+struct worker {
+	int sock;
+	const struct vs_engine_ops *ops;
+	struct vs_engine_config cfg;
+	double max_audio_seconds;
+	void *ctx; /* loaded engine, NULL until the first request */
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int send_error(struct worker *w, int status, const char *message, const char *param,
+                      const char *code)
+{
+	json_t *j = json_pack("{s:i, s:s, s:s?, s:s?}", "status", status, "message", message,
+	                      "param", param, "code", code);
+	int r = j ? vs_frame_send_json(w->sock, VS_MSG_ERROR, j, -1) : -ENOMEM;
+	json_decref(j);
+	return r;
+}
+
+/* Loads the engine on first use. On failure the front gets a 503 with the
+ * reason and this process exits, so the next request starts a fresh one. */
+static int ensure_loaded(struct worker *w)
+{
+	char err[512] = "";
+	uint64_t t0;
+	int r;
+
+	if (w->ctx)
+		return 0;
+	t0 = now_ms();
+	r = w->ops->load(&w->cfg, &w->ctx, err, sizeof(err));
+	if (r < 0) {
+		char msg[700];
+		snprintf(msg, sizeof(msg), "Model failed to load (engine %s): %s", w->ops->name,
+		         err[0] ? err : strerror(-r));
+		vs_error("event=model_load_failed engine=%s reason=\"%s\"", w->ops->name, err);
+		send_error(w, 503, msg, NULL, "model_load_failed");
+		exit(3);
+	}
+	uint64_t ms = now_ms() - t0;
+	vs_info("event=model_loaded engine=%s model=%s load_ms=%llu", w->ops->name,
+	        w->ops->model_names[0], (unsigned long long)ms);
+	json_t *j = json_pack("{s:s, s:s, s:I}", "engine", w->ops->name, "model",
+	                      w->ops->model_names[0], "load_ms", (json_int_t)ms);
+	vs_frame_send_json(w->sock, VS_MSG_LOADED, j, -1);
+	json_decref(j);
+	return 0;
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return (s && *s) ? s : NULL;
+}
+
+static void do_transcribe(struct worker *w, json_t *req, int fd)
+{
+	struct vs_asr_params p = {
+		.language = jstr(req, "language"),
+		.prompt = jstr(req, "prompt"),
+		.temperature = json_number_value(json_object_get(req, "temperature")),
+		.want_words = json_is_true(json_object_get(req, "want_words")),
+	};
+	struct vs_transcript t = {0};
+	char err[512] = "";
+	int16_t *pcm = NULL;
+	size_t n = 0;
+	int r;
+
+	if (fd < 0) {
+		send_error(w, 500, "internal error: no upload descriptor", "file", NULL);
+		return;
+	}
+	r = vs_decode_fd(fd, 16000, w->max_audio_seconds, &pcm, &n, err, sizeof(err));
+	if (r == -EFBIG) {
+		char msg[600];
+		snprintf(msg, sizeof(msg), "Audio is longer than the limit of %.0f seconds "
+		         "(ASR_MAX_AUDIO_SECONDS)", w->max_audio_seconds);
+		send_error(w, 413, msg, "file", "audio_too_long");
+		return;
+	}
+	if (r < 0) {
+		char msg[600];
+		snprintf(msg, sizeof(msg), "Could not decode the uploaded audio: %s",
+		         err[0] ? err : strerror(-r));
+		send_error(w, 400, msg, "file", "invalid_audio");
+		return;
+	}
+	r = w->ops->transcribe(w->ctx, pcm, n, &p, &t, err, sizeof(err));
+	free(pcm);
+	if (r < 0) {
+		int status = r == -EINVAL ? 400 : 500;
+		send_error(w, status, err[0] ? err : strerror(-r), r == -EINVAL ? "language" : NULL,
+		           r == -EINVAL ? "unsupported_value" : "engine_error");
+		vs_transcript_free(&t);
+		return;
+	}
+	json_t *out = vs_transcript_to_verbose_json(&t, p.want_words);
+	vs_transcript_free(&t);
+	if (!out || vs_frame_send_json(w->sock, VS_MSG_RESULT, out, -1) < 0)
+		vs_error("event=send_failed what=result");
+	json_decref(out);
+}
+
+/* Encoded bytes go to the front as they are produced: the client hears the
+ * first sentence while the engine is still on the last. */
+struct synth_state {
+	struct worker *w;
+	struct vs_encoder *enc;
+	size_t bytes, samples;
+};
+
+static int send_audio(void *opaque, const uint8_t *data, size_t len)
+{
+	struct synth_state *s = opaque;
+	s->bytes += len;
+	while (len > 0) {
+		uint32_t chunk = len > 65536 ? 65536 : (uint32_t)len;
+		int r = vs_frame_send(s->w->sock, VS_MSG_AUDIO, data, chunk, -1);
+		if (r < 0)
+			return r;
+		data += chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
+static int pcm_to_encoder(void *opaque, const int16_t *pcm, size_t n)
+{
+	struct synth_state *s = opaque;
+	s->samples += n;
+	return vs_encoder_write(s->enc, pcm, n);
+}
+
+static void do_synthesize(struct worker *w, json_t *req)
+{
+	struct vs_tts_params p = {
+		.text = jstr(req, "input"),
+		.voice = jstr(req, "voice"),
+		.speed = json_number_value(json_object_get(req, "speed")),
+	};
+	const char *format = jstr(req, "response_format");
+	struct synth_state s = {.w = w};
+	char err[512] = "";
+	int r;
+
+	if (!p.text || !format) {
+		send_error(w, 400, "input and response_format are required", "input", NULL);
+		return;
+	}
+	if (p.speed <= 0)
+		p.speed = 1.0;
+	r = vs_encoder_new(format, w->ops->sample_rate(w->ctx), send_audio, &s, &s.enc, err,
+	                   sizeof(err));
+	if (r < 0) {
+		send_error(w, r == -EINVAL ? 400 : 500, err[0] ? err : strerror(-r),
+		           "response_format", NULL);
+		return;
+	}
+	r = w->ops->synthesize(w->ctx, &p, pcm_to_encoder, &s, err, sizeof(err));
+	if (r == 0)
+		r = vs_encoder_finish(s.enc);
+	vs_encoder_free(s.enc);
+	if (r == -EPIPE)
+		return; /* the front went away; nothing to tell */
+	if (r < 0) {
+		/* Before the first AUDIO frame this becomes a proper HTTP error;
+		 * after it, the front can only cut the stream short. */
+		int status = r == -EINVAL ? 400 : 500;
+		send_error(w, status, err[0] ? err : strerror(-r), r == -EINVAL ? "voice" : NULL,
+		           r == -EINVAL ? "invalid_value" : "engine_error");
+		return;
+	}
+	json_t *end = json_pack("{s:I, s:I}", "samples", (json_int_t)s.samples, "bytes",
+	                        (json_int_t)s.bytes);
+	vs_frame_send_json(w->sock, VS_MSG_END, end, -1);
+	json_decref(end);
+}
+
+static void do_voices(struct worker *w)
+{
+	struct vs_voice *v = NULL;
+	size_t n = 0;
+	json_t *arr = json_array();
+
+	if (w->ops->list_voices && w->ops->list_voices(w->ctx, &v, &n) == 0) {
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "name", v[i].name,
+			                                     "language", v[i].language ? v[i].language : "",
+			                                     "gender", v[i].gender ? v[i].gender : ""));
+		vs_voices_free(v, n);
+	}
+	json_t *out = json_pack("{s:o}", "voices", arr);
+	vs_frame_send_json(w->sock, VS_MSG_RESULT, out, -1);
+	json_decref(out);
+}
+
+static void usage_error(const char *msg)
+{
+	fprintf(stderr, "voicestack worker: %s (this subcommand is started by the server)\n", msg);
+}
+
+int vs_worker_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"service", required_argument, NULL, 's'},
+		{"engine", required_argument, NULL, 'e'},
+		{"model", required_argument, NULL, 'm'},
+		{"device", required_argument, NULL, 'd'},
+		{"compute-type", required_argument, NULL, 'c'},
+		{"vad", required_argument, NULL, 'v'},
+		{"max-audio-seconds", required_argument, NULL, 'a'},
+		{"nice", required_argument, NULL, 'n'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"fd", required_argument, NULL, 'f'},
+		{0},
+	};
+	struct worker w = {.sock = -1, .max_audio_seconds = 3600};
+	const char *service = NULL, *engine = NULL;
+	int nice_inc = 0, c;
+	pid_t parent = getppid();
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': service = optarg; break;
+		case 'e': engine = optarg; break;
+		case 'm': w.cfg.model = optarg; break;
+		case 'd': w.cfg.device = optarg; break;
+		case 'c': w.cfg.compute_type = optarg; break;
+		case 'v': w.cfg.vad = atoi(optarg) != 0; break;
+		case 'a': w.max_audio_seconds = atof(optarg); break;
+		case 'n': nice_inc = atoi(optarg); break;
+		case 'l': {
+			int l = vs_log_parse_level(optarg);
+			if (l >= 0)
+				vs_log_set_level((enum vs_log_level)l);
+			break;
+		}
+		case 'f': w.sock = atoi(optarg); break;
+		default: usage_error("bad option"); return 2;
+		}
+	}
+	if (!service || !engine || w.sock < 0) {
+		usage_error("--service, --engine and --fd are required");
+		return 2;
+	}
+	vs_log_set_tag(strcmp(service, "tts") == 0 ? "tts-worker" : "asr-worker");
+	/* die with the front, and never outlive a front that died before this line */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	if (nice_inc > 0)
+		setpriority(PRIO_PROCESS, 0, nice_inc);
+
+	w.ops = vs_engine_find(engine);
+	if (!w.ops) {
+		vs_error("event=worker_start_failed reason=\"unknown engine %s\"", engine);
+		return 2;
+	}
+
+	for (;;) {
+		struct vs_frame f;
+		int r = vs_frame_recv(w.sock, &f);
+		if (r == -EPIPE)
+			break; /* front closed the socket: idle unload or shutdown */
+		if (r < 0) {
+			vs_error("event=protocol_error err=%d", r);
+			break;
+		}
+		json_t *req = vs_frame_json(&f);
+		ensure_loaded(&w);
+		switch (f.type) {
+		case VS_MSG_TRANSCRIBE: do_transcribe(&w, req, f.fd); break;
+		case VS_MSG_SYNTHESIZE: do_synthesize(&w, req); break;
+		case VS_MSG_VOICES: do_voices(&w); break;
+		default: send_error(&w, 500, "unknown request type", NULL, NULL); break;
+		}
+		json_decref(req);
+		vs_frame_clear(&f);
+	}
+	if (w.ops && w.ctx)
+		w.ops->unload(w.ctx);
+	return 0;
+}

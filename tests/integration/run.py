@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""run.py - minimal runner for the Voice Stack black-box integration suite.
+
+DESIGN
+Discovers test_*.py beside this file and their test_* functions in file
+order, runs each with a time limit (SIGALRM; a module may set TEST_TIMEOUT),
+prints `ok   mod.name (1.2s)`, `skip mod.name: why` or `FAIL mod.name: why`
+with the traceback and the stderr tail of every server the test touched, and
+ends with exactly one summary line `N passed, N failed[, N skipped]`; exit 0
+iff nothing failed. A module's teardown_module() (e.g. stopping its shared
+server) runs after its tests; harness.stop_all() runs after every module and
+at exit, so no server outlives the suite. Stdlib only.
+
+Usage (from the repo root):
+    /usr/bin/python3 tests/integration/run.py --bin build/voicestack [-k substr] [-x]
+"""
+
+import argparse
+import importlib.util
+import os
+import signal
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import harness  # noqa: E402
+
+DEFAULT_TIMEOUT = 240
+
+
+def _alarm(signum, frame):
+    raise harness.TestTimeout("test exceeded its time limit")
+
+
+def discover():
+    mods = []
+    for fn in sorted(os.listdir(HERE)):
+        if fn.startswith("test_") and fn.endswith(".py"):
+            name = fn[:-3]
+            spec = importlib.util.spec_from_file_location(name, os.path.join(HERE, fn))
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            tests = [(n, f) for n, f in vars(mod).items()
+                     if n.startswith("test_") and callable(f)
+                     and getattr(f, "__module__", None) == name]
+            tests.sort(key=lambda t: t[1].__code__.co_firstlineno)
+            mods.append((name, mod, tests))
+    return mods
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bin", default="build/voicestack", help="server binary")
+    ap.add_argument("-k", dest="filter", default=None, help="run tests whose "
+                    "module.name contains this substring")
+    ap.add_argument("-x", dest="exitfirst", action="store_true", help="stop at first failure")
+    args = ap.parse_args()
+    harness.BIN = os.path.abspath(args.bin)
+    os.environ["VOICESTACK_BIN"] = harness.BIN
+    signal.signal(signal.SIGALRM, _alarm)
+    # a SIGTERM from make/CI still runs atexit (stops every server)
+    signal.signal(signal.SIGTERM, lambda s, f: sys.exit(143))
+
+    passed = failed = skipped = 0
+    t_suite = time.monotonic()
+    try:
+        mods = discover()
+    except Exception:
+        traceback.print_exc()
+        print("0 passed, 1 failed")
+        return 1
+    stop = False
+    for modname, mod, tests in mods:
+        selected = [(n, f) for n, f in tests
+                    if args.filter is None or args.filter in "%s.%s" % (modname, n)]
+        if not selected:
+            continue
+        limit = int(getattr(mod, "TEST_TIMEOUT", DEFAULT_TIMEOUT))
+        try:
+            for name, fn in selected:
+                full = "%s.%s" % (modname, name)
+                harness.touched.clear()
+                t0 = time.monotonic()
+                signal.alarm(limit)
+                try:
+                    fn()
+                    signal.alarm(0)
+                    passed += 1
+                    print("ok   %s (%.1fs)" % (full, time.monotonic() - t0), flush=True)
+                except harness.Skip as e:
+                    signal.alarm(0)
+                    skipped += 1
+                    print("skip %s: %s" % (full, e), flush=True)
+                except BaseException as e:  # noqa: B902 - report everything, even timeouts
+                    signal.alarm(0)
+                    if isinstance(e, KeyboardInterrupt):
+                        raise
+                    failed += 1
+                    reason = str(e).split("\n")[0] or type(e).__name__
+                    print("FAIL %s: %s (%.1fs)" % (full, reason, time.monotonic() - t0))
+                    traceback.print_exc(file=sys.stdout)
+                    for s in list(harness.touched):
+                        print("---- stderr tail of %s (pid %s) ----" % (s.name, s.proc.pid
+                                                                       if s.proc else "-"))
+                        print(s.stderr_tail(30))
+                    print("----", flush=True)
+                    if args.exitfirst:
+                        stop = True
+                        break
+        finally:
+            signal.alarm(0)
+            td = getattr(mod, "teardown_module", None)
+            if td is not None:
+                try:
+                    td()
+                except Exception:
+                    traceback.print_exc(file=sys.stdout)
+            harness.stop_all()
+        if stop:
+            break
+    print("# suite took %.0fs" % (time.monotonic() - t_suite))
+    line = "%d passed, %d failed" % (passed, failed)
+    if skipped:
+        line += ", %d skipped" % skipped
+    print(line, flush=True)
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    try:
+        rc = main()
+    finally:
+        harness.stop_all()
+    sys.exit(rc)

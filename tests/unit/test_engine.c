@@ -1,0 +1,629 @@
+/* test_engine.c - the engine registry, the transcript helpers, the test
+ * engines, and the real pocketsphinx and espeak-ng engines.
+ *
+ * Each real engine is loaded once for the whole binary (espeak-ng is
+ * process-global; pocketsphinx takes ~0.5 s to load). The pocketsphinx
+ * expectation is not hard-coded: the test runs pocketsphinx_continuous on the
+ * same file and requires the same words.
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "engine/engine.h"
+#include "engine/engine_impl.h"
+
+#define CARDS "/usr/share/pocketsphinx/test/data/cards/"
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Test fixture reader: the pocketsphinx test WAVs are canonical 16 kHz mono
+ * s16 files with a 44-byte header (what pocketsphinx_continuous skips too). */
+static int16_t *read_wav16k(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rbe");
+	int16_t *pcm;
+	long size;
+
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	size = ftell(f);
+	assert_true(size > 44);
+	assert_int_equal(fseek(f, 44, SEEK_SET), 0);
+	pcm = malloc((size_t)size);
+	assert_non_null(pcm);
+	*n = fread(pcm, sizeof(int16_t), (size_t)(size - 44) / 2, f);
+	fclose(f);
+	assert_true(*n > 0);
+	return pcm;
+}
+
+/* pocketsphinx_continuous's transcript of a file: its output lines joined by
+ * one space. */
+static char *continuous_transcript(const char *path)
+{
+	char cmd[512], line[4096];
+	size_t len = 0;
+	char *out = calloc(1, 65536);
+	FILE *p;
+
+	assert_non_null(out);
+	snprintf(cmd, sizeof(cmd), "pocketsphinx_continuous -infile '%s' 2>/dev/null", path);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(line, sizeof(line), p)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (!line[0])
+			continue;
+		len += (size_t)snprintf(out + len, 65536 - len, "%s%s", len ? " " : "", line);
+		assert_true(len < 65536);
+	}
+	assert_int_equal(pclose(p), 0);
+	return out;
+}
+
+/* ---- registry ---- */
+
+static void test_registry_find_and_defaults(void **state)
+{
+	(void)state;
+	assert_non_null(vs_engine_find("pocketsphinx"));
+	assert_non_null(vs_engine_find("espeak-ng"));
+	assert_non_null(vs_engine_find("test-asr"));
+	assert_non_null(vs_engine_find("test-tts"));
+	assert_string_equal(vs_engine_find("pocketsphinx")->name, "pocketsphinx");
+	assert_null(vs_engine_find("whisper"));
+	assert_null(vs_engine_find(""));
+	assert_null(vs_engine_find(NULL));
+	assert_null(vs_engine_find("Pocketsphinx")); /* names are exact */
+	assert_ptr_equal(vs_engine_default(VS_ENGINE_ASR), vs_engine_find("pocketsphinx"));
+	assert_ptr_equal(vs_engine_default(VS_ENGINE_TTS), vs_engine_find("espeak-ng"));
+	assert_null(vs_engine_default((enum vs_engine_kind)0));
+}
+
+static void test_registry_every_engine_is_complete(void **state)
+{
+	const struct vs_engine_ops *const *all = vs_engine_all();
+	size_t i, n = 0;
+
+	(void)state;
+	assert_non_null(all);
+	for (i = 0; all[i]; i++, n++) {
+		const struct vs_engine_ops *o = all[i];
+
+		assert_int_equal(o->version, VS_ENGINE_API_VERSION);
+		assert_non_null(o->name);
+		assert_ptr_equal(vs_engine_find(o->name), o);
+		assert_non_null(o->model_names);
+		assert_non_null(o->model_names[0]);
+		assert_non_null(o->load);
+		assert_non_null(o->unload);
+		if (o->kind == VS_ENGINE_ASR) {
+			assert_non_null(o->transcribe);
+		} else {
+			assert_int_equal(o->kind, VS_ENGINE_TTS);
+			assert_non_null(o->synthesize);
+			assert_non_null(o->list_voices);
+			assert_non_null(o->sample_rate);
+		}
+	}
+	assert_int_equal(n, 4);
+}
+
+static void test_registry_models(void **state)
+{
+	const struct vs_engine_ops *ps = vs_engine_find("pocketsphinx");
+	const struct vs_engine_ops *es = vs_engine_find("espeak-ng");
+	char buf[128], tiny[10];
+
+	(void)state;
+	assert_true(vs_engine_accepts_model(ps, "whisper-1"));
+	assert_true(vs_engine_accepts_model(ps, "pocketsphinx-en-us"));
+	assert_true(vs_engine_accepts_model(ps, "pocketsphinx"));
+	assert_false(vs_engine_accepts_model(ps, "Whisper-1")); /* case-sensitive */
+	assert_false(vs_engine_accepts_model(ps, "tts-1"));
+	assert_false(vs_engine_accepts_model(ps, NULL));
+	assert_false(vs_engine_accepts_model(NULL, "whisper-1"));
+	assert_true(vs_engine_accepts_model(es, "tts-1"));
+	assert_true(vs_engine_accepts_model(es, "tts-1-hd"));
+	assert_false(vs_engine_accepts_model(es, "whisper-1"));
+	assert_string_equal(ps->model_names[0], "pocketsphinx-en-us");
+	assert_string_equal(es->model_names[0], "espeak-ng");
+	assert_true(vs_engine_accepts_model(vs_engine_find("test-asr"), "whisper-1"));
+	assert_true(vs_engine_accepts_model(vs_engine_find("test-tts"), "tts-1"));
+
+	vs_engine_model_list(ps, buf, sizeof(buf));
+	assert_string_equal(buf, "pocketsphinx-en-us, whisper-1, pocketsphinx");
+	vs_engine_model_list(es, buf, sizeof(buf));
+	assert_string_equal(buf, "espeak-ng, tts-1, tts-1-hd");
+	memset(tiny, 'x', sizeof(tiny));
+	vs_engine_model_list(es, tiny, sizeof(tiny)); /* truncated, terminated */
+	assert_string_equal(tiny, "espeak-ng");
+	vs_engine_model_list(NULL, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+}
+
+/* ---- transcript helpers ---- */
+
+static void test_transcript_build_and_free(void **state)
+{
+	struct vs_transcript t;
+	size_t i;
+	char w[16];
+
+	(void)state;
+	vs_transcript_free(NULL);
+	vs_voices_free(NULL, 0);
+	memset(&t, 0, sizeof(t));
+	vs_transcript_free(&t); /* empty */
+	for (i = 0; i < 100; i++) { /* crosses several growth steps */
+		snprintf(w, sizeof(w), "w%zu(2)", i);
+		assert_int_equal(vs_transcript_add_word(&t, w, strlen(w) - 3, (double)i,
+		                                        (double)i + 0.5, 0.5), 0);
+		if (i % 10 == 9)
+			assert_int_equal(vs_transcript_add_segment(&t, "ten words", (double)i - 9,
+			                                           (double)i + 0.5, i - 9), 0);
+	}
+	assert_int_equal(t.n_words, 100);
+	assert_string_equal(t.words[42].word, "w42");
+	assert_int_equal(t.n_segments, 10);
+	assert_int_equal(t.segments[3].first_word, 30);
+	assert_int_equal(t.segments[3].n_words, 10);
+	assert_int_equal(vs_transcript_finish(&t, "en", 100.0), 0);
+	assert_int_equal(strlen(t.text), 10 * strlen("ten words") + 9);
+	assert_string_equal(t.language, "en");
+	vs_transcript_free(&t);
+	assert_null(t.words);
+	assert_int_equal(t.n_segments, 0);
+
+	/* half-built: words without segment or text */
+	assert_int_equal(vs_transcript_add_word(&t, "a", 1, 0, 1, 1), 0);
+	vs_transcript_free(&t);
+}
+
+/* ---- test engines ---- */
+
+struct collect {
+	size_t calls, samples;
+	double first_at;
+	int16_t peak;
+	int fail_after; /* > 0: return -ECANCELED on that call */
+};
+
+static int collect_sink(void *opaque, const int16_t *pcm, size_t n)
+{
+	struct collect *c = opaque;
+	size_t i;
+
+	if (c->calls == 0)
+		c->first_at = now();
+	c->calls++;
+	c->samples += n;
+	for (i = 0; i < n; i++)
+		if (abs(pcm[i]) > c->peak)
+			c->peak = (int16_t)abs(pcm[i]);
+	if (c->fail_after > 0 && c->calls >= (size_t)c->fail_after)
+		return -ECANCELED;
+	return 0;
+}
+
+static void test_test_asr(void **state)
+{
+	const struct vs_engine_ops *o = vs_engine_find("test-asr");
+	struct vs_asr_params p = {.language = NULL, .want_words = true};
+	struct vs_transcript t;
+	int16_t pcm[16000] = {0};
+	char err[256] = "";
+	void *ctx = NULL;
+	double t0;
+
+	(void)state;
+	setenv("VS_TEST_ENGINE_SLEEP_MS", "100", 1);
+	unsetenv("VS_TEST_ENGINE_CRASH");
+	assert_int_equal(o->load(NULL, &ctx, err, sizeof(err)), 0);
+	t0 = now();
+	assert_int_equal(o->transcribe(ctx, pcm, 16000, &p, &t, err, sizeof(err)), 0);
+	assert_true(now() - t0 >= 0.095);
+	assert_string_equal(t.text, "test transcript of 16000 samples");
+	assert_int_equal(t.n_segments, 1);
+	assert_int_equal(t.n_words, 5);
+	assert_string_equal(t.words[3].word, "16000");
+	assert_true(fabs(t.duration - 1.0) < 1e-9);
+	assert_true(fabs(t.segments[0].end - 1.0) < 1e-9);
+	vs_transcript_free(&t);
+	o->unload(ctx);
+}
+
+static void test_test_tts(void **state)
+{
+	const struct vs_engine_ops *o = vs_engine_find("test-tts");
+	struct vs_tts_params p = {.text = "x", .voice = "alloy", .speed = 1.0};
+	struct collect c = {0};
+	char err[256] = "";
+	void *ctx = NULL;
+	double t0;
+
+	(void)state;
+	setenv("VS_TEST_ENGINE_SLEEP_MS", "100", 1);
+	unsetenv("VS_TEST_ENGINE_CRASH");
+	assert_int_equal(o->load(NULL, &ctx, err, sizeof(err)), 0);
+	assert_int_equal(o->sample_rate(ctx), 22050);
+	t0 = now();
+	assert_int_equal(o->synthesize(ctx, &p, collect_sink, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.samples, 22050);
+	assert_true(c.calls > 1);
+	assert_true(c.first_at - t0 >= 0.095); /* slept before the first block */
+	assert_true(now() - c.first_at >= 0.08); /* and between blocks */
+	assert_true(c.peak > 1000);
+	p.voice = "nope";
+	assert_int_equal(o->synthesize(ctx, &p, collect_sink, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "unknown voice 'nope'"));
+	o->unload(ctx);
+}
+
+/* VS_TEST_ENGINE_CRASH=1 really kills the process (in a child here). */
+static void test_test_engine_crash(void **state)
+{
+	pid_t pid;
+	int status;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		const struct vs_engine_ops *o = vs_engine_find("test-asr");
+		struct vs_asr_params p = {0};
+		struct vs_transcript t;
+		int16_t pcm[160] = {0};
+		char err[64];
+		void *ctx;
+
+		setenv("VS_TEST_ENGINE_SLEEP_MS", "0", 1);
+		setenv("VS_TEST_ENGINE_CRASH", "1", 1);
+		signal(SIGABRT, SIG_DFL);
+		o->load(NULL, &ctx, err, sizeof(err));
+		o->transcribe(ctx, pcm, 160, &p, &t, err, sizeof(err));
+		_exit(0); /* not reached if the crash works */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGABRT);
+}
+
+/* ---- pocketsphinx (loaded once) ---- */
+
+static const struct vs_engine_ops *ps_ops;
+static void *ps_ctx;
+
+static int ps_setup(void **state)
+{
+	struct vs_engine_config cfg = {.model = "", .vad = true};
+	char err[512] = "";
+
+	(void)state;
+	ps_ops = vs_engine_find("pocketsphinx");
+	if (ps_ops->load(&cfg, &ps_ctx, err, sizeof(err)) != 0) {
+		fprintf(stderr, "pocketsphinx load: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int ps_teardown(void **state)
+{
+	(void)state;
+	ps_ops->unload(ps_ctx);
+	ps_ctx = NULL;
+	return 0;
+}
+
+static void check_times(const struct vs_transcript *t)
+{
+	size_t s, w;
+	double prev = 0.0;
+
+	for (s = 0; s < t->n_segments; s++) {
+		const struct vs_segment *g = &t->segments[s];
+
+		assert_true(g->start >= prev);
+		assert_true(g->end > g->start);
+		assert_true(g->end <= t->duration + 1e-9);
+		assert_true(g->first_word + g->n_words <= t->n_words);
+		for (w = g->first_word; w < g->first_word + g->n_words; w++) {
+			const struct vs_word *x = &t->words[w];
+
+			assert_true(x->start >= g->start && x->end <= g->end + 1e-9);
+			assert_true(x->end > x->start);
+			assert_true(x->start >= prev);
+			assert_true(x->probability >= 0.0 && x->probability <= 1.0);
+			assert_null(strchr(x->word, '('));
+			assert_true(x->word[0] != '<' && x->word[0] != '[');
+			prev = x->start;
+		}
+		prev = g->end;
+	}
+}
+
+static void test_ps_matches_pocketsphinx_continuous(void **state)
+{
+	struct vs_asr_params p = {.language = "en", .want_words = true};
+	struct vs_transcript t, again, other;
+	char err[512] = "";
+	char *expect = continuous_transcript(CARDS "001.wav");
+	size_t n, n3, i;
+	int16_t *pcm = read_wav16k(CARDS "001.wav", &n);
+	int16_t *pcm3 = read_wav16k(CARDS "003.wav", &n3);
+	size_t words_in_text = 1;
+
+	(void)state;
+	assert_true(strlen(expect) > 0);
+	assert_int_equal(ps_ops->transcribe(ps_ctx, pcm, n, &p, &t, err, sizeof(err)), 0);
+	assert_string_equal(t.text, expect);
+	assert_string_equal(t.language, "en");
+	assert_true(fabs(t.duration - (double)n / 16000.0) < 1e-9);
+	assert_true(t.n_segments >= 1);
+	for (i = 0; t.text[i]; i++)
+		words_in_text += t.text[i] == ' ';
+	assert_int_equal(t.n_words, words_in_text);
+	check_times(&t);
+
+	/* the decoder is reused: another request in between must not change the
+	 * result (per-request reset of stream and CMN state) */
+	assert_int_equal(ps_ops->transcribe(ps_ctx, pcm3, n3, &p, &other, err, sizeof(err)), 0);
+	assert_int_equal(ps_ops->transcribe(ps_ctx, pcm, n, &p, &again, err, sizeof(err)), 0);
+	assert_string_equal(again.text, t.text);
+	assert_int_equal(again.n_words, t.n_words);
+	for (i = 0; i < t.n_words; i++) {
+		assert_string_equal(again.words[i].word, t.words[i].word);
+		assert_true(again.words[i].start == t.words[i].start);
+		assert_true(again.words[i].end == t.words[i].end);
+	}
+	vs_transcript_free(&t);
+	vs_transcript_free(&again);
+	vs_transcript_free(&other);
+	free(pcm);
+	free(pcm3);
+	free(expect);
+}
+
+static void test_ps_language_and_empty(void **state)
+{
+	struct vs_asr_params p = {.language = "fr", .want_words = true};
+	struct vs_transcript t;
+	char err[512] = "";
+
+	(void)state;
+	assert_int_equal(ps_ops->transcribe(ps_ctx, NULL, 0, &p, &t, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "language 'fr' is not supported by pocketsphinx (supported: en)");
+	p.language = "English";
+	assert_int_equal(ps_ops->transcribe(ps_ctx, NULL, 0, &p, &t, err, sizeof(err)), 0);
+	assert_string_equal(t.text, "");
+	assert_int_equal(t.n_segments, 0);
+	vs_transcript_free(&t);
+}
+
+static void test_ps_rejects_unknown_model(void **state)
+{
+	struct vs_engine_config cfg = {.model = "large-v3", .vad = true};
+	char err[512] = "";
+	void *ctx = (void *)1;
+
+	(void)state;
+	assert_int_equal(ps_ops->load(&cfg, &ctx, err, sizeof(err)), -EINVAL);
+	assert_null(ctx);
+	assert_non_null(strstr(err, "large-v3"));
+}
+
+/* ---- espeak-ng (loaded once) ---- */
+
+static const struct vs_engine_ops *es_ops;
+static void *es_ctx;
+
+static int es_setup(void **state)
+{
+	char err[512] = "";
+
+	(void)state;
+	es_ops = vs_engine_find("espeak-ng");
+	if (es_ops->load(NULL, &es_ctx, err, sizeof(err)) != 0) {
+		fprintf(stderr, "espeak-ng load: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int es_teardown(void **state)
+{
+	(void)state;
+	es_ops->unload(es_ctx);
+	es_ctx = NULL;
+	return 0;
+}
+
+static void test_es_hello_world_streams(void **state)
+{
+	struct vs_tts_params p = {.text = "Hello world", .voice = "alloy", .speed = 1.0};
+	struct collect c = {0};
+	char err[512] = "";
+	int rate = es_ops->sample_rate(es_ctx);
+	double done;
+
+	(void)state;
+	assert_int_equal(rate, 22050);
+	assert_int_equal(es_ops->synthesize(es_ctx, &p, collect_sink, &c, err, sizeof(err)), 0);
+	done = now();
+	assert_true((double)c.samples / rate > 0.3);
+	assert_true(c.peak > 1000); /* audible, not silence */
+	assert_true(c.calls > 1);   /* delivered in blocks ... */
+	assert_true(c.first_at < done); /* ... the first before synthesis ended */
+}
+
+static void test_es_streams_before_long_text_ends(void **state)
+{
+	static char text[4096];
+	struct vs_tts_params p = {.text = text, .voice = "en-us", .speed = 1.0};
+	struct collect c = {0};
+	char err[512] = "";
+	double t0, done;
+
+	(void)state;
+	while (strlen(text) + 64 < sizeof(text))
+		strcat(text, "The quick brown fox jumps over the lazy dog. ");
+	t0 = now();
+	assert_int_equal(es_ops->synthesize(es_ctx, &p, collect_sink, &c, err, sizeof(err)), 0);
+	done = now();
+	/* minutes of audio; the first ~100 ms block comes in a small fraction of
+	 * the total synthesis time */
+	assert_true((double)c.samples / 22050 > 60.0);
+	assert_true(c.calls > 100);
+	assert_true(c.first_at - t0 < (done - t0) / 10);
+}
+
+static void test_es_sink_abort(void **state)
+{
+	struct vs_tts_params p = {.text = "This sentence is long enough for several blocks.",
+	                          .voice = "en-us", .speed = 1.0};
+	struct collect c = {.fail_after = 1};
+	char err[512] = "";
+
+	(void)state;
+	assert_int_equal(es_ops->synthesize(es_ctx, &p, collect_sink, &c, err, sizeof(err)),
+	                 -ECANCELED);
+	assert_int_equal(c.calls, 1);
+}
+
+static void test_es_voices(void **state)
+{
+	static const char *const openai[] = {"alloy", "ash",  "ballad", "coral",   "echo", "fable",
+	                                     "onyx",  "nova", "sage",   "shimmer", "verse"};
+	static const char *const bad[] = {"nope", "en-us+nope", "mb-us1", "us-mbrola-1",
+	                                  "../../etc/passwd", "en-us+../x"};
+	struct vs_tts_params p = {.text = "Hi", .speed = 1.0};
+	char err[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(openai) / sizeof(openai[0]); i++) {
+		struct collect c = {0};
+
+		p.voice = openai[i];
+		assert_int_equal(es_ops->synthesize(es_ctx, &p, collect_sink, &c, err, sizeof(err)),
+		                 0);
+		assert_true(c.samples > 0);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct collect c = {0};
+
+		p.voice = bad[i];
+		err[0] = '\0';
+		assert_int_equal(es_ops->synthesize(es_ctx, &p, collect_sink, &c, err, sizeof(err)),
+		                 -EINVAL);
+		assert_true(strncmp(err, "unknown voice '", 15) == 0);
+		assert_non_null(strstr(err, "alloy")); /* hint */
+		assert_int_equal(c.samples, 0);
+	}
+	p.voice = "en-gb-x-rp";
+	{
+		struct collect c = {0};
+
+		assert_int_equal(es_ops->synthesize(es_ctx, &p, collect_sink, &c, err, sizeof(err)),
+		                 0);
+		assert_true(c.samples > 0);
+	}
+}
+
+static void test_es_speed(void **state)
+{
+	struct vs_tts_params p = {.text = "The quick brown fox jumps over the lazy dog.",
+	                          .voice = "en-us", .speed = 1.0};
+	struct collect normal = {0}, fast = {0}, fastest = {0};
+	char err[512];
+
+	(void)state;
+	assert_int_equal(es_ops->synthesize(es_ctx, &p, collect_sink, &normal, err, sizeof(err)),
+	                 0);
+	p.speed = 2.0;
+	assert_int_equal(es_ops->synthesize(es_ctx, &p, collect_sink, &fast, err, sizeof(err)), 0);
+	p.speed = 4.0;
+	assert_int_equal(es_ops->synthesize(es_ctx, &p, collect_sink, &fastest, err, sizeof(err)),
+	                 0);
+	assert_true(fast.samples < normal.samples * 0.7);
+	assert_true(fastest.samples < fast.samples * 0.7); /* > 450 wpm works (sonic) */
+	assert_true(fastest.samples > 0);
+}
+
+static void test_es_list_voices(void **state)
+{
+	struct vs_voice *v = NULL;
+	size_t n = 0, i;
+	bool alloy = false, en_us = false;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(es_ops->list_voices(es_ctx, &v, &n), 0);
+	assert_true(n > 10);
+	for (i = 0; i < n; i++) {
+		struct vs_tts_params p = {.text = "a", .voice = v[i].name, .speed = 1.0};
+		struct collect c = {0};
+
+		assert_non_null(v[i].name);
+		assert_non_null(v[i].language);
+		assert_non_null(v[i].gender);
+		alloy = alloy || strcmp(v[i].name, "alloy") == 0;
+		en_us = en_us || strcmp(v[i].name, "en-us") == 0;
+		/* every listed name is accepted by synthesize() */
+		assert_int_equal(es_ops->synthesize(es_ctx, &p, collect_sink, &c, err, sizeof(err)),
+		                 0);
+	}
+	assert_true(alloy && en_us);
+	vs_voices_free(v, n);
+}
+
+int main(void)
+{
+	const struct CMUnitTest basic[] = {
+		cmocka_unit_test(test_registry_find_and_defaults),
+		cmocka_unit_test(test_registry_every_engine_is_complete),
+		cmocka_unit_test(test_registry_models),
+		cmocka_unit_test(test_transcript_build_and_free),
+		cmocka_unit_test(test_test_asr),
+		cmocka_unit_test(test_test_tts),
+		cmocka_unit_test(test_test_engine_crash),
+	};
+	const struct CMUnitTest pocketsphinx[] = {
+		cmocka_unit_test(test_ps_matches_pocketsphinx_continuous),
+		cmocka_unit_test(test_ps_language_and_empty),
+		cmocka_unit_test(test_ps_rejects_unknown_model),
+	};
+	const struct CMUnitTest espeak[] = {
+		cmocka_unit_test(test_es_hello_world_streams),
+		cmocka_unit_test(test_es_streams_before_long_text_ends),
+		cmocka_unit_test(test_es_sink_abort),
+		cmocka_unit_test(test_es_voices),
+		cmocka_unit_test(test_es_speed),
+		cmocka_unit_test(test_es_list_voices),
+	};
+	int failed = 0;
+
+	failed += cmocka_run_group_tests_name("engine", basic, NULL, NULL);
+	failed += cmocka_run_group_tests_name("pocketsphinx", pocketsphinx, ps_setup, ps_teardown);
+	failed += cmocka_run_group_tests_name("espeak-ng", espeak, es_setup, es_teardown);
+	return failed;
+}
