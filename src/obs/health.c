@@ -78,7 +78,7 @@ char *vs_health_detailed(struct vs_service *svc, int *status)
 		(double)(vs_now_ms() - svc->started_ms) / 1000.0, "version", VS_VERSION);
 	if (refusing)
 		json_object_set_new(j, "degraded_reason", json_string(v.message));
-	char *out = json_dumps(j, JSON_COMPACT);
+	char *out = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
 	json_decref(j);
 	return out;
 }
@@ -95,7 +95,7 @@ char *vs_health_ready(struct vs_service *svc, int *status)
 		*status = 200;
 		j = json_pack("{s:s, s:s}", "status", "ready", "service", svc->name);
 	}
-	char *out = json_dumps(j, JSON_COMPACT);
+	char *out = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
 	json_decref(j);
 	return out;
 }
@@ -108,7 +108,7 @@ char *vs_models_json(struct vs_service *svc)
 		                                      "model", "created", 0, "owned_by",
 		                                      svc->engine->name));
 	json_t *j = json_pack("{s:s, s:o}", "object", "list", "data", data);
-	char *out = json_dumps(j, JSON_COMPACT);
+	char *out = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
 	json_decref(j);
 	return out;
 }
