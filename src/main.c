@@ -188,11 +188,14 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 	int sig = 0;
 	sigwait(&set, &sig);
 	vs_info("event=shutdown signal=%d", sig);
+	/* Stop accepting, stop the workers, and leave: requests still in flight
+	 * or queued are suspended connections that MHD_stop_daemon would refuse
+	 * to tear down, and the kernel closes their sockets on exit anyway. */
 	for (int i = 0; i < n_active; i++)
-		vs_http_stop(active[i]);
+		MHD_quiesce_daemon(active[i]->daemon);
 	for (int i = 0; i < n_active; i++)
 		vs_pool_free(active[i]->pool);
-	return 0;
+	_exit(0);
 }
 
 /* ---- transcribe / speak (in-process) ---- */

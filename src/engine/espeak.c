@@ -274,7 +274,8 @@ static int espeak_engine_synthesize(void *ctx, const struct vs_tts_params *p, vs
 
 	rc = select_voice(e, p->voice, err, errlen);
 	if (rc == -EIO)
-		snprintf(err, errlen, "espeak-ng could not load voice '%.64s'", p->voice);
+		snprintf(err, errlen, "espeak-ng could not load voice '%.64s'",
+		         p->voice && *p->voice ? p->voice : "alloy");
 	if (rc < 0)
 		return rc;
 	/* after the voice: loading a voice may reset the rate */

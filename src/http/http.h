@@ -128,7 +128,6 @@ struct vs_req {
 
 /* server.c */
 int vs_http_start(struct vs_service *svc);
-void vs_http_stop(struct vs_service *svc);
 void vs_req_set_error(struct vs_req *r, int status, const char *param, const char *code,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void vs_req_set_body(struct vs_req *r, int status, char *body, const char *ctype);

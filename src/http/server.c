@@ -352,7 +352,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		r->slot = -1;
 		r->start_ms = vs_now_ms();
 		r->waiter.wake = waiter_wake;
-		r->job.ops = r->route == R_TRANSCRIBE ? &vs_asr_job_ops : &vs_tts_job_ops;
 		*con_cls = r;
 		new_request(r, url, method);
 		r->job.ops = r->route == R_TRANSCRIBE ? &vs_asr_job_ops : &vs_tts_job_ops;
@@ -509,7 +508,8 @@ int vs_http_start(struct vs_service *svc)
 		return -EINVAL;
 	}
 	svc->daemon = MHD_start_daemon(
-		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+			MHD_USE_ERROR_LOG,
 		(uint16_t)svc->port, NULL, NULL, on_access, svc,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)svc->cfg->http_threads,
@@ -529,11 +529,4 @@ int vs_http_start(struct vs_service *svc)
 	        svc->name, svc->cfg->host, svc->port, svc->engine->name, svc->slots.max,
 	        svc->slots.max_queue);
 	return 0;
-}
-
-void vs_http_stop(struct vs_service *svc)
-{
-	if (svc->daemon)
-		MHD_stop_daemon(svc->daemon);
-	svc->daemon = NULL;
 }

@@ -22,6 +22,7 @@
  * mp3, chained Ogg). FFmpeg's logging is silenced: library code does not print.
  */
 #include "media/media.h"
+#include "media/format.h"
 
 #include <errno.h>
 #include <math.h>
@@ -69,20 +70,6 @@ struct dec {
 	size_t errlen;
 };
 
-static int seterr(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int seterr(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
 
 static int fd_read(void *opaque, uint8_t *buf, int len)
 {
@@ -153,14 +140,14 @@ static int convert(struct dec *d, const uint8_t **in, int nb)
 	for (;;) {
 		room = swr_get_out_samples(d->swr, nb);
 		if (room < 0)
-			return seterr(d->err, d->errlen, -EINVAL, "audio resampling failed");
+			return vs_media_seterr(d->err, d->errlen, -EINVAL, "audio resampling failed");
 		room += 32;
 		if (reserve(d, (size_t)room) < 0)
-			return seterr(d->err, d->errlen, -ENOMEM, "out of memory");
+			return vs_media_seterr(d->err, d->errlen, -ENOMEM, "out of memory");
 		out = (uint8_t *)(d->pcm + d->n);
 		got = swr_convert(d->swr, &out, room, in, nb);
 		if (got < 0)
-			return seterr(d->err, d->errlen, -EINVAL, "audio resampling failed");
+			return vs_media_seterr(d->err, d->errlen, -EINVAL, "audio resampling failed");
 		d->n += (size_t)got;
 		if (d->n > d->max_samples)
 			return -EFBIG;
@@ -183,11 +170,11 @@ static int setup_swr(struct dec *d, const AVFrame *f)
 	int ret;
 
 	if (f->ch_layout.nb_channels <= 0 || f->sample_rate <= 0 || f->format < 0)
-		return seterr(d->err, d->errlen, -EINVAL, "decoded audio has no channels or rate");
+		return vs_media_seterr(d->err, d->errlen, -EINVAL, "decoded audio has no channels or rate");
 	if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
 		av_channel_layout_default(&in, f->ch_layout.nb_channels);
 	else if (av_channel_layout_copy(&in, &f->ch_layout) < 0)
-		return seterr(d->err, d->errlen, -ENOMEM, "out of memory");
+		return vs_media_seterr(d->err, d->errlen, -ENOMEM, "out of memory");
 
 	if (d->swr && d->in_fmt == f->format && d->in_rate == f->sample_rate &&
 	    av_channel_layout_compare(&d->in_layout, &in) == 0) {
@@ -210,7 +197,7 @@ static int setup_swr(struct dec *d, const AVFrame *f)
 	if (ret < 0) {
 		av_channel_layout_uninit(&in);
 		drop_swr(d);
-		return seterr(d->err, d->errlen, ret == AVERROR(ENOMEM) ? -ENOMEM : -EINVAL,
+		return vs_media_seterr(d->err, d->errlen, ret == AVERROR(ENOMEM) ? -ENOMEM : -EINVAL,
 			      "unsupported audio layout (%d channels, %d Hz)",
 			      f->ch_layout.nb_channels, f->sample_rate);
 	}
@@ -259,11 +246,11 @@ static int open_input(struct fdio *io, AVFormatContext **fmtp, AVIOContext **pbp
 		*pbp = avio_alloc_context(buf, IO_BUF_SIZE, 0, io, fd_read, NULL, fd_seek);
 	if (!buf || !*pbp) {
 		av_free(buf);
-		return seterr(err, errlen, -ENOMEM, "out of memory");
+		return vs_media_seterr(err, errlen, -ENOMEM, "out of memory");
 	}
 	fmt = avformat_alloc_context();
 	if (!fmt)
-		return seterr(err, errlen, -ENOMEM, "out of memory");
+		return vs_media_seterr(err, errlen, -ENOMEM, "out of memory");
 	fmt->pb = *pbp;
 	fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
 	av_dict_set(&opts, "format_whitelist", FORMAT_WHITELIST, 0);
@@ -272,9 +259,9 @@ static int open_input(struct fdio *io, AVFormatContext **fmtp, AVIOContext **pbp
 	ret = avformat_open_input(&fmt, NULL, NULL, &opts);
 	av_dict_free(&opts);
 	if (ret == AVERROR(ENOMEM))
-		return seterr(err, errlen, -EINVAL, CORRUPT);
+		return vs_media_seterr(err, errlen, -EINVAL, CORRUPT);
 	if (ret < 0)
-		return seterr(err, errlen, -EINVAL, "could not recognise the audio format");
+		return vs_media_seterr(err, errlen, -EINVAL, "could not recognise the audio format");
 	*fmtp = fmt;
 	return 0;
 }
@@ -293,12 +280,12 @@ static int open_decoder(AVFormatContext *fmt, int *idx, AVCodecContext **ccp, ch
 	ret = av_find_best_stream(fmt, AVMEDIA_TYPE_AUDIO, -1, -1, &codec, 0);
 	if (ret == AVERROR_DECODER_NOT_FOUND) {
 		ret = av_find_best_stream(fmt, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0);
-		return seterr(err, errlen, -EINVAL, "no decoder for the audio codec (%s)",
+		return vs_media_seterr(err, errlen, -EINVAL, "no decoder for the audio codec (%s)",
 			      ret >= 0 ? avcodec_get_name(fmt->streams[ret]->codecpar->codec_id)
 				       : "unknown");
 	}
 	if (ret < 0 || !codec)
-		return seterr(err, errlen, -EINVAL, "no audio stream found");
+		return vs_media_seterr(err, errlen, -EINVAL, "no audio stream found");
 	*idx = ret;
 	st = fmt->streams[ret];
 	for (unsigned i = 0; i < fmt->nb_streams; i++)
@@ -307,15 +294,15 @@ static int open_decoder(AVFormatContext *fmt, int *idx, AVCodecContext **ccp, ch
 
 	cc = avcodec_alloc_context3(codec);
 	if (!cc)
-		return seterr(err, errlen, -ENOMEM, "out of memory");
+		return vs_media_seterr(err, errlen, -ENOMEM, "out of memory");
 	*ccp = cc;
 	if (avcodec_parameters_to_context(cc, st->codecpar) < 0)
-		return seterr(err, errlen, -ENOMEM, "out of memory");
+		return vs_media_seterr(err, errlen, -ENOMEM, "out of memory");
 	cc->pkt_timebase = st->time_base;
 	cc->thread_count = 1; /* workers are sized per core already */
 	ret = avcodec_open2(cc, codec, NULL);
 	if (ret < 0)
-		return seterr(err, errlen, -EINVAL, "could not open the %s audio decoder",
+		return vs_media_seterr(err, errlen, -EINVAL, "could not open the %s audio decoder",
 			      codec->name);
 	return 0;
 }
@@ -327,7 +314,7 @@ static int decode_all(struct dec *d, AVFormatContext *fmt, AVCodecContext *cc, i
 	int ret = 0, bad = 0;
 
 	if (!pkt || !f) {
-		ret = seterr(d->err, d->errlen, -ENOMEM, "out of memory");
+		ret = vs_media_seterr(d->err, d->errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	for (;;) {
@@ -353,7 +340,7 @@ static int decode_all(struct dec *d, AVFormatContext *fmt, AVCodecContext *cc, i
 	if (ret >= 0 && d->swr)
 		ret = convert(d, NULL, 0);
 	if (ret >= 0 && d->n == 0)
-		ret = seterr(d->err, d->errlen, -EINVAL, bad ? "audio could not be decoded (corrupt data)"
+		ret = vs_media_seterr(d->err, d->errlen, -EINVAL, bad ? "audio could not be decoded (corrupt data)"
 							      : "audio contains no samples");
 out:
 	av_packet_free(&pkt);
@@ -376,7 +363,7 @@ int vs_decode_fd(int fd, int out_rate, double max_seconds, int16_t **pcm, size_t
 	if (err && errlen)
 		err[0] = '\0';
 	if (!pcm || !n_samples || fd < 0 || out_rate < 1000 || out_rate > 384000)
-		return seterr(err, errlen, -EINVAL, "invalid decode arguments");
+		return vs_media_seterr(err, errlen, -EINVAL, "invalid decode arguments");
 	*pcm = NULL;
 	*n_samples = 0;
 	av_log_set_level(AV_LOG_QUIET);
@@ -385,13 +372,13 @@ int vs_decode_fd(int fd, int out_rate, double max_seconds, int16_t **pcm, size_t
 		d.max_samples = (size_t)ceil(max_seconds * out_rate);
 
 	if (fstat(fd, &sb) < 0)
-		return seterr(err, errlen, -EINVAL, "cannot stat the audio file");
+		return vs_media_seterr(err, errlen, -EINVAL, "cannot stat the audio file");
 	/* a spooled upload (tmpfile/memfd); pipes can't seek to an m4a index */
 	if (!S_ISREG(sb.st_mode))
-		return seterr(err, errlen, -EINVAL, "audio input is not a regular file");
+		return vs_media_seterr(err, errlen, -EINVAL, "audio input is not a regular file");
 	io.size = sb.st_size;
 	if (io.size == 0)
-		return seterr(err, errlen, -EINVAL, "audio file is empty");
+		return vs_media_seterr(err, errlen, -EINVAL, "audio file is empty");
 
 	ret = open_input(&io, &fmt, &pb, err, errlen);
 	if (ret >= 0)
@@ -399,7 +386,7 @@ int vs_decode_fd(int fd, int out_rate, double max_seconds, int16_t **pcm, size_t
 	if (ret >= 0)
 		ret = decode_all(&d, fmt, cc, idx);
 	if (ret == -EFBIG)
-		seterr(err, errlen, -EFBIG, "audio is longer than %g seconds",
+		vs_media_seterr(err, errlen, -EFBIG, "audio is longer than %g seconds",
 		       (double)d.max_samples / out_rate);
 	if (ret >= 0) {
 		*pcm = d.pcm;

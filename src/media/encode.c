@@ -69,20 +69,6 @@ struct vs_encoder {
 	int state; /* 0 open, 1 finished, < 0 sticky error */
 };
 
-static int seterr(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int seterr(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
 
 /* AVERROR(errno) is -errno; FFmpeg's own tags are not errnos */
 static int av2errno(int averr)
@@ -220,15 +206,15 @@ static int setup_codec(struct vs_encoder *e, char *err, size_t errlen)
 	int ret;
 
 	if (!codec)
-		return seterr(err, errlen, -ENOTSUP, "encoder %s is not available",
+		return vs_media_seterr(err, errlen, -ENOTSUP, "encoder %s is not available",
 			      e->desc->encoder);
 	cc = e->cc = avcodec_alloc_context3(codec);
 	if (!cc)
-		return seterr(err, errlen, -ENOMEM, "out of memory");
+		return vs_media_seterr(err, errlen, -ENOMEM, "out of memory");
 	cc->sample_rate = VS_SPEECH_RATE;
 	cc->sample_fmt = pick_sample_fmt(codec);
 	if (av_channel_layout_copy(&cc->ch_layout, &mono) < 0)
-		return seterr(err, errlen, -ENOMEM, "out of memory");
+		return vs_media_seterr(err, errlen, -ENOMEM, "out of memory");
 	cc->time_base = (AVRational){1, VS_SPEECH_RATE};
 	if (e->desc->bit_rate)
 		cc->bit_rate = e->desc->bit_rate;
@@ -238,7 +224,7 @@ static int setup_codec(struct vs_encoder *e, char *err, size_t errlen)
 		cc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
 	ret = avcodec_open2(cc, codec, NULL);
 	if (ret < 0)
-		return seterr(err, errlen, av2errno(ret), "cannot open encoder %s", codec->name);
+		return vs_media_seterr(err, errlen, av2errno(ret), "cannot open encoder %s", codec->name);
 
 	if (cc->frame_size <= 0 || (codec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE))
 		e->frame_size = VAR_FRAME_SIZE;
@@ -250,11 +236,11 @@ static int setup_codec(struct vs_encoder *e, char *err, size_t errlen)
 
 	e->st = avformat_new_stream(e->oc, NULL);
 	if (!e->st)
-		return seterr(err, errlen, -ENOMEM, "out of memory");
+		return vs_media_seterr(err, errlen, -ENOMEM, "out of memory");
 	e->st->time_base = cc->time_base;
 	ret = avcodec_parameters_from_context(e->st->codecpar, cc);
 	if (ret < 0)
-		return seterr(err, errlen, av2errno(ret), "cannot set stream parameters");
+		return vs_media_seterr(err, errlen, av2errno(ret), "cannot set stream parameters");
 	return 0;
 }
 
@@ -269,18 +255,18 @@ static int setup_pipeline(struct vs_encoder *e, int in_rate, char *err, size_t e
 	if (ret >= 0)
 		ret = swr_init(e->swr);
 	if (ret < 0)
-		return seterr(err, errlen, av2errno(ret), "cannot set up the resampler");
+		return vs_media_seterr(err, errlen, av2errno(ret), "cannot set up the resampler");
 	e->fifo = av_audio_fifo_alloc(cc->sample_fmt, 1, 2 * e->frame_size);
 	e->frame = av_frame_alloc();
 	e->pkt = av_packet_alloc();
 	if (!e->fifo || !e->frame || !e->pkt)
-		return seterr(err, errlen, -ENOMEM, "out of memory");
+		return vs_media_seterr(err, errlen, -ENOMEM, "out of memory");
 	e->frame->format = cc->sample_fmt;
 	e->frame->sample_rate = cc->sample_rate;
 	e->frame->nb_samples = e->frame_size;
 	if (av_channel_layout_copy(&e->frame->ch_layout, &mono) < 0 ||
 	    av_frame_get_buffer(e->frame, 0) < 0)
-		return seterr(err, errlen, -ENOMEM, "out of memory");
+		return vs_media_seterr(err, errlen, -ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -294,7 +280,7 @@ static int write_header(struct vs_encoder *e, char *err, size_t errlen)
 		e->pb = avio_alloc_context(buf, IO_BUF_SIZE, 1, e, NULL, sink_write, NULL);
 	if (!buf || !e->pb) {
 		av_free(buf);
-		return seterr(err, errlen, -ENOMEM, "out of memory");
+		return vs_media_seterr(err, errlen, -ENOMEM, "out of memory");
 	}
 	e->pb->seekable = 0;
 	e->oc->pb = e->pb;
@@ -302,7 +288,7 @@ static int write_header(struct vs_encoder *e, char *err, size_t errlen)
 	e->oc->flags |= AVFMT_FLAG_BITEXACT;
 	if (e->desc->mux_opts && av_dict_parse_string(&opts, e->desc->mux_opts, "=", ":", 0) < 0) {
 		av_dict_free(&opts);
-		return seterr(err, errlen, -ENOMEM, "out of memory");
+		return vs_media_seterr(err, errlen, -ENOMEM, "out of memory");
 	}
 	ret = avformat_write_header(e->oc, &opts);
 	av_dict_free(&opts);
@@ -311,7 +297,7 @@ static int write_header(struct vs_encoder *e, char *err, size_t errlen)
 		ret = e->sink_err ? e->sink_err : e->pb->error;
 	}
 	if (ret < 0)
-		return seterr(err, errlen, e->sink_err ? e->sink_err : av2errno(ret),
+		return vs_media_seterr(err, errlen, e->sink_err ? e->sink_err : av2errno(ret),
 			      "cannot write the %s header", e->desc->name);
 	return 0;
 }
@@ -326,23 +312,23 @@ int vs_encoder_new(const char *format, int in_rate, vs_bytes_sink_fn sink, void 
 	if (err && errlen)
 		err[0] = '\0';
 	if (!out)
-		return seterr(err, errlen, -EINVAL, "invalid encoder arguments");
+		return vs_media_seterr(err, errlen, -EINVAL, "invalid encoder arguments");
 	*out = NULL;
 	if (!desc)
-		return seterr(err, errlen, -EINVAL, "unsupported output format");
+		return vs_media_seterr(err, errlen, -EINVAL, "unsupported output format");
 	if (!sink || in_rate < 1000 || in_rate > 384000)
-		return seterr(err, errlen, -EINVAL, "invalid encoder arguments");
+		return vs_media_seterr(err, errlen, -EINVAL, "invalid encoder arguments");
 	av_log_set_level(AV_LOG_QUIET);
 
 	e = calloc(1, sizeof(*e));
 	if (!e)
-		return seterr(err, errlen, -ENOMEM, "out of memory");
+		return vs_media_seterr(err, errlen, -ENOMEM, "out of memory");
 	e->desc = desc;
 	e->sink = sink;
 	e->opaque = opaque;
 	ret = avformat_alloc_output_context2(&e->oc, NULL, desc->muxer, NULL);
 	if (ret < 0 || !e->oc)
-		ret = seterr(err, errlen, -ENOTSUP, "muxer %s is not available", desc->muxer);
+		ret = vs_media_seterr(err, errlen, -ENOTSUP, "muxer %s is not available", desc->muxer);
 	if (ret >= 0)
 		ret = setup_codec(e, err, errlen);
 	if (ret >= 0)

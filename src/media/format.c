@@ -14,6 +14,8 @@
  *  - flac: no 8 KiB padding block (nothing will ever fill it in a stream).
  *  - wav: sizes stay 0xFFFFFFFF (the muxer can't seek back), see encode.c.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include "media/format.h"
 #include "media/media.h"
 
@@ -49,4 +51,16 @@ const char *vs_format_mime(const char *format)
 	const struct vs_format_desc *f = vs_format_find(format);
 
 	return f ? f->mime : NULL;
+}
+
+int vs_media_seterr(char *err, size_t errlen, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return ret;
 }

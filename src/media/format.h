@@ -8,6 +8,7 @@
 #ifndef VS_MEDIA_FORMAT_H
 #define VS_MEDIA_FORMAT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct vs_format_desc {
@@ -21,5 +22,10 @@ struct vs_format_desc {
 
 /* NULL when name is not an output format */
 const struct vs_format_desc *vs_format_find(const char *name);
+
+/* Writes a printf-style reason into err (if any) and returns ret, so error
+ * paths read `return vs_media_seterr(err, errlen, -EINVAL, "...")`. */
+int vs_media_seterr(char *err, size_t errlen, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 #endif
