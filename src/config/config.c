@@ -63,10 +63,11 @@ static const struct setting settings[] = {
 	{STR("HOST", host, check_host, "127.0.0.1"),
 	 "Address both services listen on. 0.0.0.0 listens on every interface (the original's "
 	 "default); the loopback default expects a reverse proxy in front."},
-	{INT("ASR_PORT", asr_port, 1, 65535, "5001", ""),
-	 "TCP port of the ASR service (POST /v1/audio/transcriptions)."},
-	{INT("TTS_PORT", tts_port, 1, 65535, "5002", ""),
-	 "TCP port of the TTS service (POST /v1/audio/speech)."},
+	{INT("ASR_PORT", asr_port, 0, 65535, "5001", ""),
+	 "TCP port of the ASR service (POST /v1/audio/transcriptions); 0 picks a free port, "
+	 "logged as event=listening."},
+	{INT("TTS_PORT", tts_port, 0, 65535, "5002", ""),
+	 "TCP port of the TTS service (POST /v1/audio/speech); 0 picks a free port."},
 	{ENUM("LOG_LEVEL", log_level, "debug|info|warning|error", "info"),
 	 "Least severe log level written to stderr."},
 
@@ -500,7 +501,7 @@ static int load_flags(struct vs_config *c, int argc, char **argv, int *rest_argc
 /* Checks that involve more than one setting. */
 static int check_together(const struct vs_config *c, char *err, size_t errlen)
 {
-	if (c->asr_port == c->tts_port) {
+	if (c->asr_port == c->tts_port && c->asr_port != 0) {
 		snprintf(err, errlen, "ASR_PORT=%d (from %s) and TTS_PORT=%d (from %s): must differ",
 		         c->asr_port, vs_config_source_name(vs_config_source_of(c, "ASR_PORT")),
 		         c->tts_port, vs_config_source_name(vs_config_source_of(c, "TTS_PORT")));

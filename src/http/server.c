@@ -14,9 +14,13 @@
 #include "common/log.h"
 #include "http/http.h"
 
-/* A refused request body up to this size is read and dropped so the
- * connection stays usable; larger ones are refused at once (and closed). */
-#define DISCARD_MAX_BYTES (64 * 1024)
+/* A refused request body up to this size is read and dropped before the
+ * reply, so the connection stays usable and the client is not reset while
+ * still sending (closing a socket with unread input makes the kernel send
+ * RST, which can destroy the reply in flight). Larger bodies, chunked ones
+ * and those sent with Expect: 100-continue are refused at once and the
+ * connection is closed: the client has not sent them, or should not. */
+#define DISCARD_MAX_BYTES (8 * 1024 * 1024)
 
 uint64_t vs_now_ms(void)
 {
@@ -381,6 +385,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		if (r->waiter.state == VS_WAIT_GRANTED) {
 			r->slot = r->waiter.slot;
 			r->phase = P_BODY;
+			/* MHD repeats the headers-only call after a resume: an empty
+			 * call here is not the end of the body, which is still unread */
+			if (*upload_data_size == 0)
+				return MHD_YES;
 		} else {
 			struct vs_slots_snapshot s;
 			vs_slots_snapshot(&svc->slots, &s);
@@ -502,16 +510,21 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 int vs_http_start(struct vs_service *svc)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)svc->port)};
-	if (inet_pton(AF_INET, svc->cfg->host, &sa.sin_addr) != 1) {
-		vs_error("event=start_failed setting=HOST value=%s msg=\"HOST must be an IPv4 "
+	struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)svc->port)};
+	struct sockaddr *addr = (struct sockaddr *)&sa;
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+	                 MHD_USE_ERROR_LOG;
+	if (inet_pton(AF_INET6, svc->cfg->host, &sa6.sin6_addr) == 1) {
+		addr = (struct sockaddr *)&sa6;
+		flags |= MHD_USE_IPv6;
+	} else if (inet_pton(AF_INET, svc->cfg->host, &sa.sin_addr) != 1) {
+		vs_error("event=start_failed setting=HOST value=%s msg=\"HOST must be an IP "
 		         "address\"", svc->cfg->host);
 		return -EINVAL;
 	}
 	svc->daemon = MHD_start_daemon(
-		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
-			MHD_USE_ERROR_LOG,
-		(uint16_t)svc->port, NULL, NULL, on_access, svc,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+		flags, (uint16_t)svc->port, NULL, NULL, on_access, svc,
+		MHD_OPTION_SOCK_ADDR, addr,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)svc->cfg->http_threads,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, svc,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,

@@ -33,6 +33,7 @@ struct lt_opts {
 	double timeout;           /* seconds, per request */
 	int verbose;
 	int json;
+	int expect;               /* --expect-continue: ASR uploads ask 100-continue first */
 	char *url[LT_NSVC];       /* full endpoint URLs (normalised by main.c) */
 	const char *file;         /* NULL: the generated sample */
 	const char *text;
@@ -110,7 +111,7 @@ void lt_report_text(const struct lt_opts *o, const struct lt_stats st[LT_NSVC], 
 int lt_report_json(const struct lt_opts *o, const struct lt_stats st[LT_NSVC], double elapsed,
                    int exit_status);
 
-/* sample.c: a ~3 s 16 kHz mono s16 WAV of a speech-like signal (malloc'ed). */
+/* sample.c: a 1.5 s 16 kHz mono s16 WAV of a speech-like signal (malloc'ed). */
 int lt_sample_wav(unsigned char **out, size_t *len);
 
 /* time */

@@ -26,8 +26,8 @@
  *   which does not include the loop's own scheduling delay.
  * - Proxies from the environment are ignored (CURLOPT_PROXY ""): a load test
  *   of localhost must not silently go through an http_proxy.
- * - ^C once: start no new requests, let those in flight finish, report.
- *   ^C twice: drop what is in flight (counted as aborted), report.
+ * - ^C (or SIGTERM) once: start no new requests, let those in flight finish,
+ *   report. Twice: drop what is in flight (counted as aborted), report.
  */
 #include "loadtest.h"
 
@@ -35,17 +35,17 @@
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define BODY_HEAD 160       /* bytes of an error body shown by --verbose */
 #define POLL_MS 100
-
-static const char *const asr_path_name = "asr";
 
 struct upload {
 	const unsigned char *data;
@@ -289,6 +289,7 @@ static int setup_worker(struct loop *L, struct worker *w, int svc, int id, char 
 {
 	const struct lt_opts *o = L->o;
 	CURL *e = curl_easy_init();
+	curl_mimepart *p;
 
 	w->svc = svc;
 	w->id = id;
@@ -319,8 +320,7 @@ static int setup_worker(struct loop *L, struct worker *w, int svc, int id, char 
 	w->mime = curl_mime_init(e);
 	if (!w->mime)
 		goto oom;
-	curl_mimepart *p = curl_mime_addpart(w->mime);
-
+	p = curl_mime_addpart(w->mime);
 	if (!p || curl_mime_name(p, "file") || curl_mime_filename(p, o->audio_name) ||
 	    curl_mime_type(p, o->audio_type) ||
 	    curl_mime_data_cb(p, (curl_off_t)o->audio_len, up_read, up_seek, NULL, &w->up))
@@ -349,8 +349,9 @@ static int build_shared(struct loop *L, char *err, size_t errlen)
 
 		if (!o->want[s])
 			continue;
-		if (s == LT_TTS) {
-			h = curl_slist_append(h, "Content-Type: application/json");
+		if (s == LT_TTS || o->expect) {
+			h = curl_slist_append(h, s == LT_TTS ? "Content-Type: application/json"
+			                                     : "Expect: 100-continue");
 			if (!h)
 				goto oom;
 		}
@@ -423,6 +424,21 @@ static int reap(struct loop *L)
 	return rc;
 }
 
+/* One socket per worker: raise the soft fd limit toward the hard one if the
+ * usual 1024 would not do (--workers 1000 --service both needs ~2000). */
+static void raise_fd_limit(rlim_t need)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < need)
+		fprintf(stderr, "voicestack-loadtest: warning: open-file limit %llu is below the "
+		        "%llu this run needs; expect \"Couldn't connect\" errors (ulimit -n)\n",
+		        (unsigned long long)rl.rlim_cur, (unsigned long long)need);
+}
+
 static int inflight(const struct loop *L)
 {
 	return L->inflight[LT_ASR] + L->inflight[LT_TTS];
@@ -435,10 +451,10 @@ int lt_run(const struct lt_opts *o, struct lt_stats st[LT_NSVC], double *elapsed
 	struct sigaction sa = {.sa_handler = on_sigint};
 	int rc = 0, n = 0, reported = 0;
 
-	(void)asr_path_name;
 	lt_stats_init(&st[LT_ASR], "asr", o->url[LT_ASR]);
 	lt_stats_init(&st[LT_TTS], "tts", o->url[LT_TTS]);
 	L.tty = isatty(STDERR_FILENO);
+	raise_fd_limit((rlim_t)o->workers * LT_NSVC + 64);
 	L.multi = curl_multi_init();
 	L.w = calloc((size_t)o->workers * LT_NSVC, sizeof(*L.w));
 	if (!L.multi || !L.w) {
@@ -459,6 +475,7 @@ int lt_run(const struct lt_opts *o, struct lt_stats st[LT_NSVC], double *elapsed
 	}
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	L.t0 = lt_now();
