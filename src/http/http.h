@@ -78,6 +78,7 @@ enum vs_phase {
 	P_REPLY,
 	P_DISCARD, /* reply decided; swallow the (small) body first */
 	P_STREAMING,
+	P_LINGER, /* 413 written mid-body; dropping the rest before closing */
 	P_SENT,
 };
 
@@ -94,6 +95,7 @@ struct vs_req {
 	uint64_t start_ms;
 	bool has_body, large_body;
 	uint64_t body_bytes;
+	uint64_t linger_start_ms;
 
 	struct vs_waiter waiter;
 	int slot; /* >= 0 while this request holds a slot */

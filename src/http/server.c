@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <strings.h>
 #include <time.h>
 
@@ -21,6 +23,9 @@
  * and those sent with Expect: 100-continue are refused at once and the
  * connection is closed: the client has not sent them, or should not. */
 #define DISCARD_MAX_BYTES (8 * 1024 * 1024)
+/* bounds of the lingering read after a mid-body 413 */
+#define LINGER_MS 5000
+#define LINGER_BYTES (64ull * 1024 * 1024)
 
 uint64_t vs_now_ms(void)
 {
@@ -328,11 +333,43 @@ static void finish_answer(struct vs_req *r)
 		vs_req_set_error(r, 500, NULL, "engine_error", "The engine produced no audio");
 }
 
+/* A body that passes the limit while it streams (chunked upload) is cut off
+ * at once. libmicrohttpd 0.9.75 refuses MHD_queue_response() while a body
+ * is being received, and closing straight away would reset a client that is
+ * still sending (RST destroys the reply in flight). So the 413 is written
+ * to the socket here, the write side is shut, and the rest of the body is
+ * read and dropped for a bounded time (nginx's "lingering close") until the
+ * client, having read the 413, closes. */
+static enum MHD_Result reject_mid_body(struct vs_req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	char head[256];
+	const char *body = r->body ? r->body : "";
+	if (!ci)
+		return MHD_NO;
+	int n = snprintf(head, sizeof(head),
+	                 "HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\n"
+	                 "Content-Length: %zu\r\nConnection: close\r\n\r\n", strlen(body));
+	struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, strlen(body)}};
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+	/* a few hundred bytes: they fit in an empty send buffer */
+	if (sendmsg(ci->connect_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		return MHD_NO;
+	shutdown(ci->connect_fd, SHUT_WR);
+	r->status = 413;
+	r->phase = P_LINGER;
+	r->linger_start_ms = vs_now_ms();
+	return MHD_YES;
+}
+
 /* Decides what to do with a reply that is set while a body may still come. */
 static enum MHD_Result reply_or_discard(struct vs_req *r, size_t *upload_data_size)
 {
-	if (*upload_data_size == 0 || r->large_body)
+	if (*upload_data_size == 0 || r->large_body) {
+		*upload_data_size = 0;
 		return queue_reply(r); /* a large refused body is not read: MHD closes */
+	}
 	*upload_data_size = 0;
 	r->phase = P_DISCARD;
 	return MHD_YES;
@@ -418,8 +455,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 				                 (unsigned long long)svc->max_body_bytes);
 				vs_info("event=reject reason=size service=%s status=413 "
 				        "msg=\"Upload size over limit (streamed body)\"", svc->name);
-				r->large_body = true;
-				return queue_reply(r);
+				*upload_data_size = 0;
+				return reject_mid_body(r);
 			}
 			if (r->route == R_TRANSCRIBE) {
 				e = vs_upload_feed(r, upload_data, *upload_data_size);
@@ -464,6 +501,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 			return vs_tts_queue_stream(r) == 0 ? MHD_YES : MHD_NO;
 		finish_answer(r);
 		return queue_reply(r);
+	case P_LINGER:
+		/* swallow what the client still sends until it reads our 413 and
+		 * closes, within bounds; then MHD closes the connection */
+		r->body_bytes += *upload_data_size;
+		*upload_data_size = 0;
+		if (vs_now_ms() - r->linger_start_ms > LINGER_MS || r->body_bytes > LINGER_BYTES)
+			return MHD_NO;
+		return MHD_YES;
 	case P_DISCARD:
 		if (*upload_data_size > 0) {
 			*upload_data_size = 0;
@@ -497,7 +542,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status < 400)
 		vs_debug("event=request_aborted service=%s route=%s toe=%d", svc->name,
 		         r->route_label ? r->route_label : "?", (int)toe);
-	vs_stats_request_done(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? r->status : 499);
+	vs_stats_request_done(r, (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || r->phase == P_LINGER)
+	                              ? r->status : 499);
 	vs_upload_free(r->up);
 	free(r->json);
 	free(r->body);

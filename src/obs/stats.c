@@ -7,6 +7,7 @@
  * scraped, so the hot path pays nothing for them. Route labels come from the
  * fixed route table, never from the client's URL, so series stay bounded.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -22,7 +23,9 @@ static struct {
 	struct vs_metric *active, *max_slots, *available, *queued, *queue_max;
 	struct vs_metric *loads, *unloads, *crashes, *timeouts, *loaded, *workers, *rss;
 	struct vs_metric *mem_pct, *swap_pct, *mem_avail;
-} st;
+	pthread_mutex_t sync_mu;
+	struct vs_pool_stats seen[MAX_SVCS]; /* pool counts already exported */
+} st = {.sync_mu = PTHREAD_MUTEX_INITIALIZER};
 
 void vs_stats_init(struct vs_service *const *svcs, int n)
 {
@@ -53,13 +56,13 @@ void vs_stats_init(struct vs_service *const *svcs, int n)
 	                               l_svc);
 	st.queued = vs_metric_gauge("voicestack_queue_depth", "Requests waiting for a slot", l_svc);
 	st.queue_max = vs_metric_gauge("voicestack_queue_max", "Configured queue size", l_svc);
-	st.loads = vs_metric_gauge("voicestack_model_loads_total",
+	st.loads = vs_metric_counter("voicestack_model_loads_total",
 	                           "Models loaded by workers since start", l_svc);
-	st.unloads = vs_metric_gauge("voicestack_model_unloads_total",
+	st.unloads = vs_metric_counter("voicestack_model_unloads_total",
 	                             "Models unloaded after the idle timeout", l_svc);
-	st.crashes = vs_metric_gauge("voicestack_worker_crashes_total",
+	st.crashes = vs_metric_counter("voicestack_worker_crashes_total",
 	                             "Workers that died during a request", l_svc);
-	st.timeouts = vs_metric_gauge("voicestack_request_timeouts_total",
+	st.timeouts = vs_metric_counter("voicestack_request_timeouts_total",
 	                              "Workers killed for running past REQUEST_TIMEOUT_SECONDS",
 	                              l_svc);
 	st.loaded = vs_metric_gauge("voicestack_model_loaded", "1 while a worker holds the model",
@@ -105,10 +108,14 @@ char *vs_stats_render(void)
 		vs_gauge_set(st.available, l, s.available);
 		vs_gauge_set(st.queued, l, s.depth);
 		vs_gauge_set(st.queue_max, l, s.max_queue);
-		vs_gauge_set(st.loads, l, (double)ps.loads);
-		vs_gauge_set(st.unloads, l, (double)ps.unloads);
-		vs_gauge_set(st.crashes, l, (double)ps.crashes);
-		vs_gauge_set(st.timeouts, l, (double)ps.timeouts);
+		/* the pools count; the registry's counters catch up by the difference */
+		pthread_mutex_lock(&st.sync_mu);
+		vs_counter_add(st.loads, l, (double)(ps.loads - st.seen[i].loads));
+		vs_counter_add(st.unloads, l, (double)(ps.unloads - st.seen[i].unloads));
+		vs_counter_add(st.crashes, l, (double)(ps.crashes - st.seen[i].crashes));
+		vs_counter_add(st.timeouts, l, (double)(ps.timeouts - st.seen[i].timeouts));
+		st.seen[i] = ps;
+		pthread_mutex_unlock(&st.sync_mu);
 		vs_gauge_set(st.loaded, l, vs_pool_model_loaded(svc->pool) ? 1 : 0);
 		vs_gauge_set(st.rss, l, vs_pool_rss_mb(svc->pool) * 1024 * 1024);
 	}

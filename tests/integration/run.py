@@ -18,6 +18,7 @@ Usage (from the repo root):
 import argparse
 import importlib.util
 import os
+import shutil
 import signal
 import sys
 import time
@@ -58,7 +59,15 @@ def main():
                     "module.name contains this substring")
     ap.add_argument("-x", dest="exitfirst", action="store_true", help="stop at first failure")
     args = ap.parse_args()
-    harness.BIN = os.path.abspath(args.bin)
+    src_bin = os.path.abspath(args.bin)
+    if not os.access(src_bin, os.X_OK):
+        print("FAIL setup: server binary %s not found / not executable" % src_bin)
+        print("0 passed, 1 failed")
+        return 1
+    # Run a private copy: a rebuild (ninja replacing the file) during the run
+    # must not make servers or their exec'd workers fail half-way.
+    harness.BIN = os.path.join(harness.tmpdir(), "voicestack")
+    shutil.copy2(src_bin, harness.BIN)
     os.environ["VOICESTACK_BIN"] = harness.BIN
     signal.signal(signal.SIGALRM, _alarm)
     # a SIGTERM from make/CI still runs atexit (stops every server)
