@@ -8,7 +8,7 @@ cd "$root"
 pass=0 fail=0 rc=0
 
 for t in "$build"/tests/unit/test_*; do
-  [ -x "$t" ] || continue
+  [ -f "$t" ] && [ -x "$t" ] || continue
   out=$(VS_SOURCE_ROOT="$root" CMOCKA_MESSAGE_OUTPUT=stdout timeout 300 "$t" 2>&1); st=$?
   printf '%s\n' "$out"
   p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -n1)

@@ -15,8 +15,9 @@
  *
  * Admission happens on the first call, before any body byte is read:
  * resource guard (503), declared size (413), slots (429 or queue).
- * The slot is released in one place, the completion callback, whatever the
- * path (success, error, crash, timeout, client gone).
+ * The slot is released when the answer is final (before the reply leaves,
+ * so a client's next request finds it free) and, at the latest, by the
+ * completion callback, whatever the path (error, crash, timeout, client gone).
  *
  * Responses are queued on the second access-handler call, not the first:
  * libmicrohttpd 0.9.75 closes keep-alive connections otherwise. The
@@ -136,6 +137,7 @@ void vs_req_set_body(struct vs_req *r, int status, char *body, const char *ctype
 /* suspend until the reactor answers (mu held by caller) */
 void vs_req_suspend_locked(struct vs_req *r);
 void vs_req_resume_locked(struct vs_req *r);
+void vs_req_release_slot(struct vs_req *r);
 uint64_t vs_now_ms(void);
 
 /* upload.c: multipart/form-data for transcriptions */

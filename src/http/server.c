@@ -69,8 +69,21 @@ void vs_req_resume_locked(struct vs_req *r)
 	}
 }
 
+/* Gives the slot back as soon as the answer is final, before the reply is
+ * sent: a client that sends its next request the moment it has read this
+ * reply must find the slot free. Idempotent; the completion callback calls
+ * it again for every other path. */
+void vs_req_release_slot(struct vs_req *r)
+{
+	if (r->slot >= 0)
+		vs_pool_detach(r->svc->pool, r->slot, &r->job);
+	vs_slots_cancel(&r->svc->slots, &r->waiter);
+	r->slot = -1;
+}
+
 static enum MHD_Result queue_reply(struct vs_req *r)
 {
+	vs_req_release_slot(r);
 	const char *body = r->body ? r->body : "";
 	struct MHD_Response *resp = MHD_create_response_from_buffer(
 		strlen(body), (void *)body, r->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
@@ -535,10 +548,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (!r)
 		return;
 	*con_cls = NULL;
-	/* the one place a slot comes back, whatever happened to the request */
-	if (r->slot >= 0)
-		vs_pool_detach(svc->pool, r->slot, &r->job);
-	vs_slots_cancel(&svc->slots, &r->waiter);
+	/* whatever happened to the request, its slot comes back here at the latest */
+	vs_req_release_slot(r);
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status < 400)
 		vs_debug("event=request_aborted service=%s route=%s toe=%d", svc->name,
 		         r->route_label ? r->route_label : "?", (int)toe);

@@ -100,7 +100,7 @@ const struct vs_job_ops vs_tts_job_ops = {
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct vs_req *r = cls;
-	bool resume_worker = false;
+	bool resume_worker = false, finished = false;
 	ssize_t n;
 	(void)pos;
 
@@ -120,6 +120,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 		n = MHD_CONTENT_READER_END_WITH_ERROR;
 	} else if (r->stream_end) {
 		n = MHD_CONTENT_READER_END_OF_STREAM;
+		finished = true;
 	} else {
 		/* nothing yet: park the connection until the next frame arrives */
 		r->reader_waiting = true;
@@ -130,6 +131,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 	/* outside our lock: the pool lock comes first in the lock order */
 	if (resume_worker)
 		vs_pool_resume_reading(r->svc->pool, r->slot);
+	if (finished)
+		vs_req_release_slot(r); /* the worker is idle again; free it for the next client */
 	return n;
 }
 

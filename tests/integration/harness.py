@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -34,6 +33,7 @@ import uuid
 import wave
 
 BIN = os.environ.get("VOICESTACK_BIN", "build/voicestack")  # run.py overrides
+SERVER_BIN = None  # run.py: a private copy of BIN that Server runs (None: BIN)
 HOST = "127.0.0.1"
 START_TIMEOUT = 20.0
 
@@ -135,12 +135,6 @@ def proc_rss_mb(pid):
     return 0.0
 
 
-def _free_port():
-    with socket.socket() as so:
-        so.bind((HOST, 0))
-        return so.getsockname()[1]
-
-
 class Server:
     """A running `voicestack serve` on loopback with ephemeral ports."""
 
@@ -158,16 +152,11 @@ class Server:
 
     # -- lifecycle
     def start(self, timeout=START_TIMEOUT):
-        binary = os.path.abspath(BIN)
+        binary = os.path.abspath(SERVER_BIN or BIN)
         if not os.access(binary, os.X_OK):
             raise AssertionError("server binary %s not found / not executable" % binary)
-        ports = ["0", "0"]
-        if os.environ.get("VS_ITEST_PICK_PORTS"):
-            # debugging aid for servers without port-0 support: pick free
-            # ports here (racy, hence not the default)
-            ports = [str(_free_port()), str(_free_port())]
         argv = [binary, "serve", "--service", self.service, "--host", HOST,
-                "--asr-port", ports[0], "--tts-port", ports[1]] + self.flags
+                "--asr-port", "0", "--tts-port", "0"] + self.flags
         # cwd is a scratch dir so a developer's ./.env cannot change the test.
         cwd = tempfile.mkdtemp(dir=tmpdir(), prefix="cwd-")
         self.proc = subprocess.Popen(argv, cwd=cwd, env=_clean_env(self.env),

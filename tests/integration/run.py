@@ -64,11 +64,19 @@ def main():
         print("FAIL setup: server binary %s not found / not executable" % src_bin)
         print("0 passed, 1 failed")
         return 1
-    # Run a private copy: a rebuild (ninja replacing the file) during the run
-    # must not make servers or their exec'd workers fail half-way.
-    harness.BIN = os.path.join(harness.tmpdir(), "voicestack")
-    shutil.copy2(src_bin, harness.BIN)
+    # harness.BIN stays the build's path (tests find sibling build outputs
+    # from it); servers run a private copy so that a rebuild (ninja replacing
+    # the file) during the run cannot make them or their exec'd workers fail.
+    harness.BIN = src_bin
+    harness.SERVER_BIN = os.path.join(harness.tmpdir(), "voicestack")
+    shutil.copy2(src_bin, harness.SERVER_BIN)
     os.environ["VOICESTACK_BIN"] = harness.BIN
+    # tools built beside the server (the load tester) are found from the real build dir
+    lt = os.path.join(os.path.dirname(src_bin), "tools", "loadtest", "voicestack-loadtest")
+    if os.access(lt, os.X_OK):
+        tool = os.path.join(harness.tmpdir(), "voicestack-loadtest")
+        shutil.copy2(lt, tool)
+        os.environ.setdefault("VOICESTACK_LOADTEST", tool)
     signal.signal(signal.SIGALRM, _alarm)
     # a SIGTERM from make/CI still runs atexit (stops every server)
     signal.signal(signal.SIGTERM, lambda s, f: sys.exit(143))

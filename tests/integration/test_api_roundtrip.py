@@ -209,8 +209,9 @@ def _check_cues(cues, audio_dur, what):
 
 def test_transcription_response_formats():
     s = srv()
-    src = os.path.join(h.LIBRIVOX, "sense_and_sensibility_01_austen_64kb-0890.wav")
-    audio_dur = 5.3
+    # 3 s of real speech, 8 words: short, as it is transcribed 8 times
+    src = os.path.join(h.LIBRIVOX, "sense_and_sensibility_01_austen_64kb-0880.wav")
+    audio_dur = 2.99
 
     def tr(fields):
         return h.transcribe(s.asr_port, src, "speech.wav", "audio/wav", fields=fields)
@@ -220,7 +221,7 @@ def test_transcription_response_formats():
     doc = r.json()
     assert set(doc) >= {"text"} and isinstance(doc["text"], str), doc
     text = doc["text"].strip()
-    assert len(h.words(text)) >= 10, "json transcript too short: %r" % text
+    assert len(h.words(text)) >= 5, "json transcript too short: %r" % text
 
     r0 = h.transcribe(s.asr_port, src, "speech.wav", "audio/wav")  # default = json
     assert r0.status == 200 and r0.content_type() == "application/json", r0
