@@ -25,7 +25,8 @@ Why it is shaped so:
   nginx, curl clients) from a finally/atexit path; every wait and every
   subprocess has a time limit, so the suite cannot hang.
 - Python stdlib only; load comes from wrk (HTTP floods and paced probes,
-  bench/wrk.lua), hyperfine (ASR overhead) and curl (uploads, TTS timing).
+  bench/wrk.lua), curl (uploads, TTS timing) and the CLI timed with wait4()
+  rusage (wall and CPU time of exactly that child).
 """
 
 import argparse
@@ -874,78 +875,99 @@ def sec_admission(ctx, inp, a):
 
 # ------------------------------------------------------------------ 3. ASR overhead
 
-def hyperfine(ctx, args, cmds, cwd, timeout):
-    """Runs hyperfine on named commands; returns {name: result} from its JSON."""
-    jpath = os.path.join(ctx.tmp, "hyperfine-%d.json" % len(os.listdir(ctx.tmp)))
-    argv = ["hyperfine", "-N", "--style", "basic"] + args + ["--export-json", jpath]
-    for name, cmd in cmds:
-        argv += ["-n", name, cmd]
-    run(argv, timeout, env=clean_env(), cwd=cwd)
-    with open(jpath) as f:
-        return {r["command"]: r for r in json.load(f)["results"]}
+def run_rusage(argv, env, cwd, timeout):
+    """Runs argv to completion; returns (wall seconds, rusage of that child).
+    A timer kills it at the time limit, so the blocking wait4() cannot hang."""
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=env, cwd=cwd)
+    except FileNotFoundError as e:
+        raise Broken("tool missing: %s" % e)
+    killer = threading.Timer(timeout, p.kill)
+    killer.start()
+    try:
+        _pid, status, ru = os.wait4(p.pid, 0)
+    finally:
+        killer.cancel()
+    wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise Broken("exit %d%s: %s" % (p.returncode, " (time limit %.0f s)" % timeout
+                                        if wall >= timeout else "", q(argv)))
+    return wall, ru
 
 
 def sec_asr(ctx, inp, a):
     """HTTP (default server, WORKER_NICE=10) vs the CLI at the same niceness, so
-    both get the same share of a CPU that other processes may be using."""
+    both get the same share of a CPU other processes may be using; runs
+    alternate (H C, C H, ...) so drift in that other load hits both alike."""
     runs = a.asr_runs
     nice = 10
+    cenv = clean_env()
     srv = Server(ctx, {}, "asr", "asr overhead").start()
+    http_argv = ["curl", "-sf", "-o", "/dev/null", "-F", "model=whisper-1",
+                 "-F", "file=@" + inp["c40"], srv.url("/v1/audio/transcriptions")]
+    cli_argv = ["nice", "-n", str(nice), ctx.bin, "transcribe", inp["c40"]]
+    load_argv = ["nice", "-n", str(nice), ctx.bin, "transcribe", inp["sil"]]
+    t = {"http": [], "http_cpu": [], "cli": [], "cli_cpu": [], "load": [], "load_cpu": []}
     try:
-        curl_transcribe(srv.port(), inp["small"])    # spawn the worker, load the model
+        run(http_argv, 600)                 # warm-up: spawns the worker, loads the model
         pids = srv.all_pids()
-        c0 = cpu_ticks(pids)
-        http_cmd = q(["curl", "-sf", "-o", "/dev/null", "-F", "model=whisper-1",
-                      "-F", "file=@" + inp["c40"], srv.url("/v1/audio/transcriptions")])
-        hh = hyperfine(ctx, ["--warmup", "1", "--runs", str(runs)], [("http", http_cmd)],
-                       srv.cwd, 60 + (runs + 1) * 300)
-        http_cpu = (cpu_ticks(pids) - c0) / CLK_TCK / (runs + 1)
+
+        def do_http():
+            c0 = cpu_ticks(pids)
+            w, _ru = run_rusage(http_argv, cenv, srv.cwd, 600)
+            t["http"].append(w)
+            t["http_cpu"].append((cpu_ticks(pids) - c0) / CLK_TCK)
+
+        def do_cli():
+            w, ru = run_rusage(cli_argv, cenv, srv.cwd, 600)
+            t["cli"].append(w)
+            t["cli_cpu"].append(ru.ru_utime + ru.ru_stime)
+
+        for i in range(runs):
+            for step in ((do_http, do_cli) if i % 2 == 0 else (do_cli, do_http)):
+                step()
+            w, ru = run_rusage(load_argv, cenv, srv.cwd, 120)
+            t["load"].append(w)
+            t["load_cpu"].append(ru.ru_utime + ru.ru_stime)
         loads = [int(m) for m in re.findall(r"proc=asr-worker .*?event=model_loaded .*?"
                                             r"load_ms=(\d+)", srv.log())]
     finally:
         srv.stop()
-    # the CLI needs no warm-up run: the HTTP runs left the clip, the binary and
-    # the model files in the page cache
-    hc = hyperfine(ctx, ["--runs", str(runs)],
-                   [("cli", q(["nice", "-n", str(nice), ctx.bin, "transcribe", inp["c40"]])),
-                    ("cli-load", q(["nice", "-n", str(nice), ctx.bin, "transcribe",
-                                    inp["sil"]]))],
-                   srv.cwd, 60 + runs * 2 * 300)
-    h = median(hh["http"]["times"])
-    c, l = median(hc["cli"]["times"]), median(hc["cli-load"]["times"])
-    ccpu = hc["cli"]["user"] + hc["cli"]["system"]
-    lcpu = hc["cli-load"]["user"] + hc["cli-load"]["system"]
+    h, c, l = median(t["http"]), median(t["cli"]), median(t["load"])
+    hc, cc, lc = median(t["http_cpu"]), median(t["cli_cpu"]), median(t["load_cpu"])
+    pair = median([x / max(y - l, 1e-3) for x, y in zip(t["http"], t["cli"])])
     dur = inp["dur"]["c40"]
     ctx.facts.update(asr_http=h, asr_cli=c, asr_load=l, asr_dur=dur,
                      asr_ratio=h / max(c - l, 1e-3), asr_ratio_raw=h / c,
-                     asr_http_cpu=http_cpu, asr_cli_cpu=ccpu - lcpu,
-                     asr_cpu_ratio=http_cpu / max(ccpu - lcpu, 1e-3),
+                     asr_http_cpu=hc, asr_cli_cpu=cc - lc,
+                     asr_cpu_ratio=hc / max(cc - lc, 1e-3),
                      asr_worker_load=loads[0] if loads else None)
-    shown_http = ("voicestack serve --service asr (defaults: WORKER_NICE=10), one warm-up "
-                  "request; hyperfine -N --warmup 1 --runs %d 'curl -sf -o /dev/null "
-                  "-F model=whisper-1 -F file=@$TMP/c40.wav "
-                  "http://127.0.0.1:$ASR_PORT/v1/audio/transcriptions'" % runs)
-    shown_cli = ("hyperfine -N --runs %d 'nice -n %d voicestack transcribe $TMP/c40.wav' "
-                 "'nice -n %d voicestack transcribe $TMP/sil.wav'" % (runs, nice, nice))
+    shown = ("voicestack serve --service asr (defaults: WORKER_NICE=10); one warm-up "
+             "request; then %d rounds, order alternating, of: %s -- and -- %s -- and -- %s"
+             % (runs, "curl -sf -o /dev/null -F model=whisper-1 -F file=@$TMP/c40.wav "
+                "http://127.0.0.1:$ASR_PORT/v1/audio/transcriptions",
+                "nice -n %d voicestack transcribe $TMP/c40.wav" % nice,
+                "nice -n %d voicestack transcribe $TMP/sil.wav" % nice))
     ctx.row("3", "ASR %.0f s clip over HTTP, warm worker: wall time (median of %d)"
             % (dur, runs), "%.2f s (%.2fx real time)" % (h, h / dur),
-            "in-process CLI minus its start-up: %.2f s (CLI %.2f s - start-up+model "
-            "load %.2f s), same niceness" % (c - l, c, l),
-            ratio(h, c - l), shown_http + " -- vs -- " + shown_cli)
+            "in-process CLI at the same niceness, minus its start-up: %.2f s (CLI %.2f s - "
+            "start-up+model load %.2f s); per-round ratios' median %.2f"
+            % (c - l, c, l, pair), ratio(h, c - l), shown)
     ctx.row("3", "ASR %.0f s clip over HTTP: CPU time per request (front + worker)" % dur,
-            "%.2f s" % http_cpu,
-            "CLI user+sys minus start-up+load: %.2f s (%.2f - %.2f s)" % (ccpu - lcpu, ccpu,
-                                                                          lcpu),
-            ratio(http_cpu, ccpu - lcpu), "same runs; server side: utime+stime of front "
-            "and workers (/proc/PID/stat) over the %d HTTP runs; CLI: hyperfine's user+system"
-            % (runs + 1))
+            "%.2f s" % hc,
+            "CLI user+sys minus start-up+load: %.2f s (%.2f - %.2f s)" % (cc - lc, cc, lc),
+            ratio(hc, cc - lc), "same runs; server: utime+stime of front and worker "
+            "(/proc/PID/stat) across each request; CLI: wait4() rusage")
     ctx.row("3", "ASR %.0f s clip over HTTP vs the whole CLI run (which loads the model)"
             % dur, "%.2f s" % h, "`nice -n %d voicestack transcribe` incl. model load: %.2f s"
             % (nice, c), ratio(h, c), "same runs")
-    ctx.row("3", "CLI start-up + model load (0.5 s of silence)", "%.2f s" % l,
-            "worker's own event=model_loaded load_ms: %s"
+    ctx.row("3", "CLI start-up + model load (0.5 s of silence, median of %d)" % runs,
+            "%.2f s" % l, "worker's own event=model_loaded load_ms: %s"
             % ("%d ms" % loads[0] if loads else "not logged"),
-            ratio(l * 1000, loads[0]) if loads else "n/a", "same runs (cli-load)")
+            ratio(l * 1000, loads[0]) if loads else "n/a", "same runs (sil.wav)")
 
 
 # ------------------------------------------------------------------ 4. TTS
@@ -1014,22 +1036,7 @@ def sec_tts(ctx, inp, a):
 
 def peak_rss_kb(argv, env, cwd, timeout=120):
     """Peak RSS (kB) of one run of argv, from the kernel's rusage of that child."""
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, env=env, cwd=cwd)
-    deadline = time.monotonic() + timeout
-    while True:
-        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-        if pid:
-            p.returncode = os.waitstatus_to_exitcode(status)
-            break
-        if time.monotonic() > deadline:
-            p.kill()
-            os.wait4(p.pid, 0)
-            raise Broken("timed out: %s" % q(argv))
-        time.sleep(0.02)
-    if p.returncode != 0:
-        raise Broken("exit %d: %s" % (p.returncode, q(argv)))
-    return ru.ru_maxrss
+    return run_rusage(argv, env, cwd, timeout)[1].ru_maxrss
 
 
 def sec_memory_cold(ctx, inp, a):
@@ -1146,34 +1153,54 @@ def sec_memory_cold(ctx, inp, a):
 # ------------------------------------------------------------------ 7. scaling
 
 def sec_scaling(ctx, inp, a):
-    n_clients, per_client = 2, a.scale_requests // 2
-    res = {}
-    for slots in (1, 2):
-        env = {"ASR_MAX_CONCURRENT_REQUESTS": slots, "ASR_MAX_QUEUE": 10,
-               "ASR_QUEUE_TIMEOUT_SECONDS": 600}
-        srv = Server(ctx, env, "asr", "scaling slots=%d" % slots).start()
-        try:
-            port = srv.port()
+    """Two servers up at once (1 slot, 2 slots); batches of requests alternate
+    A B B A so that drift in other load on the machine hits both alike."""
+    n_clients = 2
+    batch = max(2, a.scale_requests // 2)          # requests per batch, 2 batches each
+    srvs, res = {}, {}
+    try:
+        for slots in (1, 2):
+            env = {"ASR_MAX_CONCURRENT_REQUESTS": slots, "ASR_MAX_QUEUE": 10,
+                   "ASR_QUEUE_TIMEOUT_SECONDS": 600}
+            srv = srvs[slots] = Server(ctx, env, "asr", "scaling slots=%d" % slots).start()
             # warm every slot's worker at once so no model load is timed
-            warm = [threading.Thread(target=curl_transcribe, args=(port, inp["small"]))
-                    for _ in range(slots)]
-            for t in warm:
+            errs = []
+
+            def warm(port=srv.port()):
+                try:
+                    curl_transcribe(port, inp["small"])
+                except Broken as e:
+                    errs.append(str(e))
+
+            ths = [threading.Thread(target=warm) for _ in range(slots)]
+            for t in ths:
                 t.start()
-            for t in warm:
-                t.join(120)
-            if len(srv.workers()) != slots:
-                raise Broken("expected %d warm workers, /health/detailed lists %s"
-                             % (slots, srv.workers()))
+            for t in ths:
+                t.join(300)
+            if errs or len(srv.workers()) != slots:
+                raise Broken("warm-up of %d slots failed: %s %s" % (slots, errs,
+                                                                   srv.workers()))
+            res[slots] = dict(wall=0.0, n=0, lat=[], ticks=0, cmd=srv.command())
+
+        def run_batch(slots):
+            srv, r = srvs[slots], res[slots]
             wpids = srv.workers()
             c0 = cpu_ticks(wpids)
-            errors, lat = [], []
+            todo = list(range(batch))
+            lock = threading.Lock()
+            errors = []
 
             def client():
-                for _ in range(per_client):
+                while True:
+                    with lock:
+                        if not todo:
+                            return
+                        todo.pop()
                     try:
-                        lat.append(curl_transcribe(port, inp["c10"], 600))
+                        r["lat"].append(curl_transcribe(srv.port(), inp["c10"], 600))
                     except Broken as e:
                         errors.append(str(e))
+                        return
 
             ths = [threading.Thread(target=client) for _ in range(n_clients)]
             t0 = time.monotonic()
@@ -1181,24 +1208,40 @@ def sec_scaling(ctx, inp, a):
                 t.start()
             for t in ths:
                 t.join(900)
-            wall = time.monotonic() - t0
-            cpus = (cpu_ticks(wpids) - c0) / CLK_TCK / wall
+            r["wall"] += time.monotonic() - t0
+            r["ticks"] += cpu_ticks(wpids) - c0
+            r["n"] += batch
             if errors:
                 raise Broken("scaling slots=%d: %s" % (slots, errors[0]))
-            res[slots] = dict(wall=wall, rps=len(lat) / wall, lat=median(lat),
-                              cmd=srv.command(), cpus=cpus)
-        finally:
+
+        for slots in (1, 2, 2, 1):
+            run_batch(slots)
+    finally:
+        for srv in srvs.values():
             srv.stop()
+    for r in res.values():
+        r["rps"] = r["n"] / r["wall"]
+        r["cpus"] = r["ticks"] / CLK_TCK / r["wall"]
+        r["cpu_per_req"] = r["ticks"] / CLK_TCK / r["n"]
+        r["lat"] = median(r["lat"])
     r1, r2 = res[1], res[2]
     ctx.facts.update(scale=r2["rps"] / r1["rps"], scale1=r1, scale2=r2)
+    shown = (r2["cmd"] + " -- and -- " + r1["cmd"] + ", both up; one warm-up request per "
+             "slot; batches of %d requests, 1-2-2-1 slots, from 2 client threads each "
+             "running `curl -F model=whisper-1 -F file=@$TMP/c10.wav "
+             "http://127.0.0.1:$ASR_PORT/v1/audio/transcriptions` one after another"
+             % batch)
     ctx.row("7", "ASR throughput, 2 slots: %d x %.0f s clip from 2 clients"
-            % (2 * per_client, inp["dur"]["c10"]),
+            % (r2["n"], inp["dur"]["c10"]),
             "%.3f req/s (%.1f s wall, median latency %.1f s; workers used %.2f CPUs)"
             % (r2["rps"], r2["wall"], r2["lat"], r2["cpus"]),
             "1 slot: %.3f req/s (%.1f s wall, median latency %.1f s; worker used %.2f CPUs)"
             % (r1["rps"], r1["wall"], r1["lat"], r1["cpus"]), ratio(r2["rps"], r1["rps"]),
-            r2["cmd"] + " -- vs -- " + r1["cmd"] + "; 2 threads x %d sequential `curl -F "
-            "file=@$TMP/c10.wav` after one warm-up request per slot" % per_client)
+            shown)
+    ctx.row("7", "ASR worker CPU time per request, 2 slots (two recognisers at once)",
+            "%.2f s" % r2["cpu_per_req"], "1 slot: %.2f s" % r1["cpu_per_req"],
+            ratio(r2["cpu_per_req"], r1["cpu_per_req"]),
+            "same runs; utime+stime of the workers (/proc/PID/stat)")
 
 
 # ------------------------------------------------------------------ machine, report
@@ -1228,7 +1271,6 @@ def versions(ctx):
     out = {}
     for name, argv in (("voicestack", [ctx.bin, "--version"]), ("wrk", ["wrk", "-v"]),
                        ("nginx", [shutil.which("nginx") or "/usr/sbin/nginx", "-v"]),
-                       ("hyperfine", ["hyperfine", "--version"]),
                        ("espeak-ng", ["espeak-ng", "--version"]),
                        ("curl", ["curl", "--version"])):
         try:
@@ -1389,21 +1431,24 @@ def verdicts(ctx):
     if "scale" in f:
         s = f["scale"]
         r1, r2 = f["scale1"], f["scale2"]
-        per_cpu = (r2["rps"] / max(r2["cpus"], 0.01)) / (r1["rps"] / max(r1["cpus"], 0.01))
+        share = r2["cpus"] / max(r1["cpus"], 0.01)
+        eff = r1["cpu_per_req"] / max(r2["cpu_per_req"], 0.001)
         out.append(
             "- **Scaling (row 7): %s.** 2 slots give %.2fx the throughput of 1 slot; the "
-            "limit is %d.0 on %d cores (pocketsphinx is single-threaded: one worker per "
-            "core). The workers used %.2f CPUs with 2 slots and %.2f with 1; per CPU used, "
-            "2 slots deliver %.2fx what 1 slot does, %s"
+            "limit is %d.0 (pocketsphinx is single-threaded: one worker per core). "
+            "Throughput is CPU obtained divided by CPU per request, so the ratio splits "
+            "into two measured factors: the workers got %.2fx the CPU (%.2f vs %.2f "
+            "CPUs: %s) and each request cost %.2fx the CPU time (%.2f s vs %.2f s: %s)."
             % ("close to the limit" if s >= 0.85 * min(ncpu, 2) else "below the limit", s,
-               min(ncpu, 2), ncpu, r2["cpus"], r1["cpus"], per_cpu,
-               "so what is missing to the limit is CPU the workers did not get (other "
-               "processes; with WORKER_NICE=10 the workers yield to them), not contention "
-               "between the two workers." if per_cpu >= 0.85 and r2["cpus"] < 1.8 else
-               "so the two workers do scale; the rest is the clients and the front sharing "
-               "the cores." if per_cpu >= 0.85 else
-               "so two recognisers side by side slow each other down (shared caches and "
-               "memory bandwidth), beyond any CPU they lacked."))
+               min(ncpu, 2), share, r2["cpus"], r1["cpus"],
+               "the cores were not all ours, and with WORKER_NICE=10 the workers yield "
+               "to other processes" if r2["cpus"] < 0.85 * ncpu else
+               "the two workers had the cores",
+               1 / eff, r2["cpu_per_req"], r1["cpu_per_req"],
+               "two recognisers side by side slow each other down; they share the L3 "
+               "cache and memory bandwidth, and on a VM two vCPUs may be hyperthreads of "
+               "one physical core" if eff < 0.87 else
+               "running two at once costs no extra work"))
     return out
 
 
@@ -1462,7 +1507,7 @@ def write_report(ctx, out_path, inp_how, versions_, elapsed, partial):
         lines += ["- " + n for n in ctx.notes]
     lines += ["", "## Inputs", ""] + ["- " + h for h in inp_how]
     lines += ["", "## Running it", "",
-              "`make bench` (installs wrk, nginx-light and hyperfine if missing, builds, then "
+              "`make bench` (installs wrk and nginx-light if missing, builds, then "
               "runs `./bench/run.sh build`). `./bench/run.sh BUILD_DIR 1 3` runs only "
               "sections 1 and 3 and prints their table without touching this file. The "
               "suite takes about %.0f minutes on this machine; it exits 0 however slow the "

@@ -28,7 +28,6 @@ need() { # need TOOL PACKAGE
 }
 need wrk wrk
 need nginx nginx-light
-need hyperfine hyperfine
 need curl curl
 need ffmpeg ffmpeg
 need ffprobe ffmpeg
