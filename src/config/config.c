@@ -132,6 +132,12 @@ static const struct setting settings[] = {
 	 "Largest JSON request body (TTS); a larger one gets 413."},
 	{DBL("ASR_MAX_AUDIO_SECONDS", asr_max_audio_seconds, 1, 86400, "3600", "seconds"),
 	 "Longest decoded audio accepted for transcription."},
+	{INT("MAX_FORM_FIELD_KB", max_form_field_kb, 1, 1024, "4", "KB"),
+	 "Largest multipart form field other than the file (model, prompt, ...); a larger one "
+	 "gets 400."},
+	{INT("MAX_CONNECTIONS", max_connections, 1, 100000, "1000", "connections"),
+	 "Open client connections per service; more are refused at accept. Queued and streaming "
+	 "requests hold one each."},
 
 	/* process model */
 	{INT("WORKER_NICE", worker_nice, 0, 19, "10", ""),

@@ -59,6 +59,8 @@ struct vs_config {
 	int tts_max_input_chars;      /* 4096 */
 	int max_json_body_kb;         /* TTS request body */
 	double asr_max_audio_seconds; /* decoded audio length */
+	int max_form_field_kb;     /* multipart fields other than the file */
+	int max_connections;       /* per service */
 
 	/* process model */
 	int worker_nice;  /* added to workers' niceness so the front stays responsive */

@@ -585,7 +585,7 @@ int vs_http_start(struct vs_service *svc)
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)svc->cfg->http_threads,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, svc,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)svc->cfg->max_connections,
 		MHD_OPTION_END);
 	if (!svc->daemon) {
 		vs_error("event=start_failed service=%s addr=%s:%d msg=\"Could not listen (port in "

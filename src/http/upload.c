@@ -6,7 +6,7 @@
  * streams in. The `file` part goes straight to an unlinked temporary file
  * (O_TMPFILE), never to memory; the worker receives that descriptor over the
  * socket (SCM_RIGHTS) and decodes it with seeking (m4a keeps its index at the
- * end). Other fields are small and capped (FIELD_MAX). When the worker
+ * end). Other fields are small and capped (MAX_FORM_FIELD_KB). When the worker
  * answers, the front renders the OpenAI response format from the worker's
  * verbose_json object.
  */
@@ -20,7 +20,6 @@
 #include "common/log.h"
 #include "http/http.h"
 
-#define FIELD_MAX 4096
 #define PP_BUFFER 65536
 
 enum { F_MODEL, F_LANGUAGE, F_PROMPT, F_FORMAT, F_TEMPERATURE, F_GRANULARITIES, F_COUNT };
@@ -36,6 +35,7 @@ struct vs_upload {
 	int file_parts;
 	char *fields[F_COUNT];
 	size_t field_len[F_COUNT];
+	size_t field_max;
 	bool bad;
 	struct vs_oai_err err;
 };
@@ -123,9 +123,10 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
 		return MHD_YES; /* unknown fields are ignored, and not stored */
 	bool repeat = i == F_GRANULARITIES && off == 0 && u->fields[i];
 	size_t add = size + (repeat ? 1 : 0);
-	if (u->field_len[i] + add > FIELD_MAX) {
+	if (u->field_len[i] + add > u->field_max) {
 		vs_oai_err_set(&u->err, 400, field_names[i], "string_above_max_length",
-		               "Field '%s' is longer than %d bytes", field_names[i], FIELD_MAX);
+		               "Field '%s' is longer than %zu bytes (MAX_FORM_FIELD_KB)",
+		               field_names[i], u->field_max);
 		u->bad = true;
 		return MHD_NO;
 	}
@@ -149,6 +150,7 @@ int vs_upload_begin(struct vs_req *r)
 	if (!u)
 		return -ENOMEM;
 	u->fd = -1;
+	u->field_max = (size_t)r->svc->cfg->max_form_field_kb * 1024;
 	r->up = u;
 	u->pp = MHD_create_post_processor(r->conn, PP_BUFFER, on_part, u);
 	if (!u->pp) {
