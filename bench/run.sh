@@ -13,10 +13,9 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(dirname "$here")
 
 if [ $# -lt 1 ] || [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
-	echo "usage: $0 BUILD_DIR [SECTION...]   (sections 1-7; none = all, writes docs/PERFORMANCE.md)" >&2
+	echo "usage: $0 BUILD_DIR [SECTION...]  (1-7; none: all, writes docs/PERFORMANCE.md)" >&2
 	exit 2
 fi
 build=$1
@@ -47,5 +46,5 @@ if [ ! -x "$build/voicestack" ]; then
 fi
 
 # nginx lives in /usr/sbin, which a non-root PATH may lack
-PATH=$PATH:/usr/sbin exec python3 "$here/bench.py" --build "$build" \
-	--out "$root/docs/PERFORMANCE.md" "$@"
+# (bench.py writes docs/PERFORMANCE.md after a full run only)
+PATH=$PATH:/usr/sbin exec python3 "$here/bench.py" --build "$build" "$@"

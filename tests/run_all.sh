@@ -7,9 +7,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 pass=0 fail=0 rc=0
 
-for t in "$build"/tests/unit/test_*; do
+# fuzz/ replay binaries (build/fuzz/fuzz_<name>) replay fuzz/corpus/<name>/
+# and print the same cmocka closing lines
+for t in "$build"/tests/unit/test_* "$build"/fuzz/fuzz_*; do
   [ -f "$t" ] && [ -x "$t" ] || continue
-  out=$(VS_SOURCE_ROOT="$root" CMOCKA_MESSAGE_OUTPUT=stdout timeout 300 "$t" 2>&1); st=$?
+  args=()
+  case ${t##*/} in fuzz_*) n=${t##*/}; args=("fuzz/corpus/${n#fuzz_}") ;; esac
+  out=$(VS_SOURCE_ROOT="$root" CMOCKA_MESSAGE_OUTPUT=stdout timeout 300 "$t" "${args[@]}" 2>&1); st=$?
   printf '%s\n' "$out"
   p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -n1)
   f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -n1)

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# fuzz/run.sh NAME [SECONDS] [libFuzzer args...]
+# Builds fuzz/fuzz_NAME.c with clang + libFuzzer + ASan + UBSan in /tmp and
+# fuzzes for SECONDS (default 60) on a copy of fuzz/corpus/NAME/ (new inputs
+# stay in the copy; the checked-in corpus is never modified). Crash files go
+# to /tmp/vs-fuzz-NAME/artifacts/. See fuzz/README.md.
+set -eu
+name=${1:?usage: fuzz/run.sh NAME [SECONDS] [libFuzzer args...]}
+secs=${2:-60}
+shift $(( $# >= 2 ? 2 : 1 ))
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=/tmp/vs-fuzz-$name
+cc=${CC_FUZZ:-clang}
+
+# sources each driver needs from src/, and the pkg-config packages they use
+case $name in
+speech_json|transcript_render|transcription_fields)
+	srcs="src/http/openai.c src/http/openai_utf8.c src/http/openai_lang.c
+	      src/http/openai_speech.c src/http/openai_render.c src/http/openai_transcript.c
+	      src/http/openai_transcription.c src/engine/transcript.c"
+	pkgs="jansson" ;;
+dotenv)  srcs="src/config/dotenv.c"; pkgs="" ;;
+frame)   srcs="src/worker/proto.c"; pkgs="jansson" ;;
+decode)  srcs="src/media/decode.c src/media/format.c"
+         pkgs="jansson libavformat libavcodec libavutil libswresample" ;;
+*) have=$(cd "$root/fuzz" && ls fuzz_*.c | sed 's/^fuzz_//;s/\.c$//' | tr '\n' ' ')
+   echo "unknown fuzzer '$name' (have: $have)" >&2
+   exit 2 ;;
+esac
+# per-driver libFuzzer defaults: uploads are larger than JSON bodies, and an
+# FFmpeg decode of a hostile file may legitimately take a while
+case $name in
+decode) defaults="-max_len=20000 -timeout=20 -rss_limit_mb=3072" ;;
+frame)  defaults="-max_len=4096 -timeout=10" ;;
+*)      defaults="-max_len=8192 -timeout=10" ;;
+esac
+
+mkdir -p "$work/artifacts" "$work/corpus"
+cp -n "$root/fuzz/corpus/$name"/* "$work/corpus/" 2>/dev/null || true
+flags=$([ -n "$pkgs" ] && pkg-config --cflags --libs $pkgs || true)
+(cd "$root" && $cc -g -O1 -std=gnu11 -D_GNU_SOURCE -Isrc -Ifuzz \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer -Wall -Wextra -Wno-unused-parameter \
+	"fuzz/fuzz_$name.c" $srcs $flags -lm -o "$work/fuzz_$name")
+echo "built $work/fuzz_$name; fuzzing ${secs}s on $work/corpus"
+cd "$work"
+# shellcheck disable=SC2086 # defaults is a word list on purpose
+exec "./fuzz_$name" $defaults -max_total_time="$secs" -print_final_stats=1 \
+	-artifact_prefix="$work/artifacts/" "$@" "$work/corpus"
