@@ -135,6 +135,10 @@ static const struct setting settings[] = {
 	{INT("MAX_FORM_FIELD_KB", max_form_field_kb, 1, 1024, "4", "KB"),
 	 "Largest multipart form field other than the file (model, prompt, ...); a larger one "
 	 "gets 400."},
+	{DBL("UPLOAD_STALL_TIMEOUT_SECONDS", upload_stall_timeout_seconds, 1, 3600, "30",
+	     "seconds"),
+	 "A client that sends no byte of its request body for this long is disconnected and its "
+	 "slot freed."},
 	{INT("MAX_CONNECTIONS", max_connections, 1, 100000, "1000", "connections"),
 	 "Open client connections per service; more are refused at accept. Queued and streaming "
 	 "requests hold one each."},

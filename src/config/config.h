@@ -61,6 +61,7 @@ struct vs_config {
 	double asr_max_audio_seconds; /* decoded audio length */
 	int max_form_field_kb;     /* multipart fields other than the file */
 	int max_connections;       /* per service */
+	double upload_stall_timeout_seconds;
 
 	/* process model */
 	int worker_nice;  /* added to workers' niceness so the front stays responsive */

@@ -23,6 +23,8 @@
  * and those sent with Expect: 100-continue are refused at once and the
  * connection is closed: the client has not sent them, or should not. */
 #define DISCARD_MAX_BYTES (8 * 1024 * 1024)
+/* idle keep-alive connections are closed after this */
+#define CONNECTION_IDLE_TIMEOUT_S 120
 /* bounds of the lingering read after a mid-body 413 */
 #define LINGER_MS 5000
 #define LINGER_BYTES (64ull * 1024 * 1024)
@@ -299,6 +301,19 @@ static void simple_get(struct vs_req *r)
 	vs_req_set_body(r, status, body, "application/json");
 }
 
+/* The body phase: MHD's per-connection timeout becomes the upload stall
+ * timeout. Besides dropping stalled clients, it bounds a libmicrohttpd 0.9.75
+ * weakness: with epoll (edge-triggered) it can miss the end of a connection
+ * whose client closed mid-body, leaving it in CLOSE_WAIT until the timeout. */
+static void enter_body(struct vs_req *r)
+{
+	r->phase = P_BODY;
+	MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT,
+	                          (unsigned)r->svc->cfg->upload_stall_timeout_seconds);
+	if (r->route == R_TRANSCRIBE && vs_upload_begin(r) < 0)
+		r->phase = P_REPLY; /* reply set by vs_upload_begin */
+}
+
 static void new_request(struct vs_req *r, const char *url, const char *method)
 {
 	const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -330,7 +345,7 @@ static void new_request(struct vs_req *r, const char *url, const char *method)
 		return;
 	}
 	if (admit(r))
-		r->phase = P_BODY;
+		enter_body(r);
 }
 
 /* Turns the worker's answer (or failure) into the reply. */
@@ -346,31 +361,33 @@ static void finish_answer(struct vs_req *r)
 		vs_req_set_error(r, 500, NULL, "engine_error", "The engine produced no audio");
 }
 
-/* A body that passes the limit while it streams (chunked upload) is cut off
- * at once. libmicrohttpd 0.9.75 refuses MHD_queue_response() while a body
- * is being received, and closing straight away would reset a client that is
- * still sending (RST destroys the reply in flight). So the 413 is written
- * to the socket here, the write side is shut, and the rest of the body is
- * read and dropped for a bounded time (nginx's "lingering close") until the
- * client, having read the 413, closes. */
-static enum MHD_Result reject_mid_body(struct vs_req *r)
+/* A reply decided while the body is still arriving (a chunked upload passing
+ * the limit, a multipart body found malformed half-way). libmicrohttpd
+ * 0.9.75 refuses MHD_queue_response() while a body is being received, and
+ * closing straight away would reset a client that is still sending (RST
+ * destroys the reply in flight). So the reply is written to the socket here,
+ * the write side is shut, and the rest of the body is read and dropped for
+ * a bounded time (nginx's "lingering close") until the client, having read
+ * the reply, closes. */
+static enum MHD_Result reply_mid_body(struct vs_req *r)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	char head[256];
 	const char *body = r->body ? r->body : "";
+	char head[256];
 	if (!ci)
 		return MHD_NO;
 	int n = snprintf(head, sizeof(head),
-	                 "HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\n"
-	                 "Content-Length: %zu\r\nConnection: close\r\n\r\n", strlen(body));
+	                 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+	                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+	                 r->status, MHD_get_reason_phrase_for((unsigned)r->status), strlen(body));
 	struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, strlen(body)}};
 	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+	vs_req_release_slot(r);
 	/* a few hundred bytes: they fit in an empty send buffer */
 	if (sendmsg(ci->connect_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		return MHD_NO;
 	shutdown(ci->connect_fd, SHUT_WR);
-	r->status = 413;
 	r->phase = P_LINGER;
 	r->linger_start_ms = vs_now_ms();
 	return MHD_YES;
@@ -434,7 +451,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		r->queue_wait_ms = vs_now_ms() - r->waiter.enqueued_ms;
 		if (r->waiter.state == VS_WAIT_GRANTED) {
 			r->slot = r->waiter.slot;
-			r->phase = P_BODY;
+			enter_body(r);
+			if (r->phase == P_REPLY)
+				return reply_or_discard(r, upload_data_size);
 			/* MHD repeats the headers-only call after a resume: an empty
 			 * call here is not the end of the body, which is still unread */
 			if (*upload_data_size == 0)
@@ -469,7 +488,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 				vs_info("event=reject reason=size service=%s status=413 "
 				        "msg=\"Upload size over limit (streamed body)\"", svc->name);
 				*upload_data_size = 0;
-				return reject_mid_body(r);
+				return reply_mid_body(r);
 			}
 			if (r->route == R_TRANSCRIBE) {
 				e = vs_upload_feed(r, upload_data, *upload_data_size);
@@ -486,10 +505,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 			if (e < 0) {
 				r->phase = P_DISCARD;
 				if (r->large_body)
-					return queue_reply(r);
+					return reply_mid_body(r);
 			}
 			return MHD_YES;
 		}
+		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+		                          (unsigned)CONNECTION_IDLE_TIMEOUT_S);
 		body_complete(r);
 		if (r->phase == P_WORKING) {
 			pthread_mutex_lock(&r->mu);
@@ -584,7 +605,7 @@ int vs_http_start(struct vs_service *svc)
 		MHD_OPTION_SOCK_ADDR, addr,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)svc->cfg->http_threads,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, svc,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_IDLE_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)svc->cfg->max_connections,
 		MHD_OPTION_END);
 	if (!svc->daemon) {

@@ -170,8 +170,6 @@ int vs_upload_begin(struct vs_req *r)
 
 int vs_upload_feed(struct vs_req *r, const char *data, size_t len)
 {
-	if (!r->up && vs_upload_begin(r) < 0)
-		return -EINVAL;
 	struct vs_upload *u = r->up;
 	if (MHD_post_process(u->pp, data, len) == MHD_NO) {
 		if (u->bad)
@@ -254,9 +252,6 @@ void vs_asr_body_done(struct vs_req *r)
 	struct vs_transcription_opts o = {0};
 	struct vs_oai_err err = {0};
 
-	if (!u && vs_upload_begin(r) < 0)
-		return;
-	u = r->up;
 	int complete = MHD_destroy_post_processor(u->pp);
 	u->pp = NULL;
 	if (complete == MHD_NO && !u->file_parts) {

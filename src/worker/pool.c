@@ -291,7 +291,7 @@ static void check_timeouts(struct vs_pool *p, uint64_t now)
 		if (loaded)
 			p->stats.unloads++;
 		vs_info("event=model_unloaded service=%s slot=%d pid=%d model=%s idle_s=%.1f "
-		        "msg=\"Unloaded idle model %s after %.1f s idle (timeout %.1f min)\"",
+		        "msg=\"Unloaded idle model %s after %.1f s idle (timeout %g min)\"",
 		        p->cfg.service, i, (int)pid, p->cfg.engine->model_names[0], idle_s,
 		        p->cfg.engine->model_names[0], idle_s, p->cfg.idle_timeout_s / 60.0);
 	}

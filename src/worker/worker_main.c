@@ -148,16 +148,51 @@ static void do_transcribe(struct worker *w, json_t *req, int fd)
 }
 
 /* Encoded bytes go to the front as they are produced: the client hears the
- * first sentence while the engine is still on the last. */
+ * first sentence while the engine is still on the last. Except the very
+ * first bytes: a container header (wav, ogg) is written before the engine
+ * has said a word, and once the front has sent it the HTTP status is 200.
+ * So bytes are held back until the engine delivers its first samples, and
+ * an engine that refuses the request (unknown voice) still gets a 400. */
 struct synth_state {
 	struct worker *w;
 	struct vs_encoder *enc;
 	size_t bytes, samples;
+	bool engine_started;
+	uint8_t *held;
+	size_t held_len;
 };
+
+static int send_frames(struct synth_state *s, const uint8_t *data, size_t len);
 
 static int send_audio(void *opaque, const uint8_t *data, size_t len)
 {
 	struct synth_state *s = opaque;
+	if (!s->engine_started) {
+		uint8_t *nb = realloc(s->held, s->held_len + len);
+		if (!nb)
+			return -ENOMEM;
+		memcpy(nb + s->held_len, data, len);
+		s->held = nb;
+		s->held_len += len;
+		return 0;
+	}
+	return send_frames(s, data, len);
+}
+
+static int release_held(struct synth_state *s)
+{
+	int r = 0;
+	s->engine_started = true;
+	if (s->held_len)
+		r = send_frames(s, s->held, s->held_len);
+	free(s->held);
+	s->held = NULL;
+	s->held_len = 0;
+	return r;
+}
+
+static int send_frames(struct synth_state *s, const uint8_t *data, size_t len)
+{
 	s->bytes += len;
 	while (len > 0) {
 		uint32_t chunk = len > 65536 ? 65536 : (uint32_t)len;
@@ -173,6 +208,11 @@ static int send_audio(void *opaque, const uint8_t *data, size_t len)
 static int pcm_to_encoder(void *opaque, const int16_t *pcm, size_t n)
 {
 	struct synth_state *s = opaque;
+	if (!s->engine_started) {
+		int r = release_held(s);
+		if (r < 0)
+			return r;
+	}
 	s->samples += n;
 	return vs_encoder_write(s->enc, pcm, n);
 }
@@ -203,9 +243,12 @@ static void do_synthesize(struct worker *w, json_t *req)
 		return;
 	}
 	r = w->ops->synthesize(w->ctx, &p, pcm_to_encoder, &s, err, sizeof(err));
+	if (r == 0 && !s.engine_started)
+		r = release_held(&s); /* an engine that produced no samples at all */
 	if (r == 0)
 		r = vs_encoder_finish(s.enc);
 	vs_encoder_free(s.enc);
+	free(s.held);
 	if (r == -EPIPE)
 		return; /* the front went away; nothing to tell */
 	if (r < 0) {
