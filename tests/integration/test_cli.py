@@ -1,0 +1,64 @@
+"""test_cli.py - the one-shot subcommands run the same engines in-process.
+
+`voicestack speak` and `voicestack transcribe` are the in-process baseline of
+the benchmarks and a user's quickest check that the engines work; `--help`
+and `--version` must work on every subcommand.
+"""
+
+import json
+import os
+import subprocess
+
+import harness as h
+
+SENTENCE = "Please call me back as soon as you can, I will be at home all day long."
+CARD = os.path.join(h.CARDS, "005.wav")
+
+
+def _vs(*args, timeout=120.0):
+    return subprocess.run([h.BIN] + list(args), stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+
+
+def test_speak_writes_each_format_and_transcribe_reads_it_back():
+    outs = {}
+    for fmt in ("wav", "mp3", "opus", "flac"):
+        out = outs[fmt] = h.tmppath("cli." + fmt)
+        p = _vs("speak", SENTENCE, "-o", out, "--voice", "alloy")
+        assert p.returncode == 0, (fmt, p.stderr.decode())
+        dur = h.ffprobe_duration(out) if fmt != "flac" else h.decoded_duration(out)
+        assert 1.0 < dur < 15.0, "%s: implausible duration %r" % (fmt, dur)
+    p = _vs("transcribe", outs["wav"])
+    assert p.returncode == 0, p.stderr.decode()
+    shared = set(h.words(SENTENCE)) & set(h.words(p.stdout.decode()))
+    assert len(shared) >= 2, "transcript %r shares %r with the input" % (p.stdout, shared)
+
+
+def test_transcribe_formats_match_the_engines_own_cli():
+    p = _vs("transcribe", CARD, "--format", "verbose_json")
+    assert p.returncode == 0, p.stderr.decode()
+    v = json.loads(p.stdout)
+    assert v["segments"] and v["words"], v
+    assert v["text"].split() == h.pocketsphinx_continuous(CARD).split(), v["text"]
+    for fmt, marker in (("srt", " --> "), ("vtt", "WEBVTT"), ("json", '"text"')):
+        p = _vs("transcribe", CARD, "--format", fmt)
+        assert p.returncode == 0 and marker in p.stdout.decode(), (fmt, p.stdout)
+
+
+def test_bad_cli_input_exits_nonzero_with_a_reason():
+    p = _vs("transcribe", "/nonexistent.wav")
+    assert p.returncode != 0 and b"nonexistent" in p.stderr
+    p = _vs("transcribe", CARD, "--format", "docx")
+    assert p.returncode == 2 and b"docx" in p.stderr, p.stderr
+    p = _vs("speak", "hello", "-o", h.tmppath("x.wav"), "--voice", "no-such-voice")
+    assert p.returncode != 0 and b"no-such-voice" in p.stderr, p.stderr
+    p = _vs("speak", "hello")
+    assert p.returncode == 2, p.returncode
+
+
+def test_help_and_version_work_everywhere():
+    for sub in ([], ["serve"], ["transcribe"], ["speak"], ["config"]):
+        p = _vs(*(sub + ["--help"]))
+        assert p.returncode == 0 and b"Usage: voicestack" in p.stdout, (sub, p.stdout[:200])
+        p = _vs(*(sub + ["--version"]))
+        assert p.returncode == 0 and p.stdout.startswith(b"voicestack "), (sub, p.stdout)
