@@ -50,6 +50,33 @@ class TestTimeout(Exception):
     """Raised (from SIGALRM) when a test runs past its time limit."""
 
 
+# ---------------------------------------------------------------- threads
+
+def in_thread(fn):
+    """Run fn() in a daemon thread; returns (thread, box): box['r'] is the
+    result or box['e'] the exception, box['t'] the monotonic time it ended."""
+    box = {}
+
+    def run():
+        try:
+            box["r"] = fn()
+        except BaseException as e:  # noqa: B902 - handed back to the test
+            box["e"] = e
+        box["t"] = time.monotonic()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, box
+
+
+def join(t, box, timeout=60.0):
+    """Wait for an in_thread() call; re-raise its exception or return its result."""
+    t.join(timeout)
+    assert not t.is_alive(), "request still running after %.0f s" % timeout
+    if "e" in box:
+        raise box["e"]
+    return box["r"]
+
+
 # ---------------------------------------------------------------- temp files
 
 _tmpdir = None

@@ -42,28 +42,8 @@ def teardown_module():
 
 # ---------------------------------------------------------------- helpers
 
-def _bg(fn):
-    """Run fn() in a daemon thread; returns (thread, box) with box['r'] or
-    box['e'] and box['t'] = monotonic time the call returned."""
-    box = {}
-
-    def run():
-        try:
-            box["r"] = fn()
-        except BaseException as e:  # noqa: B902 - handed back to the test
-            box["e"] = e
-        box["t"] = time.monotonic()
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t, box
 
 
-def _join(t, box, timeout=60.0):
-    t.join(timeout)
-    assert not t.is_alive(), "request still running after %.0f s" % timeout
-    if "e" in box:
-        raise box["e"]
-    return box["r"]
 
 
 def _wait_health(s, service, pred, what, timeout=20.0):
@@ -399,8 +379,8 @@ def test_429_when_the_only_slot_is_busy_test_engine():
         def one():
             go.wait(10)
             return h.transcribe(s.asr_port, CARD, timeout=60)
-        a, b = _bg(one), _bg(one)
-        ra, rb = _join(*a), _join(*b)
+        a, b = h.in_thread(one), h.in_thread(one)
+        ra, rb = h.join(*a), h.join(*b)
         by = {ra.status: ra, rb.status: rb}
         assert sorted((ra.status, rb.status)) == [200, 429], \
             "two concurrent requests on one slot: %d and %d" % (ra.status, rb.status)
@@ -420,7 +400,7 @@ def test_429_two_real_transcriptions_one_slot():
     # first request holds the slot (model load + ~7 s of speech); the second
     # is sent once the first is seen active, so the outcome does not depend
     # on how fast this machine is
-    a = _bg(lambda: h.transcribe(s.asr_port, SENT_0870, timeout=120))
+    a = h.in_thread(lambda: h.transcribe(s.asr_port, SENT_0870, timeout=120))
     _wait_health(s, "asr", lambda d: d["concurrency"]["active_requests"] == 1,
                  "first transcription active")
     r2 = h.transcribe(s.asr_port, SENT_0870, timeout=60)
@@ -429,7 +409,7 @@ def test_429_two_real_transcriptions_one_slot():
     assert r2.headers.get("retry-after") == "10", r2.headers
     assert e["code"] == "rate_limit_exceeded", e
     assert still_running, "inconclusive: the first transcription ended before the 429"
-    r1 = _join(*a, timeout=120)
+    r1 = h.join(*a, timeout=120)
     assert r1.status == 200, "first transcription: %d %r" % (r1.status, r1.body[:300])
     assert len(h.words(r1.json()["text"])) >= 5, r1.json()
     _slots_back(s, "asr")
@@ -444,7 +424,7 @@ def test_queue_fifo_depth_and_full_queue():
     try:
         jobs = []
         for i in range(3):
-            jobs.append(_bg(lambda: h.transcribe(s.asr_port, CARD, timeout=60)))
+            jobs.append(h.in_thread(lambda: h.transcribe(s.asr_port, CARD, timeout=60)))
             if i == 0:
                 _wait_health(s, "asr", lambda d: d["concurrency"]["active_requests"] == 1,
                              "first request holds the slot")
@@ -463,7 +443,7 @@ def test_queue_fifo_depth_and_full_queue():
         assert waiting >= 2, "inconclusive: queued requests ended before the 4th was refused"
         # /health answers while every slot is busy and the queue is full
         assert s.get("asr", "/health").status == 200
-        rs = [_join(t, b, timeout=60) for t, b in jobs]
+        rs = [h.join(t, b, timeout=60) for t, b in jobs]
         assert [r.status for r in rs] == [200, 200, 200], [(r.status, r.body[:200]) for r in rs]
         done = [b["t"] for _, b in jobs]
         assert done == sorted(done), "queued requests not served in FIFO order: %s" % done
@@ -483,7 +463,7 @@ def test_queued_request_whose_body_comes_later():
         with open(CARD, "rb") as f:
             body, ct = h.encode_multipart([("model", "whisper-1"),
                                            ("file", ("a.wav", f.read(), "audio/wav"))])
-        a = _bg(lambda: h.transcribe(s.asr_port, CARD, timeout=60))
+        a = h.in_thread(lambda: h.transcribe(s.asr_port, CARD, timeout=60))
         _wait_health(s, "asr", lambda d: d["concurrency"]["active_requests"] == 1,
                      "first request holds the slot")
         so = socket.create_connection((h.HOST, s.asr_port), timeout=10)
@@ -512,7 +492,7 @@ def test_queued_request_whose_body_comes_later():
             assert b"test transcript" in rbody, rbody[:200]
         finally:
             so.close()
-        assert _join(*a).status == 200
+        assert h.join(*a).status == 200
         _slots_back(s, "asr")
     finally:
         s.stop()
@@ -523,7 +503,7 @@ def test_queue_timeout_gives_429_and_releases_the_place():
                           ASR_QUEUE_TIMEOUT_SECONDS="1", VS_TEST_ENGINE_SLEEP_MS="3000"),
                  name="queue-timeout").start()
     try:
-        a = _bg(lambda: h.transcribe(s.asr_port, CARD, timeout=60))
+        a = h.in_thread(lambda: h.transcribe(s.asr_port, CARD, timeout=60))
         _wait_health(s, "asr", lambda d: d["concurrency"]["active_requests"] == 1,
                      "first request holds the slot")
         r2 = h.transcribe(s.asr_port, CARD, timeout=30)
@@ -534,7 +514,7 @@ def test_queue_timeout_gives_429_and_releases_the_place():
         assert first_running, "inconclusive: the slot holder ended before the queue timeout"
         d = s.health_detailed("asr")
         assert d["queue"]["depth"] == 0, "queue place not released: %s" % d["queue"]
-        r1 = _join(*a, timeout=60)
+        r1 = h.join(*a, timeout=60)
         assert r1.status == 200, r1
         assert s.log_contains(r"reason=queue_timeout", timeout=2)
         _slots_back(s, "asr")

@@ -11,7 +11,6 @@ import http.client
 import json
 import os
 import signal
-import threading
 import time
 
 import harness as h
@@ -19,18 +18,6 @@ import harness as h
 SPEECH = "/v1/audio/speech"
 
 
-def _in_thread(fn):
-    """Run fn() in a thread; returns (thread, box) where box['r'] / box['e']."""
-    box = {}
-
-    def run():
-        try:
-            box["r"] = fn()
-        except BaseException as e:  # noqa: B902 - handed back to the test
-            box["e"] = e
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t, box
 
 
 def _wait_active(s, service, timeout=20.0):
@@ -45,7 +32,7 @@ def _wait_active(s, service, timeout=20.0):
 def _kill_during(s, service, start_request, delay, timeout=120.0):
     """Start a request, wait for its worker and `delay` s, SIGKILL the worker
     while the request is still running; returns (response, killed_pid)."""
-    t, box = _in_thread(start_request)
+    t, box = h.in_thread(start_request)
     _wait_active(s, service)
     pid = s.wait_worker(service, timeout=20)
     time.sleep(delay)

@@ -8,7 +8,6 @@ with real pocketsphinx on a long clip, where the next, short request then
 succeeds on the same server. No assertion is on elapsed time."""
 
 import os
-import threading
 import time
 
 import harness as h
@@ -16,25 +15,8 @@ import harness as h
 CARD = os.path.join(h.CARDS, "001.wav")
 
 
-def _bg(fn):
-    box = {}
-
-    def run():
-        try:
-            box["r"] = fn()
-        except BaseException as e:  # noqa: B902 - handed back to the test
-            box["e"] = e
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t, box
 
 
-def _join(t, box, timeout):
-    t.join(timeout)
-    assert not t.is_alive(), "request still running after %.0f s" % timeout
-    if "e" in box:
-        raise box["e"]
-    return box["r"]
 
 
 def _busy_worker_pid(s, service, timeout=30.0):
@@ -60,10 +42,10 @@ def _wait_gone(pid, timeout=10.0):
 
 def _timed_out(s, service, start_request, wait=60.0):
     """Start a request, note its worker's pid, expect a 504; returns the pid."""
-    t, box = _bg(start_request)
+    t, box = h.in_thread(start_request)
     pid = _busy_worker_pid(s, service)
     assert h.proc_alive(pid), "worker %d not alive while busy" % pid
-    r = _join(t, box, wait)
+    r = h.join(t, box, wait)
     e = h.assert_error_shape(r, 504)
     assert e["code"] == "request_timeout", e
     assert "REQUEST_TIMEOUT_SECONDS" in e["message"], e
