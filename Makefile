@@ -12,7 +12,7 @@ DEPS := gcc pkg-config meson ninja-build libmicrohttpd-dev libjansson-dev \
 # ... and what the tests drive it with (ffmpeg makes test audio, promtool
 # checks /metrics, pocketsphinx_continuous is the WER baseline)
 TEST_DEPS := ffmpeg pocketsphinx pocketsphinx-testdata prometheus python3 curl
-BENCH_DEPS := wrk nginx-light hyperfine espeak-ng
+BENCH_DEPS := wrk nginx-light espeak-ng
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -1405,8 +1405,9 @@ def verdicts(ctx):
         out.append(
             "- **ASR over HTTP (row 3): %s.** Limit 1.0: HTTP can only add to the engine's "
             "work (multipart spooling to a temp file, fd passing to the worker, JSON), and "
-            "those are milliseconds against seconds of recognition. CPU time, which other "
-            "load on the machine does not change, gives %.2f (%.2f s per request over HTTP, "
+            "those are milliseconds against seconds of recognition. CPU time, less sensitive "
+            "than wall time to other load (not immune: tenants sharing the host's caches "
+            "change it too), gives %.2f (%.2f s per request over HTTP, "
             "front included, vs %.2f s in the CLI after its start-up and model load). Wall "
             "time gives %.2f (%.2f s vs %.2f s; the CLI ran at the worker's niceness so both "
             "got the same share of a shared CPU). %s"
