@@ -1418,7 +1418,8 @@ def verdicts(ctx):
                 "varied by %.0f%% between its runs (other tenants of the CPU caches): %s"
                 % (", ".join("%.2f" % x for x in f["asr_cpu_pairs"]),
                    f["asr_cli_spread"] * 100,
-                   "the gap to 1.0 is within that noise." if abs(rc - 1) <= noise else
+                   "the gap to 1.0 is within the spread of the per-round ratios, so this "
+                   "run cannot tell it from noise." if abs(rc - 1) <= noise else
                    "the gap to 1.0 is larger than that noise, so part of it is real "
                    "per-request work in the server path." if rc > 1 else
                    "HTTP came out cheaper than the CLI by more than that, which the same "
