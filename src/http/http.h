@@ -140,6 +140,13 @@ void vs_req_resume_locked(struct vs_req *r);
 void vs_req_release_slot(struct vs_req *r);
 uint64_t vs_now_ms(void);
 
+/* admission.c: true when the request may read its body now; false when a
+ * reply is set or the request is queued (r->phase says which) */
+bool vs_admit(struct vs_req *r);
+void vs_admit_waiter_wake(struct vs_waiter *w);
+/* sets the 429 reply of a request whose queue wait ran out */
+void vs_admit_queue_expired(struct vs_req *r);
+
 /* upload.c: multipart/form-data for transcriptions */
 int vs_upload_begin(struct vs_req *r);
 int vs_upload_feed(struct vs_req *r, const char *data, size_t len);

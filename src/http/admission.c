@@ -1,0 +1,119 @@
+/* admission.c - the decisions made before any body byte is read.
+ *
+ * DESIGN
+ * Called on a request's first access-handler call, in this order: resource
+ * guard (503 + Retry-After 60/120), declared size (413), concurrency slot
+ * (429 + Retry-After 10, or queued). The policies themselves live in
+ * src/admit/ (guard.c, slots.c), which know nothing of HTTP; this file turns
+ * their verdicts into replies and logs each refusal once, with its reason
+ * (resource, memory, swap, slot, queue, size), so
+ * `grep -i "resource\|memory\|slot\|idle"` finds them.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "common/log.h"
+#include "http/http.h"
+
+void vs_admit_waiter_wake(struct vs_waiter *w)
+{
+	struct vs_req *r = (struct vs_req *)((char *)w - offsetof(struct vs_req, waiter));
+	pthread_mutex_lock(&r->mu);
+	vs_req_resume_locked(r);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void reject_busy(struct vs_req *r, int err)
+{
+	struct vs_slots_snapshot s;
+	vs_slots_snapshot(&r->svc->slots, &s);
+	r->retry_after = 10;
+	if (err == -ENOSPC) {
+		r->reject_reason = "queue_full";
+		vs_req_set_error(r, 429, NULL, "queue_full",
+		                 "Too many concurrent requests: all %d %s slots are busy and the "
+		                 "queue is full (%d waiting). Retry later.",
+		                 s.max, r->svc->name, s.depth);
+	} else {
+		r->reject_reason = "slot";
+		vs_req_set_error(r, 429, NULL, "rate_limit_exceeded",
+		                 "Too many concurrent requests: all %d %s slots are busy. "
+		                 "Retry later.", s.max, r->svc->name);
+	}
+	vs_info("event=reject reason=%s service=%s status=429 active=%d max_concurrent=%d "
+	        "queue_depth=%d msg=\"No free concurrency slot\"",
+	        r->reject_reason, r->svc->name, s.active, s.max, s.depth);
+}
+
+bool vs_admit(struct vs_req *r)
+{
+	struct vs_service *svc = r->svc;
+	struct vs_guard_verdict v;
+
+	if (vs_guard_check(svc->guard, &v) < 0) {
+		r->retry_after = v.retry_after_s;
+		r->reject_reason = v.reason;
+		vs_req_set_error(r, 503, NULL, "insufficient_resources", "%s", v.message);
+		vs_warn("event=reject reason=%s service=%s status=503 retry_after=%d "
+		        "mem_percent=%.1f swap_percent=%.1f msg=\"Resource guard: %s\"",
+		        v.reason, svc->name, v.retry_after_s, v.reading.mem_percent,
+		        v.reading.swap_percent, v.message);
+		return false;
+	}
+	if (v.read_err_new)
+		vs_warn("event=resource_read_failed err=%d msg=\"Could not read memory usage; "
+		        "admitting requests without the memory guard\"", v.read_err);
+
+	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl) {
+		char *end;
+		unsigned long long n = strtoull(cl, &end, 10);
+		if (*end == '\0' && n > svc->max_body_bytes) {
+			r->reject_reason = "size";
+			if (r->route == R_TRANSCRIBE)
+				vs_req_set_error(r, 413, "file", "file_too_large",
+				                 "Upload of %llu bytes exceeds MAX_UPLOAD_SIZE_MB=%d",
+				                 n, svc->cfg->max_upload_size_mb);
+			else
+				vs_req_set_error(r, 413, NULL, "request_too_large",
+				                 "Request body of %llu bytes exceeds MAX_JSON_BODY_KB=%d",
+				                 n, svc->cfg->max_json_body_kb);
+			vs_info("event=reject reason=size service=%s status=413 bytes=%llu "
+			        "limit=%llu msg=\"Upload size over limit\"",
+			        svc->name, n, (unsigned long long)svc->max_body_bytes);
+			return false;
+		}
+	}
+
+	int s = vs_slots_acquire(&svc->slots, &r->waiter, vs_now_ms());
+	if (s >= 0) {
+		r->slot = s;
+		return true;
+	}
+	if (s == VS_SLOT_QUEUED) {
+		r->phase = P_QUEUED;
+		vs_debug("event=queued service=%s", svc->name);
+		return false;
+	}
+	reject_busy(r, s);
+	return false;
+}
+
+void vs_admit_queue_expired(struct vs_req *r)
+{
+	struct vs_service *svc = r->svc;
+	struct vs_slots_snapshot s;
+	vs_slots_snapshot(&svc->slots, &s);
+	r->retry_after = 10;
+	r->reject_reason = "queue_timeout";
+	vs_req_set_error(r, 429, NULL, "queue_timeout",
+	                 "Waited %.1f s in the %s queue without a free slot "
+	                 "(%s_QUEUE_TIMEOUT_SECONDS=%g). Retry later.",
+	                 (double)r->queue_wait_ms / 1000.0, svc->name,
+	                 svc->kind == VS_ENGINE_ASR ? "ASR" : "TTS", s.queue_timeout_s);
+	vs_info("event=reject reason=queue_timeout service=%s status=429 "
+	        "waited_ms=%llu msg=\"Queue wait timed out without a free slot\"",
+	        svc->name, (unsigned long long)r->queue_wait_ms);
+}
