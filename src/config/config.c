@@ -140,8 +140,8 @@ static const struct setting settings[] = {
 	 "A client that sends no byte of its request body for this long is disconnected and its "
 	 "slot freed."},
 	{INT("MAX_CONNECTIONS", max_connections, 1, 100000, "1000", "connections"),
-	 "Open client connections per service; more are refused at accept. Queued and streaming "
-	 "requests hold one each."},
+	 "Open client connections per service; more wait in the kernel's accept backlog until "
+	 "one closes. Queued and streaming requests hold one each."},
 
 	/* process model */
 	{INT("WORKER_NICE", worker_nice, 0, 19, "10", ""),

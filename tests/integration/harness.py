@@ -99,7 +99,7 @@ def tmppath(name):
 
 _live = []           # every Server not yet stopped
 touched = []         # servers used by the current test (run.py resets it)
-_LISTEN_RE = re.compile(r"event=listening\b.*?\bservice=(\w+)\b.*?\baddr=([0-9.]+):(\d+)")
+_LISTEN_RE = re.compile(r"event=listening\b.*?\bservice=(\w+)\b.*?\baddr=(\S+):(\d+)")
 
 # Variables the server reads as settings: never inherit them from the
 # caller's environment, a test states every setting it depends on.
@@ -616,6 +616,14 @@ def concat_wavs(paths, out):
             with wave.open(p) as w:
                 o.writeframes(w.readframes(w.getnframes()))
     return out
+
+
+def long_librivox_wav(times, name):
+    """The five librivox sentences (~24.6 s) repeated `times` times, joined
+    sample-exactly: a clip that keeps pocketsphinx busy for many seconds."""
+    src = sorted(os.path.join(LIBRIVOX, f) for f in os.listdir(LIBRIVOX)
+                 if f.endswith(".wav"))
+    return concat_wavs(src * times, tmppath(name))
 
 
 def wav_bytes(pcm, rate=16000, channels=1):

@@ -143,6 +143,16 @@ class _Prefixed:
         return self.so.recv(n)
 
 
+def _upload_headers(boundary, length=None):
+    """Raw request head of a transcription upload: Content-Length `length`,
+    or chunked when length is None."""
+    size = ("Content-Length: %d" % length) if length is not None else \
+        "Transfer-Encoding: chunked"
+    return ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: multipart/form-data; boundary=%s\r\n%s\r\n\r\n"
+            % (TRANSCRIBE, boundary, size)).encode()
+
+
 def _multipart_head(boundary, filename="big.wav"):
     return ("--%s\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n"
             "--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"%s\"\r\n"
@@ -272,9 +282,7 @@ def test_413_for_150mb_upload_with_curl_body_not_read():
 def test_413_from_headers_alone_without_sending_a_body():
     s = real1()
     boundary = "vsitest" + uuid.uuid4().hex
-    req = ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-           "Content-Type: multipart/form-data; boundary=%s\r\n"
-           "Content-Length: 157286400\r\n\r\n" % (TRANSCRIBE, boundary)).encode()
+    req = _upload_headers(boundary, 157286400)
     with socket.create_connection((h.HOST, s.asr_port), timeout=10) as so:
         so.sendall(req)  # headers only: not one byte of body
         status, hdrs, body = _recv_response(so, timeout=15)
@@ -320,9 +328,7 @@ def test_413_chunked_upload_cut_off_at_limit_and_connection_closed():
         boundary = "vsitest" + uuid.uuid4().hex
         so = socket.create_connection((h.HOST, s.asr_port), timeout=10)
         try:
-            so.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                        "Content-Type: multipart/form-data; boundary=%s\r\n"
-                        "Transfer-Encoding: chunked\r\n\r\n" % (TRANSCRIBE, boundary)).encode())
+            so.sendall(_upload_headers(boundary))
             head = _multipart_head(boundary)
             so.sendall(b"%x\r\n%s\r\n" % (len(head), head))
             chunk = b"\0" * 65536
@@ -578,9 +584,7 @@ def test_slot_released_after_client_disconnect_mid_upload():
         boundary = "vsitest" + uuid.uuid4().hex
         so = socket.create_connection((h.HOST, s.asr_port), timeout=10)
         try:
-            so.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                        "Content-Type: multipart/form-data; boundary=%s\r\n"
-                        "Content-Length: 20000000\r\n\r\n" % (TRANSCRIBE, boundary)).encode())
+            so.sendall(_upload_headers(boundary, 20000000))
             so.sendall(_multipart_head(boundary) + b"\0" * 200000)
             _wait_health(s, "asr", lambda d: d["concurrency"]["active_requests"] == 1,
                          "half-uploaded request holds the slot")

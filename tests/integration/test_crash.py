@@ -74,9 +74,7 @@ def test_kill_test_engine_worker_mid_request():
 
 def test_kill_pocketsphinx_worker_mid_request():
     # ~100 s of speech: 5 librivox sentences x 4, joined sample-exactly
-    src = sorted(os.path.join(h.LIBRIVOX, f) for f in os.listdir(h.LIBRIVOX)
-                 if f.endswith(".wav"))
-    long_wav = h.concat_wavs(src * 4, h.tmppath("long.wav"))
+    long_wav = h.long_librivox_wav(4, "long.wav")
     s = h.Server(name="crash-pocketsphinx").start()
     try:
         t0 = time.monotonic()

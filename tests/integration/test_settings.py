@@ -8,10 +8,14 @@ working directory and for --env-file PATH. A setting the engine cannot use
 (ASR_COMPUTE_TYPE=int8 given explicitly to pocketsphinx) logs one warning at
 start-up saying it is ignored. `voicestack --help` lists every setting."""
 
+import http.client
+import json
 import os
 import re
+import socket
 import subprocess
 import tempfile
+import time
 
 import harness as h
 
@@ -171,3 +175,61 @@ def test_help_lists_every_setting():
     assert not flags_missing, "--help does not show the flags of %s" % flags_missing
     assert re.search(r"(?i)flag\W+environment\W+\.env", text), "--help does not state the " \
         "precedence"
+
+
+# ---------------------------------------------------------------- limits that are settings
+
+def test_form_field_over_max_form_field_kb_gets_400_naming_the_field():
+    s = h.Server(env={"ASR_ENGINE": "test-asr", "VS_TEST_ENGINE_SLEEP_MS": "0",
+                      "MAX_FORM_FIELD_KB": "1"}, name="field-1kb").start()
+    try:
+        card = os.path.join(h.CARDS, "001.wav")
+        r = h.transcribe(s.asr_port, card, fields={"prompt": "x" * 1500}, timeout=30)
+        e = h.assert_error_shape(r, 400)
+        assert e["param"] == "prompt" and "MAX_FORM_FIELD_KB" in e["message"], e
+        r = h.transcribe(s.asr_port, card, fields={"prompt": "x" * 900}, timeout=30)
+        assert r.status == 200, "a field under the limit: %d %r" % (r.status, r.body)
+    finally:
+        s.stop()
+
+
+def test_connections_beyond_max_connections_wait_until_a_place_frees():
+    s = h.Server(env={"MAX_CONNECTIONS": "2"}, service="asr", name="conn-2").start()
+    held = []
+    try:
+        # two idle keep-alive connections take both places
+        for _ in range(2):
+            held.append(socket.create_connection((h.HOST, s.asr_port), timeout=10))
+        time.sleep(0.3)  # let the server accept them
+        third = socket.create_connection((h.HOST, s.asr_port), timeout=10)
+        held.append(third)
+        third.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        third.settimeout(1.5)
+        try:
+            early = third.recv(4096)
+        except socket.timeout:
+            early = None
+        assert early is None, "third connection served over MAX_CONNECTIONS=2: %r" % early
+        held[0].close()  # a place frees: the waiting connection is accepted and served
+        third.settimeout(10)
+        got = third.recv(4096)
+        assert got.startswith(b"HTTP/1.1 200"), "after a place freed: %r" % got[:80]
+    finally:
+        for c in held:
+            c.close()
+        s.stop()
+
+
+def test_ipv6_host_listens_on_ipv6_loopback():
+    # a flag after the harness's own --host 127.0.0.1: the last one wins
+    s = h.Server(flags=["--host", "::1"], service="asr", name="ipv6").start()
+    try:
+        assert s.log_contains(r"event=listening service=asr addr=::1:%d" % s.asr_port,
+                              timeout=2), "no IPv6 listening line"
+        c = http.client.HTTPConnection("::1", s.asr_port, timeout=10)
+        c.request("GET", "/health")
+        r = c.getresponse()
+        assert r.status == 200 and json.loads(r.read())["status"] == "ok"
+        c.close()
+    finally:
+        s.stop()

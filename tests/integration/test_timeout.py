@@ -91,9 +91,7 @@ def test_504_test_engine_worker_killed_slot_back():
 def test_504_real_pocketsphinx_then_next_request_succeeds():
     # ~74 s of speech (librivox x3): far longer than the timeout on any machine;
     # one short card (~1 s of speech, model load included) fits in it
-    src = sorted(os.path.join(h.LIBRIVOX, f) for f in os.listdir(h.LIBRIVOX)
-                 if f.endswith(".wav"))
-    long_wav = h.concat_wavs(src * 3, h.tmppath("long74.wav"))
+    long_wav = h.long_librivox_wav(3, "long74.wav")
     s = h.Server(env={"REQUEST_TIMEOUT_SECONDS": "8", "ASR_MAX_CONCURRENT_REQUESTS": "1"},
                  name="timeout-pocketsphinx").start()
     try:
