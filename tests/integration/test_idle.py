@@ -10,6 +10,7 @@ unloaded even when it runs longer than the idle timeout."""
 
 import os
 import re
+import signal
 import threading
 import time
 
@@ -117,4 +118,41 @@ def test_simultaneous_first_requests_start_at_most_n_workers():
         assert not s.log_contains(r"event=model_unloaded"), "a worker was unloaded while its " \
             "request was in flight"
     finally:
+        s.stop()
+
+
+def test_stopped_idle_worker_never_blocks_the_front():
+    """A worker that does not exit when unloaded (here: SIGSTOPped just before
+    its idle unload) once made the reactor wait in waitpid() with the pool
+    lock held: both services hung while /health said 200. Now the front
+    closes the worker's socket, checks it without blocking on every tick,
+    SIGKILLs it after a grace period and reaps it."""
+    s = h.Server(env={"ASR_IDLE_TIMEOUT_MINUTES": "0.02", "TTS_IDLE_TIMEOUT_MINUTES": "0",
+                      "IDLE_CHECK_INTERVAL_SECONDS": "0.2"}, name="idle-stopped").start()
+    try:
+        r = h.transcribe(s.asr_port, CARD, timeout=90)
+        assert r.status == 200, r
+        pid = s.wait_worker("asr")
+        os.kill(pid, signal.SIGSTOP)
+        print("  asr worker %d stopped" % pid)
+        # the unload is due 1.2 s after the request; the line is logged when it is decided
+        unloaded = s.log_contains(r"event=model_unloaded service=asr.*pid=%d" % pid, timeout=15)
+        # both services answer real requests, and health too, while the worker is stopped
+        r = h.transcribe(s.asr_port, CARD, timeout=30)
+        assert r.status == 200 and r.json()["text"].strip(), r
+        r = h.speak(s.tts_port, "Still here.", response_format="pcm", timeout=30)
+        assert r.status == 200 and len(r.body) > 1000, r
+        d = h.request(s.asr_port, "GET", "/health/detailed", timeout=10)
+        assert d.status == 200, d
+        assert unloaded, "no event=model_unloaded line for the stopped worker %d" % pid
+        # the stopped worker is killed and reaped: no zombie left in /proc
+        _wait_until(lambda: not os.path.exists("/proc/%d" % pid),
+                    "stopped worker %d killed and reaped" % pid, 30)
+        assert s.log_contains(r"event=worker_killed.*pid=%d" % pid), \
+            "no log line says the stopped worker was killed"
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except (OSError, UnboundLocalError):
+            pass
         s.stop()

@@ -637,6 +637,31 @@ static void test_warnings_for_settings_that_contradict(void **state)
 	assert_int_equal(w.n, 0);
 }
 
+/* A clip of ASR_MAX_AUDIO_SECONDS must be able to finish within
+ * REQUEST_TIMEOUT_SECONDS at a conservative real-time factor: the defaults
+ * agree (no warning above), and a setting that breaks it is warned about. */
+static void test_warning_when_max_audio_cannot_finish_in_time(void **state)
+{
+	struct vs_config c;
+	struct warnings w = {0, ""};
+
+	LOAD_OK(&c, "--asr-max-audio-seconds", "3600");
+	vs_config_warnings(&c, on_warning, &w);
+	assert_int_equal(w.n, 1);
+	assert_non_null(strstr(w.text, "ASR_MAX_AUDIO_SECONDS=3600"));
+	assert_non_null(strstr(w.text, "REQUEST_TIMEOUT_SECONDS=300"));
+	/* no timeout, nothing to contradict */
+	LOAD_OK(&c, "--asr-max-audio-seconds", "3600", "--request-timeout-seconds", "0");
+	w.n = 0;
+	vs_config_warnings(&c, on_warning, &w);
+	assert_int_equal(w.n, 0);
+	/* a raised timeout makes room */
+	LOAD_OK(&c, "--asr-max-audio-seconds", "3600", "--request-timeout-seconds", "3600");
+	w.n = 0;
+	vs_config_warnings(&c, on_warning, &w);
+	assert_int_equal(w.n, 0);
+}
+
 /* ---- printing ---- */
 
 static char *capture(void (*print)(FILE *), const struct vs_config *c, size_t *len)
@@ -801,6 +826,7 @@ int main(void)
 		T(test_no_warnings_for_defaults),
 		T(test_warnings_for_settings_the_engine_ignores),
 		T(test_warnings_for_settings_that_contradict),
+		T(test_warning_when_max_audio_cannot_finish_in_time),
 		T(test_effective_config_shows_value_and_source),
 		T(test_help_and_markdown_list_every_setting),
 		T(test_docs_config_md_is_generated_from_the_table),

@@ -456,6 +456,45 @@ static void test_speech_valid(void **state)
 	vs_speech_req_free(NULL);
 }
 
+/* C0 control characters other than tab, newline and carriage return are
+ * replaced by a space: espeak-ng reads "\x01" + "750S" as a command (speak
+ * at 750 wpm), "\x01" + "300A" as a volume change. */
+static void test_speech_control_chars(void **state)
+{
+	(void)state;
+	struct vs_speech_req r;
+	struct vs_oai_err e;
+
+	assert_int_equal(speech("{\"model\":\"tts-1\",\"input\":\"\\u0001750S hello\","
+	                        "\"voice\":\"alloy\"}", &r, &e), 0);
+	assert_string_equal(r.input, " 750S hello");
+	vs_speech_req_free(&r);
+
+	/* every C0 code but \t \n \r, and DEL, become one space each */
+	char body[1024], want[64];
+	size_t n = (size_t)snprintf(body, sizeof(body), "{\"model\":\"tts-1\",\"voice\":\"v\","
+	                            "\"input\":\"a");
+	size_t k = 0;
+	want[k++] = 'a';
+	for (int c = 1; c < 0x20; c++) {
+		n += (size_t)snprintf(body + n, sizeof(body) - n, "\\u%04x", c);
+		want[k++] = (c == '\t' || c == '\n' || c == '\r') ? (char)c : ' ';
+	}
+	n += (size_t)snprintf(body + n, sizeof(body) - n, "\\u007fb\"}");
+	want[k++] = ' ';
+	want[k++] = 'b';
+	want[k] = 0;
+	assert_int_equal(speech(body, &r, &e), 0);
+	assert_string_equal(r.input, want);
+	vs_speech_req_free(&r);
+
+	/* multi-byte UTF-8 is left alone */
+	assert_int_equal(speech("{\"model\":\"tts-1\",\"input\":\"caf\u00e9 \u2014 ok\","
+	                        "\"voice\":\"v\"}", &r, &e), 0);
+	assert_string_equal(r.input, "caf\xc3\xa9 \xe2\x80\x94 ok");
+	vs_speech_req_free(&r);
+}
+
 static void test_speech_malformed(void **state)
 {
 	(void)state;
@@ -779,6 +818,7 @@ int main(void)
 		cmocka_unit_test(test_speech_fields),
 		cmocka_unit_test(test_speech_models),
 		cmocka_unit_test(test_speech_lengths),
+		cmocka_unit_test(test_speech_control_chars),
 		cmocka_unit_test(test_transcription_valid),
 		cmocka_unit_test(test_transcription_invalid),
 	};
