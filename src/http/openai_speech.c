@@ -8,6 +8,7 @@
  * argument to fix. Lengths are counted in characters (code points), as
  * OpenAI documents its 4096 limit. Whether the voice exists is not known here:
  * the engine owns its voice list and the worker reports an unknown voice.
+ * Control characters in "input" are replaced by spaces (controls_to_spaces).
  */
 #include "http/openai.h"
 
@@ -47,6 +48,22 @@ static const char *req_string(const json_t *root, const char *key, struct vs_oai
 	return json_string_value(v);
 }
 
+/* espeak-ng reads U+0001 followed by a number and a letter as an embedded
+ * command ("\x01" "750S": 750 wpm, "\x01" "300A": volume), so no C0 control
+ * character may reach it. They become a space rather than a 400: OpenAI
+ * accepts them, text pasted from documents carries form feeds and vertical
+ * tabs, and a space keeps the words on either side apart. Tab, newline and
+ * carriage return are ordinary whitespace and stay; DEL goes too. Bytes >=
+ * 0x80 are never control characters here (UTF-8 lead/continuation bytes). */
+static void controls_to_spaces(char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+			s[i] = ' ';
+	}
+}
+
 static int parse_input(const json_t *root, size_t max, struct vs_speech_req *out,
                        struct vs_oai_err *err)
 {
@@ -72,6 +89,7 @@ static int parse_input(const json_t *root, size_t max, struct vs_speech_req *out
 		return -ENOMEM;
 	}
 	memcpy(out->input, s, bytes + 1);
+	controls_to_spaces(out->input, bytes);
 	return 0;
 }
 

@@ -37,11 +37,15 @@ def test_control_sequence_does_not_change_speech():
                                   response_format="pcm"))
         plain_vol = _samples(h.speak(s.tts_port, " 300A " + SENTENCE,
                                         response_format="pcm"))
-        print("  frames: plain %d, with \\u0001750S %d; plain %d, with \\u0001300A %d"
+        print("  samples: plain %d, with \\u0001750S %d; plain %d, with \\u0001300A %d"
               % (plain, rate, plain_vol, vol))
         assert plain > 0 and plain_vol > 0
-        assert rate == plain, "\\u0001750S changed the speech: %d frames vs %d" % (rate, plain)
-        assert vol == plain_vol, "\\u0001300A changed the speech: %d vs %d" % (vol, plain_vol)
+        # espeak-ng's length varies by a few samples from run to run; the
+        # command changed it by 18% (volume: the command is not spoken) to 80% (rate)
+        assert abs(rate - plain) <= 0.03 * plain, \
+            "\\u0001750S changed the speech: %d samples vs %d" % (rate, plain)
+        assert abs(vol - plain_vol) <= 0.03 * plain_vol, \
+            "\\u0001300A changed the speech: %d vs %d" % (vol, plain_vol)
     finally:
         s.stop()
 
