@@ -83,8 +83,10 @@ static const struct setting settings[] = {
 	{STR("ASR_ENGINE", asr_engine, check_asr_engine, "pocketsphinx"),
 	 "Speech recognition engine."},
 	{STR("ASR_MODEL", asr_model, NULL, ""),
-	 "Model for the ASR engine; empty = the engine's own model. A model the engine does not "
-	 "know is ignored with a warning."},
+	 "Model for the ASR engine; empty = the engine's own model. The names of OpenAI and of the "
+	 "original specification (whisper-1, base, small, medium, large-v3, ...) are aliases of "
+	 "it (GET /v1/models lists every accepted name); any other name is ignored with a "
+	 "warning."},
 	{ENUM("ASR_COMPUTE_TYPE", asr_compute_type,
 	      "default|auto|int8|int8_float16|int8_float32|int8_bfloat16|int16|float16|bfloat16|"
 	      "float32",
@@ -622,7 +624,8 @@ static void warn_engine_uses(const struct vs_config *c, void (*fn)(const char *,
 }
 
 /* A model the engine does not list is dropped (with a warning) rather than
- * failing the start: a .env written for the original names whisper models. */
+ * failing the start. The engine's list is the one its load() accepts, so a
+ * name kept here always loads (the original's whisper names are aliases). */
 static bool asr_model_ignored(const struct vs_config *c)
 {
 	const struct vs_engine_ops *asr = vs_engine_find(c->asr_engine);

@@ -17,6 +17,17 @@
 
 #include "engine/engine.h"
 
+/* Model names written for OpenAI's API and for the original specification's
+ * engines (faster-whisper sizes, OpenAI TTS models). Every engine of a kind
+ * lists them after its own names, as aliases of its one model: a client or a
+ * .env written for the original keeps working, and the engine's list stays
+ * the one list that validation (ASR_MODEL, a request's "model"), /v1/models
+ * and loading all use. */
+#define VS_ASR_MODEL_ALIASES                                                                       \
+	"whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "tiny", "base", "small",       \
+	        "medium", "large", "large-v2", "large-v3", "turbo"
+#define VS_TTS_MODEL_ALIASES "tts-1", "tts-1-hd", "gpt-4o-mini-tts"
+
 extern const struct vs_engine_ops vs_engine_pocketsphinx;
 extern const struct vs_engine_ops vs_engine_espeak_ng;
 extern const struct vs_engine_ops vs_engine_test_asr;
@@ -28,8 +39,8 @@ int vs_transcript_add_word(struct vs_transcript *t, const char *word, size_t len
                            double end, double probability);
 /* Append a segment whose words are t->words[first_word .. t->n_words). 0 or
  * -ENOMEM. */
-int vs_transcript_add_segment(struct vs_transcript *t, const char *text, double start,
-                              double end, size_t first_word);
+int vs_transcript_add_segment(struct vs_transcript *t, const char *text, double start, double end,
+                              size_t first_word);
 /* Set language and duration and build t->text: the segments' texts joined by
  * one space ("" when there are none). 0 or -ENOMEM. */
 int vs_transcript_finish(struct vs_transcript *t, const char *language, double duration);

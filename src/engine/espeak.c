@@ -365,7 +365,8 @@ static int espeak_engine_list_voices(void *ctx, struct vs_voice **out, size_t *n
 	return 0;
 }
 
-static const char *const model_names[] = {"espeak-ng", "tts-1", "tts-1-hd", NULL};
+/* espeak-ng has one "model" (its voice data); every name is an alias of it */
+static const char *const model_names[] = {"espeak-ng", VS_TTS_MODEL_ALIASES, NULL};
 
 const struct vs_engine_ops vs_engine_espeak_ng = {
 	.version = VS_ENGINE_API_VERSION,

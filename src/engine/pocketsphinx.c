@@ -169,12 +169,6 @@ static void ps_engine_unload(void *ctx)
 	free(e);
 }
 
-static bool is_default_model(const char *m)
-{
-	return !m || !*m || strcmp(m, "en-us") == 0 || strcmp(m, "pocketsphinx-en-us") == 0 ||
-	       strcmp(m, "pocketsphinx") == 0;
-}
-
 static int ps_engine_load(const struct vs_engine_config *cfg, void **ctx, char *err,
                           size_t errlen)
 {
@@ -188,10 +182,13 @@ static int ps_engine_load(const struct vs_engine_config *cfg, void **ctx, char *
 	int rc;
 
 	*ctx = NULL;
-	if (!is_default_model(cfg ? cfg->model : NULL)) {
-		snprintf(err, errlen,
-		         "pocketsphinx model '%.64s' is not available (available: en-us)",
-		         cfg->model);
+	/* the same list that validated ASR_MODEL: a name accepted there loads here */
+	if (cfg && cfg->model && *cfg->model &&
+	    !vs_engine_accepts_model(&vs_engine_pocketsphinx, cfg->model)) {
+		char names[512];
+		vs_engine_model_list(&vs_engine_pocketsphinx, names, sizeof(names));
+		snprintf(err, errlen, "pocketsphinx model '%.64s' is not available (available: %s)",
+		         cfg->model, names);
 		return -EINVAL;
 	}
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -414,8 +411,9 @@ static int ps_engine_transcribe(void *ctx, const int16_t *pcm, size_t n_samples,
 	return rc;
 }
 
-static const char *const model_names[] = {"pocketsphinx-en-us", "whisper-1", "pocketsphinx",
-                                          NULL};
+/* pocketsphinx here has one model, US English; every name is an alias of it */
+static const char *const model_names[] = {"pocketsphinx-en-us", "pocketsphinx", "en-us",
+                                          VS_ASR_MODEL_ALIASES, NULL};
 
 const struct vs_engine_ops vs_engine_pocketsphinx = {
 	.version = VS_ENGINE_API_VERSION,

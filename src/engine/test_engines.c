@@ -180,8 +180,8 @@ static int test_sample_rate(void *ctx)
 	return TEST_RATE;
 }
 
-static const char *const asr_models[] = {"test-asr", "whisper-1", NULL};
-static const char *const tts_models[] = {"test-tts", "tts-1", NULL};
+static const char *const asr_models[] = {"test-asr", VS_ASR_MODEL_ALIASES, NULL};
+static const char *const tts_models[] = {"test-tts", VS_TTS_MODEL_ALIASES, NULL};
 
 const struct vs_engine_ops vs_engine_test_asr = {
 	.version = VS_ENGINE_API_VERSION,

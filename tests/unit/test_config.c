@@ -595,7 +595,7 @@ static void test_warnings_for_settings_the_engine_ignores(void **state)
 	setenv("ASR_COMPUTE_TYPE", "int8", 1); /* the default value, but set explicitly */
 	setenv("ASR_DEVICE", "cuda", 1);
 	setenv("TTS_DEVICE", "cuda", 1);
-	setenv("ASR_MODEL", "large-v3", 1);
+	setenv("ASR_MODEL", "my-finetune", 1);
 	LOAD_OK(&c, NULL);
 	vs_config_warnings(&c, on_warning, &w);
 	assert_int_equal(w.n, 4);
@@ -603,7 +603,7 @@ static void test_warnings_for_settings_the_engine_ignores(void **state)
 	                               "pocketsphinx; ignored\n"));
 	assert_non_null(strstr(w.text, "ASR_DEVICE=cuda does not apply to engine pocketsphinx"));
 	assert_non_null(strstr(w.text, "TTS_DEVICE=cuda does not apply to engine espeak-ng"));
-	assert_non_null(strstr(w.text, "ASR_MODEL=large-v3 does not apply to engine "
+	assert_non_null(strstr(w.text, "ASR_MODEL=my-finetune does not apply to engine "
 	                               "pocketsphinx"));
 
 	/* values the engine does use are not warned about */
