@@ -422,14 +422,14 @@ int vs_pool_submit(struct vs_pool *p, int slot, struct vs_job *job, uint16_t typ
 			goto out;
 		w->state = W_IDLE;
 	}
-	r = vs_frame_send_json(w->sock, type, payload, fd);
+	r = vs_frame_post_json(w->sock, type, payload, fd);
 	if (r < 0) {
 		/* it died between requests: start a fresh one and try once more */
 		reap_worker(w, true);
 		r = spawn_worker(w);
 		if (r == 0) {
 			w->state = W_IDLE;
-			r = vs_frame_send_json(w->sock, type, payload, fd);
+			r = vs_frame_post_json(w->sock, type, payload, fd);
 		}
 		if (r < 0)
 			goto out;

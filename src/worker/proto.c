@@ -3,9 +3,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void vs_frame_clear(struct vs_frame *f)
@@ -46,33 +49,56 @@ static int hdr_unpack(const uint8_t *h, struct vs_frame *f)
 	return 0;
 }
 
-int vs_frame_send(int sock, uint16_t type, const void *data, uint32_t len, int pass_fd)
+#define MAX_FDS 2 /* a payload memfd and a passed descriptor */
+
+/* Keeps the descriptors of msg's SCM_RIGHTS messages in the free places of
+ * fds[MAX_FDS]; closes any beyond. */
+static void collect_fds(struct msghdr *msg, int *fds)
 {
-	uint8_t hdr[VS_FRAME_HDR];
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd, k = 0;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			while (k < MAX_FDS && fds[k] >= 0)
+				k++;
+			if (k < MAX_FDS)
+				fds[k] = fd;
+			else
+				close(fd);
+		}
+	}
+}
+
+/* Sends header + inline bytes; fds (n_fds <= MAX_FDS) travel with the first
+ * byte. Loops over partial writes; on a non-blocking socket an EAGAIN is
+ * returned as is. */
+static int send_frame(int sock, const uint8_t *hdr, const void *data, size_t len, const int *fds,
+                      int n_fds)
+{
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
 	} ctl;
 	struct iovec iov[2];
 	struct msghdr msg = {0};
-	size_t total = VS_FRAME_HDR + (size_t)len, sent = 0;
+	size_t total = VS_FRAME_HDR + len, sent = 0;
 
-	if (len > VS_FRAME_MAX)
-		return -EMSGSIZE;
-	hdr_pack(hdr, type, 0, len);
-	iov[0] = (struct iovec){.iov_base = hdr, .iov_len = VS_FRAME_HDR};
+	iov[0] = (struct iovec){.iov_base = (void *)hdr, .iov_len = VS_FRAME_HDR};
 	iov[1] = (struct iovec){.iov_base = (void *)data, .iov_len = len};
 	msg.msg_iov = iov;
 	msg.msg_iovlen = len ? 2 : 1;
-	if (pass_fd >= 0) {
+	if (n_fds > 0) {
 		memset(&ctl, 0, sizeof(ctl));
 		msg.msg_control = ctl.buf;
-		msg.msg_controllen = sizeof(ctl.buf);
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n_fds);
 		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n_fds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)n_fds);
 	}
 	while (sent < total) {
 		ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
@@ -82,7 +108,7 @@ int vs_frame_send(int sock, uint16_t type, const void *data, uint32_t len, int p
 			return -errno;
 		}
 		sent += (size_t)n;
-		/* the descriptor travels with the first byte only */
+		/* the descriptors travel with the first byte only */
 		msg.msg_control = NULL;
 		msg.msg_controllen = 0;
 		while (msg.msg_iovlen > 0 && (size_t)n >= msg.msg_iov[0].iov_len) {
@@ -98,6 +124,16 @@ int vs_frame_send(int sock, uint16_t type, const void *data, uint32_t len, int p
 	return 0;
 }
 
+int vs_frame_send(int sock, uint16_t type, const void *data, uint32_t len, int pass_fd)
+{
+	uint8_t hdr[VS_FRAME_HDR];
+
+	if (len > VS_FRAME_MAX)
+		return -EMSGSIZE;
+	hdr_pack(hdr, type, 0, len);
+	return send_frame(sock, hdr, data, len, &pass_fd, pass_fd >= 0 ? 1 : 0);
+}
+
 int vs_frame_send_json(int sock, uint16_t type, const json_t *j, int pass_fd)
 {
 	char *s = json_dumps(j, JSON_COMPACT);
@@ -108,18 +144,72 @@ int vs_frame_send_json(int sock, uint16_t type, const json_t *j, int pass_fd)
 	return r;
 }
 
-/* Reads exactly len bytes (blocking); collects one SCM_RIGHTS fd if present. */
-static int read_full(int sock, uint8_t *buf, size_t len, int *fd_out)
+/* A sealed memfd holding data: the receiver can trust its size. */
+static int payload_memfd(const void *data, size_t len)
+{
+	int fd = memfd_create("vs-frame", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	size_t done = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (done < len) {
+		ssize_t n = write(fd, (const uint8_t *)data + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int e = n < 0 ? -errno : -EIO;
+			close(fd);
+			return e;
+		}
+		done += (size_t)n;
+	}
+	fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+	return fd;
+}
+
+int vs_frame_post(int sock, uint16_t type, const void *data, uint32_t len, int pass_fd)
+{
+	uint8_t hdr[VS_FRAME_HDR];
+	int fds[MAX_FDS], r;
+
+	if (len <= VS_FRAME_INLINE_MAX)
+		return vs_frame_send(sock, type, data, len, pass_fd);
+	if (len > VS_FRAME_MAX)
+		return -EMSGSIZE;
+	fds[0] = payload_memfd(data, len);
+	if (fds[0] < 0)
+		return fds[0];
+	fds[1] = pass_fd;
+	hdr_pack(hdr, type, VS_FRAME_F_PAYLOAD_FD, len);
+	r = send_frame(sock, hdr, NULL, 0, fds, pass_fd >= 0 ? 2 : 1);
+	close(fds[0]); /* the worker holds its own reference now */
+	return r;
+}
+
+int vs_frame_post_json(int sock, uint16_t type, const json_t *j, int pass_fd)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+	if (!s)
+		return -ENOMEM;
+	size_t len = strlen(s);
+	int r = len > VS_FRAME_MAX ? -EMSGSIZE : vs_frame_post(sock, type, s, (uint32_t)len, pass_fd);
+	free(s);
+	return r;
+}
+
+/* Reads exactly len bytes (blocking); collects up to MAX_FDS SCM_RIGHTS
+ * descriptors into fds (-1 where none), closing any beyond. */
+static int read_full(int sock, uint8_t *buf, size_t len, int *fds)
 {
 	size_t got = 0;
 	while (got < len) {
 		union {
 			struct cmsghdr align;
-			char buf[CMSG_SPACE(sizeof(int))];
+			char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
 		} ctl;
 		struct iovec iov = {.iov_base = buf + got, .iov_len = len - got};
 		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-		if (fd_out) {
+		if (fds) {
 			msg.msg_control = ctl.buf;
 			msg.msg_controllen = sizeof(ctl.buf);
 		}
@@ -131,17 +221,27 @@ static int read_full(int sock, uint8_t *buf, size_t len, int *fd_out)
 		}
 		if (n == 0)
 			return got == 0 ? -EPIPE : -EPROTO;
-		if (fd_out) {
-			for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-				if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-					int fd;
-					memcpy(&fd, CMSG_DATA(c), sizeof(int));
-					if (*fd_out >= 0)
-						close(*fd_out);
-					*fd_out = fd;
-				}
-			}
-		}
+		if (fds)
+			collect_fds(&msg, fds);
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads a VS_FRAME_F_PAYLOAD_FD payload of f->len bytes from fd. */
+static int read_payload_fd(int fd, struct vs_frame *f)
+{
+	struct stat sb;
+	size_t got = 0;
+
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != f->len)
+		return -EPROTO;
+	while (got < f->len) {
+		ssize_t n = pread(fd, f->data + got, f->len - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EPROTO;
 		got += (size_t)n;
 	}
 	return 0;
@@ -150,11 +250,12 @@ static int read_full(int sock, uint8_t *buf, size_t len, int *fd_out)
 int vs_frame_recv(int sock, struct vs_frame *f)
 {
 	uint8_t hdr[VS_FRAME_HDR];
+	int fds[MAX_FDS] = {-1, -1};
 	int r;
 
 	memset(f, 0, sizeof(*f));
 	f->fd = -1;
-	r = read_full(sock, hdr, sizeof(hdr), &f->fd);
+	r = read_full(sock, hdr, sizeof(hdr), fds);
 	if (r < 0)
 		goto fail;
 	r = hdr_unpack(hdr, f);
@@ -165,14 +266,28 @@ int vs_frame_recv(int sock, struct vs_frame *f)
 		r = -ENOMEM;
 		goto fail;
 	}
-	r = read_full(sock, f->data, f->len, NULL);
-	if (r < 0) {
-		r = r == -EPIPE ? -EPROTO : r;
-		goto fail;
+	if (f->flags & VS_FRAME_F_PAYLOAD_FD) {
+		/* the payload is the first descriptor; a passed one follows it */
+		r = fds[0] >= 0 ? read_payload_fd(fds[0], f) : -EPROTO;
+		if (fds[0] >= 0)
+			close(fds[0]);
+		fds[0] = fds[1];
+		fds[1] = -1;
+	} else {
+		r = read_full(sock, f->data, f->len, NULL);
+		if (r == -EPIPE)
+			r = -EPROTO;
 	}
+	f->fd = fds[0];
+	fds[0] = -1;
+	if (r < 0)
+		goto fail;
 	f->data[f->len] = 0;
 	return 0;
 fail:
+	for (int i = 0; i < MAX_FDS; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 	vs_frame_clear(f);
 	return r;
 }
@@ -216,6 +331,9 @@ int vs_frame_read(struct vs_frame_reader *r, int sock, struct vs_frame *out)
 			int e = hdr_unpack(r->hdr, &r->cur);
 			if (e < 0)
 				return e;
+			/* this reader takes no descriptors, so no payload in one */
+			if (r->cur.flags & VS_FRAME_F_PAYLOAD_FD)
+				return -EPROTO;
 			r->cur.data = malloc((size_t)r->cur.len + 1);
 			if (!r->cur.data)
 				return -ENOMEM;

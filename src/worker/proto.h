@@ -21,9 +21,19 @@
  * A worker handles one request at a time; every request ends with exactly one
  * RESULT, END or ERROR. Closing the socket tells a worker to exit.
  *
+ * Large requests. The front sends from HTTP threads on a non-blocking socket
+ * and must never wait for a worker, yet a TTS input may be megabytes, far
+ * more than the socket buffer. So the front posts (vs_frame_post): a payload
+ * over VS_FRAME_INLINE_MAX is written to a sealed memfd whose descriptor
+ * travels with the header (flag VS_FRAME_F_PAYLOAD_FD, length = its size, no
+ * inline bytes), as the ASR upload does; what remains inline always fits an
+ * idle worker's empty socket buffer, so a post never blocks and never writes
+ * half a frame. vs_frame_recv reads such a payload back transparently.
+ *
  * The worker reads with vs_frame_recv() (blocking). The front reads with the
  * incremental vs_frame_reader (non-blocking, from its reactor thread) and
- * never receives descriptors.
+ * never receives descriptors (a frame flagged VS_FRAME_F_PAYLOAD_FD is a
+ * protocol error there).
  */
 #ifndef VS_PROTO_H
 #define VS_PROTO_H
@@ -35,6 +45,10 @@
 #define VS_FRAME_MAGIC 0x56530001u /* "VS", protocol version 1 */
 #define VS_FRAME_HDR 12
 #define VS_FRAME_MAX (16u << 20)
+/* largest payload vs_frame_post sends inline; far below the ~200 KiB an
+ * AF_UNIX socket buffers */
+#define VS_FRAME_INLINE_MAX (32u << 10)
+#define VS_FRAME_F_PAYLOAD_FD 0x0001u /* payload is in the first SCM_RIGHTS fd */
 
 enum vs_msg_type {
 	VS_MSG_TRANSCRIBE = 1,
@@ -63,8 +77,17 @@ int vs_frame_send(int sock, uint16_t type, const void *data, uint32_t len, int p
 /* Same with a JSON payload (compact encoding). */
 int vs_frame_send_json(int sock, uint16_t type, const json_t *j, int pass_fd);
 
-/* Blocking receive of one whole frame. Returns 0, -EPIPE on EOF at a frame
- * boundary, -EPROTO on a bad header/truncated frame, or another -errno. */
+/* Non-blocking send for the front, to a worker that has read everything sent
+ * to it before (an idle worker): a payload over VS_FRAME_INLINE_MAX goes in a
+ * memfd (see above). Never blocks. Returns 0, -EPIPE (worker gone), -EAGAIN
+ * (the socket buffer was not empty: the stream may hold part of a frame, so
+ * the worker must not be used again) or another -errno. */
+int vs_frame_post(int sock, uint16_t type, const void *data, uint32_t len, int pass_fd);
+int vs_frame_post_json(int sock, uint16_t type, const json_t *j, int pass_fd);
+
+/* Blocking receive of one whole frame (a payload in a memfd is read back).
+ * Returns 0, -EPIPE on EOF at a frame boundary, -EPROTO on a bad
+ * header/truncated frame, or another -errno. */
 int vs_frame_recv(int sock, struct vs_frame *f);
 
 /* Incremental reader for a non-blocking socket. */

@@ -171,6 +171,53 @@ static void test_eof_mid_frame_is_protocol_error_and_clean_eof_is_epipe(void **s
 	close(wsv[1]);
 }
 
+/* A payload bigger than the socket buffer is posted without blocking (memfd),
+ * with a passed descriptor beside it; the worker's reader gets both back.
+ * The front's reader refuses such a frame (it takes no descriptors). */
+static void test_large_post_never_blocks_and_round_trips(void **state)
+{
+	int sv[2], p[2];
+	struct vs_frame f;
+	size_t len = 1u << 20; /* 1 MiB: about five socket buffers */
+	char *big = malloc(len);
+	(void)state;
+	assert_non_null(big);
+	for (size_t i = 0; i < len; i++)
+		big[i] = (char)('a' + i % 26);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	/* nobody reads yet: a blocking or partial send would hang or fail here */
+	assert_int_equal(vs_frame_post(sv[0], VS_MSG_SYNTHESIZE, big, (uint32_t)len, p[0]), 0);
+	assert_int_equal(vs_frame_post(sv[0], VS_MSG_VOICES, "{}", 2, -1), 0); /* inline */
+	fcntl(sv[1], F_SETFL, 0);
+	assert_int_equal(vs_frame_recv(sv[1], &f), 0);
+	assert_int_equal(f.type, VS_MSG_SYNTHESIZE);
+	assert_int_equal(f.len, len);
+	assert_memory_equal(f.data, big, len);
+	assert_true(f.fd >= 0 && (fcntl(f.fd, F_GETFD) & FD_CLOEXEC));
+	assert_int_equal(write(p[1], "x", 1), 1);
+	char c = 0;
+	assert_int_equal(read(f.fd, &c, 1), 1);
+	assert_int_equal(c, 'x');
+	vs_frame_clear(&f);
+	assert_int_equal(vs_frame_recv(sv[1], &f), 0);
+	assert_int_equal(f.type, VS_MSG_VOICES);
+	assert_int_equal(f.fd, -1);
+	vs_frame_clear(&f);
+
+	/* the front's incremental reader: protocol error, nothing leaked */
+	struct vs_frame_reader r;
+	vs_frame_reader_init(&r);
+	assert_int_equal(vs_frame_post(sv[1], VS_MSG_AUDIO, big, (uint32_t)len, -1), 0);
+	assert_int_equal(vs_frame_read(&r, sv[0], &f), -EPROTO);
+	vs_frame_reader_reset(&r);
+	free(big);
+	close(p[0]);
+	close(p[1]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -180,6 +227,7 @@ int main(void)
 		cmocka_unit_test(test_bad_magic_is_a_protocol_error),
 		cmocka_unit_test(test_oversized_frame_is_refused),
 		cmocka_unit_test(test_eof_mid_frame_is_protocol_error_and_clean_eof_is_epipe),
+		cmocka_unit_test(test_large_post_never_blocks_and_round_trips),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
