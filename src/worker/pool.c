@@ -19,6 +19,15 @@
  * stops workers idle for longer than the idle timeout. Stopping means the
  * process exits, so its memory really returns to the system.
  *
+ * Nothing here ever waits for a worker: the reactor and the HTTP threads
+ * share the pool lock, so one stuck worker would hang both services while
+ * /health still answered. Letting a worker go closes its socket (and
+ * SIGKILLs it when it is busy); the process is then polled with
+ * waitpid(WNOHANG) on every tick and SIGKILLed if it has not exited
+ * EXIT_GRACE_MS after its socket closed (e.g. it was SIGSTOPped). /proc
+ * (worker memory for /health/detailed and /metrics) is read from a copy of
+ * the pids taken under the lock, after releasing it.
+ *
  * Workers are exec'd with posix_spawn (our own binary, `worker` subcommand),
  * never forked from this threaded process.
  */
@@ -45,6 +54,9 @@
 #define MAX_TICKS 4
 #define TICK_MS 100
 #define WORKER_FD 3
+/* how long a worker whose socket was closed (idle unload, shutdown) may take
+ * to exit before it is SIGKILLed; a healthy one exits in milliseconds */
+#define EXIT_GRACE_MS 5000
 
 extern char **environ;
 
@@ -64,6 +76,14 @@ struct worker {
 	struct vs_frame_reader rd;
 };
 
+/* A process the pool has let go of but not yet waited for. */
+struct dying {
+	pid_t pid;
+	int slot;
+	uint64_t kill_at_ms; /* SIGKILL then, if it has not exited */
+	bool killed;
+};
+
 struct vs_pool {
 	pthread_mutex_t mu;
 	struct vs_pool_config cfg;
@@ -71,6 +91,8 @@ struct vs_pool {
 	struct worker *w;
 	struct vs_pool_stats stats;
 	uint64_t next_idle_check_ms;
+	struct dying *dying; /* reaped without blocking on the reactor's tick */
+	size_t n_dying, cap_dying;
 };
 
 static struct {
@@ -158,21 +180,82 @@ static int spawn_worker(struct worker *w)
 	return 0;
 }
 
-/* Ends a worker process and forgets it. kill_it: SIGKILL (crash, timeout,
- * abandoned job) rather than a clean exit on EOF (idle unload). */
+/* waitpid without blocking: 1 and *status when pid has ended (or is not our
+ * child any more), 0 while it runs. */
+static int try_wait(pid_t pid, int *status)
+{
+	pid_t r;
+	*status = 0;
+	while ((r = waitpid(pid, status, WNOHANG)) < 0 && errno == EINTR)
+		;
+	return r != 0;
+}
+
+/* Remembers a process to be reaped on the tick: the front never waits for a
+ * worker (a stopped or stuck one would hang both services otherwise). */
+static void add_dying(struct vs_pool *p, pid_t pid, int slot, bool killed)
+{
+	if (p->n_dying == p->cap_dying) {
+		size_t cap = p->cap_dying ? p->cap_dying * 2 : 8;
+		struct dying *d = realloc(p->dying, cap * sizeof(*d));
+		if (!d) {
+			/* cannot track it: make sure it dies; PDEATHSIG reaps nothing,
+			 * so it stays a zombie until the front exits */
+			kill(pid, SIGKILL);
+			vs_error("event=worker_untracked service=%s slot=%d pid=%d reason=enomem",
+			         p->cfg.service, slot, (int)pid);
+			return;
+		}
+		p->dying = d;
+		p->cap_dying = cap;
+	}
+	p->dying[p->n_dying++] = (struct dying){.pid = pid, .slot = slot, .killed = killed,
+	                                        .kill_at_ms = now_ms() + EXIT_GRACE_MS};
+}
+
+/* On the tick: reap what has ended, SIGKILL what outlived its grace. */
+static void check_dying(struct vs_pool *p, uint64_t now)
+{
+	for (size_t i = 0; i < p->n_dying;) {
+		struct dying *d = &p->dying[i];
+		int status;
+		if (try_wait(d->pid, &status)) {
+			p->dying[i] = p->dying[--p->n_dying];
+			continue;
+		}
+		if (!d->killed && now >= d->kill_at_ms) {
+			kill(d->pid, SIGKILL);
+			d->killed = true;
+			vs_warn("event=worker_killed service=%s slot=%d pid=%d reason=no_exit_after_close "
+			        "grace_ms=%d",
+			        p->cfg.service, d->slot, (int)d->pid, EXIT_GRACE_MS);
+		}
+		i++;
+	}
+}
+
+/* Ends a worker process and forgets it, without ever waiting for it.
+ * kill_it: SIGKILL (crash, timeout, abandoned job) rather than a clean exit
+ * on EOF (idle unload). Returns its wait status when it had already ended,
+ * -1 when it is left to check_dying(). */
 static int reap_worker(struct worker *w, bool kill_it)
 {
-	int status = 0;
+	int status = -1;
 	if (w->state == W_NONE)
 		return 0;
 	epoll_ctl(reactor.epfd, EPOLL_CTL_DEL, w->sock, NULL);
 	close(w->sock);
 	w->sock = -1;
-	if (kill_it)
-		kill(w->pid, SIGKILL);
-	/* the socket is closed: an idle worker sees EOF and exits at once */
-	while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
-		;
+	/* a crashed worker has usually ended already: keep its real status */
+	if (!try_wait(w->pid, &status)) {
+		if (kill_it)
+			kill(w->pid, SIGKILL);
+		/* an idle worker sees EOF on its socket and exits by itself */
+		if (!try_wait(w->pid, &status)) {
+			add_dying(w->pool, w->pid, w->slot, kill_it);
+			status = -1;
+		}
+	}
 	vs_frame_reader_reset(&w->rd);
 	w->state = W_NONE;
 	w->loaded = false;
@@ -183,7 +266,9 @@ static int reap_worker(struct worker *w, bool kill_it)
 
 static void describe_status(int status, char *buf, size_t len)
 {
-	if (WIFSIGNALED(status))
+	if (status == -1)
+		snprintf(buf, len, "closed its socket");
+	else if (WIFSIGNALED(status))
 		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
 		         strsignal(WTERMSIG(status)));
 	else if (WIFEXITED(status))
@@ -210,7 +295,7 @@ static void worker_died(struct worker *w, const char *why)
 		snprintf(msg, sizeof(msg), "The %s engine worker crashed while handling this request "
 		         "(%s); the next request starts a fresh worker", p->cfg.service, how);
 		job->ops->on_fail(job, 500, msg, "worker_crashed");
-	} else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 3)) {
+	} else if (status == -1 || !(WIFEXITED(status) && WEXITSTATUS(status) == 3)) {
 		/* exit 3 = model load failure, already answered with a 503 */
 		vs_warn("event=worker_exited service=%s slot=%d pid=%d how=\"%s\"", p->cfg.service,
 		        w->slot, (int)pid, how);
@@ -327,6 +412,7 @@ static void *reactor_main(void *arg)
 			struct vs_pool *p = reactor.pools[i];
 			pthread_mutex_lock(&p->mu);
 			check_timeouts(p, now);
+			check_dying(p, now);
 			pthread_mutex_unlock(&p->mu);
 		}
 		for (int i = 0; i < nt; i++)
@@ -400,6 +486,16 @@ void vs_pool_free(struct vs_pool *p)
 	for (int i = 0; i < p->cfg.slots; i++)
 		reap_worker(&p->w[i], p->w[i].state == W_BUSY);
 	pthread_mutex_unlock(&p->mu);
+	/* shutdown may wait, but boundedly: the reactor's tick reaps the workers
+	 * and SIGKILLs any that outlive the grace period */
+	for (int waited = 0; waited < EXIT_GRACE_MS + 1000; waited += 20) {
+		pthread_mutex_lock(&p->mu);
+		size_t left = p->n_dying;
+		pthread_mutex_unlock(&p->mu);
+		if (left == 0)
+			break;
+		usleep(20 * 1000);
+	}
 	/* the reactor keeps its pointer; pools live until exit */
 }
 
@@ -491,30 +587,57 @@ static double read_rss_mb(pid_t pid)
 	return mb;
 }
 
-json_t *vs_pool_workers_json(struct vs_pool *p)
+/* What /health/detailed shows of a worker, copied under the pool lock so
+ * /proc is read after it is released (a stopped or dying worker's /proc
+ * entry must never hold up the reactor). */
+struct worker_view {
+	int slot;
+	pid_t pid;
+	enum wstate state;
+	bool loaded;
+	uint64_t requests_served, last_used_ms;
+};
+
+static size_t snapshot(struct vs_pool *p, struct worker_view *v)
 {
-	json_t *arr = json_array();
-	uint64_t now = now_ms();
+	size_t n = 0;
 	pthread_mutex_lock(&p->mu);
 	for (int i = 0; i < p->cfg.slots; i++) {
 		struct worker *w = &p->w[i];
-		if (w->state == W_NONE)
-			continue;
-		double idle = w->state == W_IDLE ? (double)(now - w->last_used_ms) / 1000.0 : 0;
-		json_t *unload = json_null();
-		if (p->cfg.idle_timeout_s > 0 && w->state == W_IDLE) {
-			double left = p->cfg.idle_timeout_s - idle;
-			unload = json_real(left > 0 ? left : 0);
-		}
-		const char *state = w->state == W_BUSY ? (w->loaded ? "busy" : "loading") : "idle";
-		json_array_append_new(
-			arr, json_pack("{s:i, s:i, s:s, s:b, s:f, s:I, s:f, s:o}", "slot", i, "pid",
-			               (int)w->pid, "state", state, "model_loaded", w->loaded, "rss_mb",
-			               read_rss_mb(w->pid), "requests_served",
-			               (json_int_t)w->requests_served, "idle_seconds", idle,
-			               "unload_in_seconds", unload));
+		if (w->state != W_NONE)
+			v[n++] = (struct worker_view){i, w->pid, w->state, w->loaded,
+			                              w->requests_served, w->last_used_ms};
 	}
 	pthread_mutex_unlock(&p->mu);
+	return n;
+}
+
+json_t *vs_pool_workers_json(struct vs_pool *p)
+{
+	json_t *arr = json_array();
+	struct worker_view *v = calloc((size_t)p->cfg.slots, sizeof(*v));
+	if (!v)
+		return arr;
+	size_t n = snapshot(p, v);
+	uint64_t now = now_ms();
+	for (size_t i = 0; i < n; i++) {
+		bool idle = v[i].state == W_IDLE;
+		double idle_s = idle && now > v[i].last_used_ms
+			? (double)(now - v[i].last_used_ms) / 1000.0 : 0;
+		json_t *unload = json_null();
+		if (p->cfg.idle_timeout_s > 0 && idle) {
+			double left = p->cfg.idle_timeout_s - idle_s;
+			unload = json_real(left > 0 ? left : 0);
+		}
+		const char *state = v[i].state == W_BUSY ? (v[i].loaded ? "busy" : "loading") : "idle";
+		json_array_append_new(
+			arr, json_pack("{s:i, s:i, s:s, s:b, s:f, s:I, s:f, s:o}", "slot", v[i].slot,
+			               "pid", (int)v[i].pid, "state", state, "model_loaded", v[i].loaded,
+			               "rss_mb", read_rss_mb(v[i].pid), "requests_served",
+			               (json_int_t)v[i].requests_served, "idle_seconds", idle_s,
+			               "unload_in_seconds", unload));
+	}
+	free(v);
 	return arr;
 }
 
@@ -538,10 +661,12 @@ void vs_pool_get_stats(struct vs_pool *p, struct vs_pool_stats *s)
 double vs_pool_rss_mb(struct vs_pool *p)
 {
 	double sum = 0;
-	pthread_mutex_lock(&p->mu);
-	for (int i = 0; i < p->cfg.slots; i++)
-		if (p->w[i].state != W_NONE)
-			sum += read_rss_mb(p->w[i].pid);
-	pthread_mutex_unlock(&p->mu);
+	struct worker_view *v = calloc((size_t)p->cfg.slots, sizeof(*v));
+	if (!v)
+		return 0;
+	size_t n = snapshot(p, v);
+	for (size_t i = 0; i < n; i++)
+		sum += read_rss_mb(v[i].pid);
+	free(v);
 	return sum;
 }
