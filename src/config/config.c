@@ -132,8 +132,13 @@ static const struct setting settings[] = {
 	 "Longest TTS `input` text, in characters."},
 	{INT("MAX_JSON_BODY_KB", max_json_body_kb, 1, 10240, "64", "KB"),
 	 "Largest JSON request body (TTS); a larger one gets 413."},
-	{DBL("ASR_MAX_AUDIO_SECONDS", asr_max_audio_seconds, 1, 86400, "3600", "seconds"),
-	 "Longest decoded audio accepted for transcription."},
+	{DBL("ASR_MAX_AUDIO_SECONDS", asr_max_audio_seconds, 1, 86400, "600", "seconds"),
+	 "Longest audio accepted for transcription (413): checked against the duration the file "
+	 "declares before decoding, and while decoding. A clip this long must finish within "
+	 "REQUEST_TIMEOUT_SECONDS: pocketsphinx runs at about 0.15 x real time on one core, 0.5 "
+	 "is assumed for a busy machine, so keep ASR_MAX_AUDIO_SECONDS x 0.5 <= "
+	 "REQUEST_TIMEOUT_SECONDS (a start-up warning says when it is not). Sample rates outside "
+	 "8000..384000 Hz are refused with 400."},
 	{INT("MAX_FORM_FIELD_KB", max_form_field_kb, 1, 1024, "4", "KB"),
 	 "Largest multipart form field other than the file (model, prompt, ...); a larger one "
 	 "gets 400."},
@@ -156,6 +161,13 @@ static const struct setting settings[] = {
 _Static_assert(N_SETTINGS <= VS_CONFIG_MAX_SETTINGS, "raise VS_CONFIG_MAX_SETTINGS");
 
 static const char *const source_names[] = {"default", ".env", "environment", "flag"};
+
+/* Seconds of work per second of audio assumed when checking
+ * ASR_MAX_AUDIO_SECONDS against REQUEST_TIMEOUT_SECONDS. Measured here:
+ * pocketsphinx transcribes 49.5 s of librivox speech in 7.2 s (0.15, model
+ * load included) on an idle core; 0.5 leaves room for two workers sharing
+ * a busy machine. */
+#define VS_ASR_CONSERVATIVE_RTF 0.5
 
 /* ---- validators ---- */
 
@@ -655,6 +667,16 @@ void vs_config_warnings(const struct vs_config *c, void (*fn)(const char *msg, v
 		snprintf(msg, sizeof(msg), "MAX_JSON_BODY_KB=%d is too small for TTS_MAX_INPUT_CHARS"
 		         "=%d; long inputs will be rejected as too large", c->max_json_body_kb,
 		         c->tts_max_input_chars);
+		fn(msg, opaque);
+	}
+	/* a maximal clip that cannot finish in time only ever gets a 504 */
+	if (c->request_timeout_seconds > 0 &&
+	    c->asr_max_audio_seconds * VS_ASR_CONSERVATIVE_RTF > c->request_timeout_seconds) {
+		snprintf(msg, sizeof(msg), "ASR_MAX_AUDIO_SECONDS=%g needs about %g s to transcribe "
+		         "(at %g x real time) but REQUEST_TIMEOUT_SECONDS=%g; the longest clips will "
+		         "time out (504)", c->asr_max_audio_seconds,
+		         c->asr_max_audio_seconds * VS_ASR_CONSERVATIVE_RTF, VS_ASR_CONSERVATIVE_RTF,
+		         c->request_timeout_seconds);
 		fn(msg, opaque);
 	}
 	static const char *const svc[] = {"ASR", "TTS"};

@@ -14,8 +14,14 @@
  *    the worker) and an FFmpeg ENOMEM while demuxing/decoding is reported
  *    as corrupt input (-EINVAL), since a hostile size is its likely cause;
  *    -ENOMEM is kept for our own allocations;
- *  - the output is bounded by max_seconds, checked while decoding so a long
- *    upload costs at most max_seconds of decoding before -EFBIG.
+ *  - the output is bounded by max_seconds: first against the duration the
+ *    container declares (before decoding: a long upload costs nothing),
+ *    then while decoding, so a file whose header says nothing or lies costs
+ *    at most max_seconds of decoding before -EFBIG. Durations FFmpeg only
+ *    estimates from the bit rate are not trusted for refusing (VBR mp3);
+ *  - a sample rate outside VS_DECODE_MIN_RATE..VS_DECODE_MAX_RATE, in the
+ *    header or in a decoded frame, is refused (-ERANGE): few bytes at 1 Hz
+ *    are hours of audio once resampled.
  * The resampler (libswresample) is built from the first decoded frame, not
  * from the container header (HE-AAC doubles its rate, headers may lie or be
  * empty) and rebuilt if a later frame changes format/rate/layout (concatenated
@@ -163,6 +169,16 @@ static void drop_swr(struct dec *d)
 	av_channel_layout_uninit(&d->in_layout);
 }
 
+static int check_rate(int rate, char *err, size_t errlen)
+{
+	if (rate >= VS_DECODE_MIN_RATE && rate <= VS_DECODE_MAX_RATE)
+		return 0;
+	return vs_media_seterr(err, errlen, -ERANGE,
+	                       "the audio's sample rate of %d Hz is outside the accepted range "
+	                       "%d to %d Hz",
+	                       rate, VS_DECODE_MIN_RATE, VS_DECODE_MAX_RATE);
+}
+
 /* (Re)build the resampler for this frame's format when it differs. */
 static int setup_swr(struct dec *d, const AVFrame *f)
 {
@@ -171,6 +187,9 @@ static int setup_swr(struct dec *d, const AVFrame *f)
 
 	if (f->ch_layout.nb_channels <= 0 || f->sample_rate <= 0 || f->format < 0)
 		return vs_media_seterr(d->err, d->errlen, -EINVAL, "decoded audio has no channels or rate");
+	ret = check_rate(f->sample_rate, d->err, d->errlen);
+	if (ret < 0)
+		return ret;
 	if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
 		av_channel_layout_default(&in, f->ch_layout.nb_channels);
 	else if (av_channel_layout_copy(&in, &f->ch_layout) < 0)
@@ -298,12 +317,30 @@ static int open_decoder(AVFormatContext *fmt, int *idx, AVCodecContext **ccp, ch
 	*ccp = cc;
 	if (avcodec_parameters_to_context(cc, st->codecpar) < 0)
 		return vs_media_seterr(err, errlen, -ENOMEM, "out of memory");
+	/* 0 = not in the header: the decoded frames are checked instead */
+	if (st->codecpar->sample_rate > 0 && check_rate(st->codecpar->sample_rate, err, errlen) < 0)
+		return -ERANGE;
 	cc->pkt_timebase = st->time_base;
 	cc->thread_count = 1; /* workers are sized per core already */
 	ret = avcodec_open2(cc, codec, NULL);
 	if (ret < 0)
 		return vs_media_seterr(err, errlen, -EINVAL, "could not open the %s audio decoder",
 			      codec->name);
+	return 0;
+}
+
+/* Seconds of audio the container declares for stream idx, 0 if unknown or
+ * only estimated from the bit rate. */
+static double declared_seconds(const AVFormatContext *fmt, int idx)
+{
+	const AVStream *st = fmt->streams[idx];
+
+	if (fmt->duration_estimation_method == AVFMT_DURATION_FROM_BITRATE)
+		return 0;
+	if (st->duration != AV_NOPTS_VALUE && st->duration > 0 && st->time_base.den > 0)
+		return (double)st->duration * av_q2d(st->time_base);
+	if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0)
+		return (double)fmt->duration / AV_TIME_BASE;
 	return 0;
 }
 
@@ -348,6 +385,21 @@ out:
 	return ret;
 }
 
+/* Frees everything vs_decode_fd built; returns ret. */
+static int finish(struct dec *d, AVFormatContext **fmt, AVIOContext **pb, AVCodecContext **cc,
+                  int ret)
+{
+	free(d->pcm);
+	d->pcm = NULL;
+	drop_swr(d);
+	avcodec_free_context(cc);
+	avformat_close_input(fmt);
+	if (*pb)
+		av_freep(&(*pb)->buffer);
+	avio_context_free(pb);
+	return ret;
+}
+
 int vs_decode_fd(int fd, int out_rate, double max_seconds, int16_t **pcm, size_t *n_samples,
 		 char *err, size_t errlen)
 {
@@ -383,22 +435,22 @@ int vs_decode_fd(int fd, int out_rate, double max_seconds, int16_t **pcm, size_t
 	ret = open_input(&io, &fmt, &pb, err, errlen);
 	if (ret >= 0)
 		ret = open_decoder(fmt, &idx, &cc, err, errlen);
+	if (ret >= 0 && max_seconds > 0) {
+		double declared = declared_seconds(fmt, idx);
+		if (declared > max_seconds)
+			return finish(&d, &fmt, &pb, &cc,
+			              vs_media_seterr(err, errlen, -EFBIG,
+			                              "the file declares %.1f seconds of audio", declared));
+	}
 	if (ret >= 0)
 		ret = decode_all(&d, fmt, cc, idx);
 	if (ret == -EFBIG)
-		vs_media_seterr(err, errlen, -EFBIG, "audio is longer than %g seconds",
-		       (double)d.max_samples / out_rate);
+		vs_media_seterr(err, errlen, -EFBIG, "more than %g seconds of audio decoded",
+		                (double)d.max_samples / out_rate);
 	if (ret >= 0) {
 		*pcm = d.pcm;
 		*n_samples = d.n;
 		d.pcm = NULL;
 	}
-	free(d.pcm);
-	drop_swr(&d);
-	avcodec_free_context(&cc);
-	avformat_close_input(&fmt);
-	if (pb)
-		av_freep(&pb->buffer);
-	avio_context_free(&pb);
-	return ret;
+	return finish(&d, &fmt, &pb, &cc, ret);
 }

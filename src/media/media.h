@@ -17,12 +17,22 @@
  * is read with pread from byte 0 and its file offset is neither used nor
  * moved. Stops with -EFBIG when more than max_seconds of audio would be
  * produced (max_seconds <= 0: no limit).
+ * The duration the container declares (wav, flac, m4a, ogg...) is checked
+ * before anything is decoded; the decoded length while decoding.
+ * A sample rate outside VS_DECODE_MIN_RATE..VS_DECODE_MAX_RATE (in the
+ * header or in any decoded frame) is refused with -ERANGE before decoding
+ * on: a 7 KB wav whose header says 1 Hz would be an hour of audio.
  * Returns 0, -EINVAL (not audio / no audio stream / undecodable / zero
- * samples / corrupt; err says which), -EFBIG, -ENOMEM. *pcm is malloc'd,
+ * samples / corrupt; err says which), -ERANGE, -EFBIG (err says how long),
+ * -ENOMEM. *pcm is malloc'd,
  * caller frees. Process-wide side effects (fine in a worker): FFmpeg logging
  * silenced, FFmpeg single allocations capped at 256 MiB (av_max_alloc). */
 int vs_decode_fd(int fd, int out_rate, double max_seconds, int16_t **pcm, size_t *n_samples,
                  char *err, size_t errlen);
+/* Accepted input sample rates: 8 kHz is the lowest rate speech is recorded
+ * at (telephony, AMR-NB, GSM); 384 kHz the highest any common format uses. */
+#define VS_DECODE_MIN_RATE 8000
+#define VS_DECODE_MAX_RATE 384000
 
 /* Output formats of POST /v1/audio/speech. */
 int vs_format_valid(const char *format); /* 1 if mp3|opus|aac|flac|wav|pcm */

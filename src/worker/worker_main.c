@@ -119,9 +119,15 @@ static void do_transcribe(struct worker *w, json_t *req, int fd)
 	r = vs_decode_fd(fd, 16000, w->max_audio_seconds, &pcm, &n, err, sizeof(err));
 	if (r == -EFBIG) {
 		char msg[600];
-		snprintf(msg, sizeof(msg), "Audio is longer than the limit of %.0f seconds "
-		         "(ASR_MAX_AUDIO_SECONDS)", w->max_audio_seconds);
+		snprintf(msg, sizeof(msg), "Audio is longer than the limit of %g seconds "
+		         "(ASR_MAX_AUDIO_SECONDS): %s", w->max_audio_seconds, err);
 		send_error(w, 413, msg, "file", "audio_too_long");
+		return;
+	}
+	if (r == -ERANGE) {
+		char msg[600];
+		snprintf(msg, sizeof(msg), "Unsupported audio: %s", err);
+		send_error(w, 400, msg, "file", "unsupported_sample_rate");
 		return;
 	}
 	if (r < 0) {
@@ -303,7 +309,8 @@ int vs_worker_main(int argc, char **argv)
 		{"fd", required_argument, NULL, 'f'},
 		{0},
 	};
-	struct worker w = {.sock = -1, .max_audio_seconds = 3600};
+	/* the ASR_MAX_AUDIO_SECONDS default; the front always passes its value */
+	struct worker w = {.sock = -1, .max_audio_seconds = 600};
 	const char *service = NULL, *engine = NULL;
 	int nice_inc = 0, c;
 	pid_t parent = getppid();

@@ -117,7 +117,7 @@ static void test_defaults_are_the_original_specs(void **state)
 	assert_string_equal(c.asr_model, "");
 	assert_int_equal(c.tts_max_input_chars, 4096);
 	assert_int_equal(c.max_json_body_kb, 64);
-	assert_true(c.asr_max_audio_seconds == 3600.0);
+	assert_true(c.asr_max_audio_seconds == 600.0); /* fits REQUEST_TIMEOUT_SECONDS */
 	assert_int_equal(c.worker_nice, 10);
 	assert_int_equal(c.http_threads, 2);
 	for (size_t i = 0; vs_config_setting_name(i); i++)
