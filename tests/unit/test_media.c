@@ -323,6 +323,68 @@ static void test_decode_max_seconds(void **state)
 	free(out.d);
 }
 
+/* A minimal 16-bit mono PCM wav of n zero samples at rate (written by hand:
+ * the encoder only writes 24 kHz). */
+static uint8_t *pcm_wav(int rate, uint32_t n, size_t *len)
+{
+	uint32_t data = n * 2;
+	uint8_t *w = calloc(1, 44 + data);
+	assert_non_null(w);
+	memcpy(w, "RIFF", 4);
+	uint32_t v = 36 + data;
+	memcpy(w + 4, &v, 4);
+	memcpy(w + 8, "WAVEfmt ", 8);
+	v = 16, memcpy(w + 16, &v, 4);
+	uint16_t h = 1;
+	memcpy(w + 20, &h, 2); /* PCM */
+	memcpy(w + 22, &h, 2); /* mono */
+	v = (uint32_t)rate, memcpy(w + 24, &v, 4);
+	v = (uint32_t)rate * 2, memcpy(w + 28, &v, 4);
+	h = 2, memcpy(w + 32, &h, 2);
+	h = 16, memcpy(w + 34, &h, 2);
+	memcpy(w + 36, "data", 4);
+	memcpy(w + 40, &data, 4);
+	*len = 44 + data;
+	return w;
+}
+
+/* 3500 samples at 1 Hz would be an hour at 16 kHz: refused before decoding */
+static void test_decode_sample_rate_range(void **state)
+{
+	static const int bad[] = {1, 100, VS_DECODE_MIN_RATE - 1};
+	int16_t *pcm = NULL;
+	size_t n, len;
+	char err[256] = "", want[32];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint8_t *w = pcm_wav(bad[i], 3500, &len);
+		assert_int_equal(decode_mem(w, len, 0, &pcm, &n, err, sizeof(err)), -ERANGE);
+		assert_null(pcm);
+		snprintf(want, sizeof(want), " %d Hz", bad[i]);
+		assert_non_null(strstr(err, want));
+		free(w);
+	}
+	uint8_t *w = pcm_wav(VS_DECODE_MIN_RATE, 800, &len);
+	assert_int_equal(decode_mem(w, len, 0, &pcm, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1600); /* 0.1 s at 16 kHz */
+	free(pcm);
+	free(w);
+}
+
+/* The declared duration is refused before decoding: the message says it */
+static void test_decode_declared_duration(void **state)
+{
+	int16_t *pcm = NULL;
+	size_t n, len;
+	char err[256] = "";
+	uint8_t *w = pcm_wav(16000, 16000 * 3, &len); /* 3 s */
+
+	assert_int_equal(decode_mem(w, len, 2.0, &pcm, &n, err, sizeof(err)), -EFBIG);
+	assert_null(pcm);
+	assert_non_null(strstr(err, "declares 3.0 seconds"));
+	free(w);
+}
+
 /* Cut every encoded format at many points and flip bytes: never a crash;
  * either some audio (no longer than the whole) or -EINVAL with a reason. */
 static void test_decode_damaged(void **state)
@@ -553,6 +615,8 @@ int main(void)
 		cmocka_unit_test(test_decode_header_only),
 		cmocka_unit_test(test_decode_not_seekable),
 		cmocka_unit_test(test_decode_max_seconds),
+		cmocka_unit_test(test_decode_sample_rate_range),
+		cmocka_unit_test(test_decode_declared_duration),
 		cmocka_unit_test(test_decode_damaged),
 		cmocka_unit_test(test_decode_ffmpeg_files),
 		cmocka_unit_test(test_decode_video_files),
