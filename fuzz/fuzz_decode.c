@@ -4,7 +4,8 @@
  * The input is an uploaded audio file. It goes into a memfd (a regular,
  * seekable file, like the front's spooled upload) and is decoded as the ASR
  * worker does: mono s16 at 16 kHz, at most 30 s. Checks the documented
- * contract: 0 with a non-empty buffer of at most 30 s, or -EINVAL / -EFBIG /
+ * contract: 0 with a non-empty buffer of at most 30 s, or -EINVAL / -ERANGE
+ * (sample rate) / -EFBIG /
  * -ENOMEM with a reason in err and nothing to free; the fd's offset is not
  * moved. Bugs inside FFmpeg itself show up here too (the worker is where
  * they would crash); tell them apart by the stack.
@@ -46,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(n <= (size_t)(OUT_RATE * MAX_SECONDS));
 		free(pcm);
 	} else {
-		FUZZ_CHECK(rc == -EINVAL || rc == -EFBIG || rc == -ENOMEM);
+		FUZZ_CHECK(rc == -EINVAL || rc == -ERANGE || rc == -EFBIG || rc == -ENOMEM);
 		FUZZ_CHECK(err[0] != '\0' && memchr(err, '\0', sizeof(err)));
 	}
 	FUZZ_CHECK(lseek(fd, 0, SEEK_CUR) == pos);
