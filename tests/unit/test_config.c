@@ -642,24 +642,27 @@ static void test_warnings_for_settings_that_contradict(void **state)
  * agree (no warning above), and a setting that breaks it is warned about. */
 static void test_warning_when_max_audio_cannot_finish_in_time(void **state)
 {
-	struct vs_config c;
-	struct warnings w = {0, ""};
-
-	LOAD_OK(&c, "--asr-max-audio-seconds", "3600");
-	vs_config_warnings(&c, on_warning, &w);
-	assert_int_equal(w.n, 1);
-	assert_non_null(strstr(w.text, "ASR_MAX_AUDIO_SECONDS=3600"));
-	assert_non_null(strstr(w.text, "REQUEST_TIMEOUT_SECONDS=300"));
-	/* no timeout, nothing to contradict */
-	LOAD_OK(&c, "--asr-max-audio-seconds", "3600", "--request-timeout-seconds", "0");
-	w.n = 0;
-	vs_config_warnings(&c, on_warning, &w);
-	assert_int_equal(w.n, 0);
-	/* a raised timeout makes room */
-	LOAD_OK(&c, "--asr-max-audio-seconds", "3600", "--request-timeout-seconds", "3600");
-	w.n = 0;
-	vs_config_warnings(&c, on_warning, &w);
-	assert_int_equal(w.n, 0);
+	/* args for LOAD_OK, and the warnings they must give */
+	static const struct {
+		const char *timeout;
+		int n;
+	} cases[] = {
+		{"300", 1},  /* the default timeout: 3600 x 0.5 s does not fit */
+		{"0", 0},    /* no timeout, nothing to contradict */
+		{"3600", 0}, /* a raised timeout makes room */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct vs_config c;
+		struct warnings w = {0, ""};
+		LOAD_OK(&c, "--asr-max-audio-seconds", "3600", "--request-timeout-seconds",
+		        cases[i].timeout);
+		vs_config_warnings(&c, on_warning, &w);
+		assert_int_equal(w.n, cases[i].n);
+		if (cases[i].n) {
+			assert_non_null(strstr(w.text, "ASR_MAX_AUDIO_SECONDS=3600"));
+			assert_non_null(strstr(w.text, "REQUEST_TIMEOUT_SECONDS=300"));
+		}
+	}
 }
 
 /* ---- printing ---- */
