@@ -440,7 +440,8 @@ int vs_decode_fd(int fd, int out_rate, double max_seconds, int16_t **pcm, size_t
 		if (declared > max_seconds)
 			return finish(&d, &fmt, &pb, &cc,
 			              vs_media_seterr(err, errlen, -EFBIG,
-			                              "the file declares %.1f seconds of audio", declared));
+			                              "the file declares %.1f seconds of audio",
+			                              declared));
 	}
 	if (ret >= 0)
 		ret = decode_all(&d, fmt, cc, idx);

@@ -209,8 +209,8 @@ static void add_dying(struct vs_pool *p, pid_t pid, int slot, bool killed)
 		p->dying = d;
 		p->cap_dying = cap;
 	}
-	p->dying[p->n_dying++] = (struct dying){.pid = pid, .slot = slot, .killed = killed,
-	                                        .kill_at_ms = now_ms() + EXIT_GRACE_MS};
+	p->dying[p->n_dying++] = (struct dying){
+	        .pid = pid, .slot = slot, .killed = killed, .kill_at_ms = now_ms() + EXIT_GRACE_MS};
 }
 
 /* On the tick: reap what has ended, SIGKILL what outlived its grace. */
@@ -226,7 +226,8 @@ static void check_dying(struct vs_pool *p, uint64_t now)
 		if (!d->killed && now >= d->kill_at_ms) {
 			kill(d->pid, SIGKILL);
 			d->killed = true;
-			vs_warn("event=worker_killed service=%s slot=%d pid=%d reason=no_exit_after_close "
+			vs_warn("event=worker_killed service=%s slot=%d pid=%d "
+			        "reason=no_exit_after_close "
 			        "grace_ms=%d",
 			        p->cfg.service, d->slot, (int)d->pid, EXIT_GRACE_MS);
 		}
@@ -605,8 +606,12 @@ static size_t snapshot(struct vs_pool *p, struct worker_view *v)
 	for (int i = 0; i < p->cfg.slots; i++) {
 		struct worker *w = &p->w[i];
 		if (w->state != W_NONE)
-			v[n++] = (struct worker_view){i, w->pid, w->state, w->loaded,
-			                              w->requests_served, w->last_used_ms};
+			v[n++] = (struct worker_view){.slot = i,
+			                              .pid = w->pid,
+			                              .state = w->state,
+			                              .loaded = w->loaded,
+			                              .requests_served = w->requests_served,
+			                              .last_used_ms = w->last_used_ms};
 	}
 	pthread_mutex_unlock(&p->mu);
 	return n;
@@ -623,19 +628,21 @@ json_t *vs_pool_workers_json(struct vs_pool *p)
 	for (size_t i = 0; i < n; i++) {
 		bool idle = v[i].state == W_IDLE;
 		double idle_s = idle && now > v[i].last_used_ms
-			? (double)(now - v[i].last_used_ms) / 1000.0 : 0;
+		                        ? (double)(now - v[i].last_used_ms) / 1000.0
+		                        : 0;
 		json_t *unload = json_null();
 		if (p->cfg.idle_timeout_s > 0 && idle) {
 			double left = p->cfg.idle_timeout_s - idle_s;
 			unload = json_real(left > 0 ? left : 0);
 		}
-		const char *state = v[i].state == W_BUSY ? (v[i].loaded ? "busy" : "loading") : "idle";
+		const char *state =
+		        v[i].state == W_BUSY ? (v[i].loaded ? "busy" : "loading") : "idle";
 		json_array_append_new(
-			arr, json_pack("{s:i, s:i, s:s, s:b, s:f, s:I, s:f, s:o}", "slot", v[i].slot,
-			               "pid", (int)v[i].pid, "state", state, "model_loaded", v[i].loaded,
-			               "rss_mb", read_rss_mb(v[i].pid), "requests_served",
-			               (json_int_t)v[i].requests_served, "idle_seconds", idle_s,
-			               "unload_in_seconds", unload));
+		        arr, json_pack("{s:i, s:i, s:s, s:b, s:f, s:I, s:f, s:o}", "slot",
+		                       v[i].slot, "pid", (int)v[i].pid, "state", state,
+		                       "model_loaded", v[i].loaded, "rss_mb", read_rss_mb(v[i].pid),
+		                       "requests_served", (json_int_t)v[i].requests_served,
+		                       "idle_seconds", idle_s, "unload_in_seconds", unload));
 	}
 	free(v);
 	return arr;

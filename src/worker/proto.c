@@ -192,7 +192,8 @@ int vs_frame_post_json(int sock, uint16_t type, const json_t *j, int pass_fd)
 	if (!s)
 		return -ENOMEM;
 	size_t len = strlen(s);
-	int r = len > VS_FRAME_MAX ? -EMSGSIZE : vs_frame_post(sock, type, s, (uint32_t)len, pass_fd);
+	int r = len > VS_FRAME_MAX ? -EMSGSIZE
+	                           : vs_frame_post(sock, type, s, (uint32_t)len, pass_fd);
 	free(s);
 	return r;
 }

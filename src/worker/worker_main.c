@@ -119,8 +119,10 @@ static void do_transcribe(struct worker *w, json_t *req, int fd)
 	r = vs_decode_fd(fd, 16000, w->max_audio_seconds, &pcm, &n, err, sizeof(err));
 	if (r == -EFBIG) {
 		char msg[600];
-		snprintf(msg, sizeof(msg), "Audio is longer than the limit of %g seconds "
-		         "(ASR_MAX_AUDIO_SECONDS): %s", w->max_audio_seconds, err);
+		snprintf(msg, sizeof(msg),
+		         "Audio is longer than the limit of %g seconds "
+		         "(ASR_MAX_AUDIO_SECONDS): %s",
+		         w->max_audio_seconds, err);
 		send_error(w, 413, msg, "file", "audio_too_long");
 		return;
 	}
