@@ -127,7 +127,8 @@ static const struct setting settings[] = {
 	     "seconds"),
 	 "How often idle models are looked for (the original checked every 60 seconds)."},
 	{DBL("REQUEST_TIMEOUT_SECONDS", request_timeout_seconds, 0, 86400, "300", "seconds"),
-	 "Longest processing time of one request; 0 disables."},
+	 "Longest processing time of one request (504 and the worker is killed); 0 disables. "
+	 "Bounds ASR_MAX_AUDIO_SECONDS: see there."},
 	{INT("TTS_MAX_INPUT_CHARS", tts_max_input_chars, 1, 1000000, "4096", "characters"),
 	 "Longest TTS `input` text, in characters."},
 	{INT("MAX_JSON_BODY_KB", max_json_body_kb, 1, 10240, "64", "KB"),
