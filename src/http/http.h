@@ -40,6 +40,20 @@
 #include "http/openai.h"
 #include "worker/pool.h"
 
+enum vs_watch { VS_WATCH_NONE = 0, VS_WATCH_HEADER, VS_WATCH_BODY };
+
+struct vs_conn;
+struct vs_linger;
+
+/* the connections of one service and their watcher (conns.c) */
+struct vs_conns {
+	pthread_mutex_t mu;
+	struct vs_conn *head;
+	struct vs_linger *linger;
+	int n_linger;
+	pthread_t thread;
+};
+
 struct vs_service {
 	const char *name; /* "asr" | "tts" */
 	enum vs_engine_kind kind;
@@ -56,6 +70,7 @@ struct vs_service {
 	uint64_t max_body_bytes;
 	pthread_mutex_t voices_mu;
 	char *voices_json; /* cached GET /v1/audio/voices body */
+	struct vs_conns conns;
 };
 
 enum vs_route {
@@ -79,7 +94,7 @@ enum vs_phase {
 	P_REPLY,
 	P_DISCARD, /* reply decided; swallow the (small) body first */
 	P_STREAMING,
-	P_LINGER, /* 413 written mid-body; dropping the rest before closing */
+	P_LINGER, /* reply written by the front itself; MHD closes, conns.c lingers */
 	P_SENT,
 };
 
@@ -95,8 +110,9 @@ struct vs_req {
 	enum vs_phase phase;
 	uint64_t start_ms;
 	bool has_body, large_body;
+	bool close_after; /* refused with its body unread: close after the reply */
+	bool body_read;   /* TTS: the whole body is in before the slot is asked for */
 	uint64_t body_bytes;
-	uint64_t linger_start_ms;
 
 	struct vs_waiter waiter;
 	int slot; /* >= 0 while this request holds a slot */
@@ -114,6 +130,7 @@ struct vs_req {
 	struct vs_upload *up;  /* transcriptions */
 	char *json;            /* speech body */
 	size_t json_len;
+	json_t *payload;       /* speech request, parsed before the slot */
 
 	/* worker answer (guarded by mu) */
 	bool answered;
@@ -140,9 +157,28 @@ void vs_req_resume_locked(struct vs_req *r);
 void vs_req_release_slot(struct vs_req *r);
 uint64_t vs_now_ms(void);
 
+/* the watcher's 408: true when it claimed the request (still in P_BODY),
+ * wrote the reply and freed the slot; called with svc->conns.mu held */
+bool vs_req_body_expired(struct vs_req *r);
+
+/* conns.c */
+int vs_conns_start(struct vs_service *svc);
+void vs_conns_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                     enum MHD_ConnectionNotificationCode code);
+/* sets the connection's deadline (HEADER/BODY) or clears it (NONE); r is the
+ * request a BODY deadline answers. Not with r->mu held. */
+void vs_conn_watch(struct vs_service *svc, struct MHD_Connection *conn, enum vs_watch w,
+                   struct vs_req *r);
+/* keep the socket after MHD closes it and drain the client's input (lingering close) */
+void vs_conn_linger(struct vs_service *svc, struct MHD_Connection *conn);
+
 /* admission.c: true when the request may read its body now; false when a
- * reply is set or the request is queued (r->phase says which) */
+ * reply is set or the request is queued (r->phase says which).
+ * vs_admit = vs_admit_precheck (guard 503, declared size 413) then
+ * vs_admit_slot (429 or queue). */
 bool vs_admit(struct vs_req *r);
+bool vs_admit_precheck(struct vs_req *r);
+bool vs_admit_slot(struct vs_req *r);
 void vs_admit_waiter_wake(struct vs_waiter *w);
 /* sets the 429 reply of a request whose queue wait ran out */
 void vs_admit_queue_expired(struct vs_req *r);
@@ -157,8 +193,9 @@ extern const struct vs_job_ops vs_asr_job_ops;
 void vs_asr_render(struct vs_req *r);
 void vs_job_on_fail(struct vs_job *job, int status, const char *message, const char *code);
 
-/* tts.c */
-void vs_tts_body_done(struct vs_req *r);
+/* tts.c: parse (no slot needed; sets the reply on error), then submit on r->slot */
+int vs_tts_parse(struct vs_req *r);
+void vs_tts_submit(struct vs_req *r);
 void vs_tts_voices(struct vs_req *r);
 void vs_tts_voices_render(struct vs_req *r);
 int vs_tts_queue_stream(struct vs_req *r);
