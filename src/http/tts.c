@@ -85,15 +85,16 @@ static bool tts_on_frame(struct vs_job *job, struct vs_frame *f)
 		r->answered = true;
 		vs_req_resume_locked(r);
 		break;
-	default: break;
+	default:
+		break;
 	}
 	pthread_mutex_unlock(&r->mu);
 	return keep;
 }
 
 const struct vs_job_ops vs_tts_job_ops = {
-        .on_frame = tts_on_frame,
-        .on_fail = vs_job_on_fail,
+	.on_frame = tts_on_frame,
+	.on_fail = vs_job_on_fail,
 };
 
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
@@ -137,8 +138,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 
 int vs_tts_queue_stream(struct vs_req *r)
 {
-	struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024,
-	                                                              stream_reader, r, NULL);
+	struct MHD_Response *resp =
+		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_reader, r, NULL);
 	if (!resp)
 		return -ENOMEM;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -154,9 +155,9 @@ int vs_tts_queue_stream(struct vs_req *r)
 int vs_tts_parse(struct vs_req *r)
 {
 	struct vs_speech_limits lim = {
-	        .max_input_chars = (size_t)r->svc->cfg->tts_max_input_chars,
-	        .accepted_models = r->svc->engine->model_names,
-	        .models_hint = r->svc->models_hint,
+		.max_input_chars = (size_t)r->svc->cfg->tts_max_input_chars,
+		.accepted_models = r->svc->engine->model_names,
+		.models_hint = r->svc->models_hint,
 	};
 	struct vs_speech_req s = {0};
 	struct vs_oai_err err = {0};
@@ -216,12 +217,11 @@ void vs_tts_voices(struct vs_req *r)
  * engine) and every engine voice, and is cached after the first answer. */
 void vs_tts_voices_render(struct vs_req *r)
 {
-	static const char *const openai[] = {"alloy", "ash",  "ballad", "coral",   "echo",  "fable",
-	                                     "onyx",  "nova", "sage",   "shimmer", "verse", NULL};
+	static const char *const openai[] = {"alloy", "ash", "ballad", "coral", "echo", "fable",
+	                                     "onyx", "nova", "sage", "shimmer", "verse", NULL};
 	json_t *voices = json_object_get(r->result, "voices");
 	if (!json_is_array(voices)) {
-		vs_req_set_error(r, 500, NULL, "engine_error",
-		                 "The engine did not list its voices");
+		vs_req_set_error(r, 500, NULL, "engine_error", "The engine did not list its voices");
 		return;
 	}
 	json_t *names = json_array();
