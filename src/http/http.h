@@ -1,8 +1,9 @@
 /* http.h - the HTTP front's internal types (libmicrohttpd).
  *
  * DESIGN
- * One MHD daemon per service (ASR port, TTS port), epoll with an internal
- * thread pool. A request never parks an HTTP thread: while it waits for a
+ * One MHD daemon per service (ASR port, TTS port), poll with an internal
+ * thread pool (0.9.75's epoll mode misses some hang-ups mid-body, see
+ * docs/ARCHITECTURE.md). A request never parks an HTTP thread: while it waits for a
  * slot (queue) or for its worker's answer, its connection is suspended
  * (MHD_suspend_connection) and the reactor or the slot hand-over resumes it.
  *
@@ -14,16 +15,24 @@
  *   REPLY / DISCARD ---------------------------> queue response <-- answer / stream
  *
  * Admission happens on the first call, before any body byte is read:
- * resource guard (503), declared size (413), slots (429 or queue).
+ * framing (400), resource guard (503), declared size (413), slots (429 or
+ * queue). A speech request (POST /v1/audio/speech) goes NEW -> BODY without a
+ * slot and asks for one (QUEUED, 429) only once its JSON is read and parsed.
+ * The connection watcher (conns.c) bounds the phases MHD does not: the
+ * request head and idle keep-alive (HEADER_TIMEOUT_SECONDS, the socket is
+ * shut down) and the whole BODY (BODY_TIMEOUT_SECONDS, 408 and the slot
+ * freed at once).
  * The slot is released when the answer is final (before the reply leaves,
  * so a client's next request finds it free) and, at the latest, by the
  * completion callback, whatever the path (error, crash, timeout, client gone).
  *
  * Responses are queued on the second access-handler call, not the first:
  * libmicrohttpd 0.9.75 closes keep-alive connections otherwise. The
- * exception is refusing a body we do not want to read (413, or a refused
- * upload sent with Expect: 100-continue): answering at once lets the client
- * stop sending, and the connection is closed.
+ * exception is refusing a body we do not want to read (chunked, over 8 MiB,
+ * or sent with Expect: 100-continue): answering at once (instead of
+ * "100 Continue") lets the client stop sending, and the connection ends with
+ * a lingering close (conns.c) so a client still sending reads the reply.
+ * Replies decided mid-body are written by the front itself (P_LINGER).
  */
 #ifndef VS_HTTP_H
 #define VS_HTTP_H

@@ -626,7 +626,10 @@ int vs_http_start(struct vs_service *svc)
 	int e = vs_conns_start(svc);
 	if (e < 0)
 		return e;
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+	/* poll, not epoll: 0.9.75's edge-triggered epoll misses the hang-up of a
+	 * client whose head, body start and FIN arrive together, and the slot
+	 * stays taken until the stall timeout */
+	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
 	                 MHD_USE_ERROR_LOG;
 	if (inet_pton(AF_INET6, svc->cfg->host, &sa6.sin6_addr) == 1) {
 		addr = (struct sockaddr *)&sa6;

@@ -29,8 +29,8 @@ SENT_0870 = os.path.join(h.LIBRIVOX, "sense_and_sensibility_01_austen_64kb-0870.
 TEST_ENGINES = {"ASR_ENGINE": "test-asr", "TTS_ENGINE": "test-tts"}
 
 # real engines, one slot per service: a slot that leaks shows at once as a 429
-# UPLOAD_STALL_TIMEOUT_SECONDS bounds how long a client that vanished mid-body
-# can hold its slot when libmicrohttpd misses the hang-up (see server.c)
+# a short UPLOAD_STALL_TIMEOUT_SECONDS keeps a test that leaves a body
+# unfinished short (missed hang-ups: test_connections.py)
 real1 = h.SharedServer(env={"ASR_MAX_CONCURRENT_REQUESTS": "1",
                             "TTS_MAX_CONCURRENT_REQUESTS": "1",
                             "UPLOAD_STALL_TIMEOUT_SECONDS": "3"}, name="real-1slot")
