@@ -147,6 +147,17 @@ static const struct setting settings[] = {
 	     "seconds"),
 	 "A client that sends no byte of its request body for this long is disconnected and its "
 	 "slot freed."},
+	{DBL("BODY_TIMEOUT_SECONDS", body_timeout_seconds, 0.5, 86400, "300", "seconds"),
+	 "Longest time to receive a whole request body, however steadily it trickles in; the "
+	 "client then gets 408 and its slot is freed at once. TTS bodies are read before a slot "
+	 "is taken."},
+	{DBL("HEADER_TIMEOUT_SECONDS", header_timeout_seconds, 0.5, 3600, "15", "seconds"),
+	 "Longest time a connection may take to send its request headers, and longest idle time "
+	 "of a keep-alive connection between requests; the connection is then closed."},
+	{INT("MAX_CONNECTIONS_PER_IP", max_connections_per_ip, 0, 100000, "64", "connections"),
+	 "Open connections per client IP address and service; more are closed at once. 0 = no "
+	 "limit. Behind a reverse proxy every client has the proxy's address: raise it or set 0 "
+	 "there and limit per client in the proxy."},
 	{INT("MAX_CONNECTIONS", max_connections, 1, 100000, "1000", "connections"),
 	 "Open client connections per service; more wait in the kernel's accept backlog until "
 	 "one closes. Queued and streaming requests hold one each."},

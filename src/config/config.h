@@ -62,6 +62,9 @@ struct vs_config {
 	int max_form_field_kb;     /* multipart fields other than the file */
 	int max_connections;       /* per service */
 	double upload_stall_timeout_seconds;
+	double body_timeout_seconds;   /* whole request body */
+	double header_timeout_seconds; /* request head, and idle keep-alive */
+	int max_connections_per_ip;    /* 0 = no limit */
 
 	/* process model */
 	int worker_nice;  /* added to workers' niceness so the front stays responsive */

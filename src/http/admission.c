@@ -46,7 +46,7 @@ static void reject_busy(struct vs_req *r, int err)
 	        r->reject_reason, r->svc->name, s.active, s.max, s.depth);
 }
 
-bool vs_admit(struct vs_req *r)
+bool vs_admit_precheck(struct vs_req *r)
 {
 	struct vs_service *svc = r->svc;
 	struct vs_guard_verdict v;
@@ -86,7 +86,12 @@ bool vs_admit(struct vs_req *r)
 			return false;
 		}
 	}
+	return true;
+}
 
+bool vs_admit_slot(struct vs_req *r)
+{
+	struct vs_service *svc = r->svc;
 	int s = vs_slots_acquire(&svc->slots, &r->waiter, vs_now_ms());
 	if (s >= 0) {
 		r->slot = s;
@@ -99,6 +104,11 @@ bool vs_admit(struct vs_req *r)
 	}
 	reject_busy(r, s);
 	return false;
+}
+
+bool vs_admit(struct vs_req *r)
+{
+	return vs_admit_precheck(r) && vs_admit_slot(r);
 }
 
 void vs_admit_queue_expired(struct vs_req *r)

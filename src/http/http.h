@@ -1,8 +1,9 @@
 /* http.h - the HTTP front's internal types (libmicrohttpd).
  *
  * DESIGN
- * One MHD daemon per service (ASR port, TTS port), epoll with an internal
- * thread pool. A request never parks an HTTP thread: while it waits for a
+ * One MHD daemon per service (ASR port, TTS port), poll with an internal
+ * thread pool (0.9.75's epoll mode misses some hang-ups mid-body, see
+ * docs/ARCHITECTURE.md). A request never parks an HTTP thread: while it waits for a
  * slot (queue) or for its worker's answer, its connection is suspended
  * (MHD_suspend_connection) and the reactor or the slot hand-over resumes it.
  *
@@ -14,16 +15,24 @@
  *   REPLY / DISCARD ---------------------------> queue response <-- answer / stream
  *
  * Admission happens on the first call, before any body byte is read:
- * resource guard (503), declared size (413), slots (429 or queue).
+ * framing (400), resource guard (503), declared size (413), slots (429 or
+ * queue). A speech request (POST /v1/audio/speech) goes NEW -> BODY without a
+ * slot and asks for one (QUEUED, 429) only once its JSON is read and parsed.
+ * The connection watcher (conns.c) bounds the phases MHD does not: the
+ * request head and idle keep-alive (HEADER_TIMEOUT_SECONDS, the socket is
+ * shut down) and the whole BODY (BODY_TIMEOUT_SECONDS, 408 and the slot
+ * freed at once).
  * The slot is released when the answer is final (before the reply leaves,
  * so a client's next request finds it free) and, at the latest, by the
  * completion callback, whatever the path (error, crash, timeout, client gone).
  *
  * Responses are queued on the second access-handler call, not the first:
  * libmicrohttpd 0.9.75 closes keep-alive connections otherwise. The
- * exception is refusing a body we do not want to read (413, or a refused
- * upload sent with Expect: 100-continue): answering at once lets the client
- * stop sending, and the connection is closed.
+ * exception is refusing a body we do not want to read (chunked, over 8 MiB,
+ * or sent with Expect: 100-continue): answering at once (instead of
+ * "100 Continue") lets the client stop sending, and the connection ends with
+ * a lingering close (conns.c) so a client still sending reads the reply.
+ * Replies decided mid-body are written by the front itself (P_LINGER).
  */
 #ifndef VS_HTTP_H
 #define VS_HTTP_H
@@ -39,6 +48,20 @@
 #include "engine/engine.h"
 #include "http/openai.h"
 #include "worker/pool.h"
+
+enum vs_watch { VS_WATCH_NONE = 0, VS_WATCH_HEADER, VS_WATCH_BODY };
+
+struct vs_conn;
+struct vs_linger;
+
+/* the connections of one service and their watcher (conns.c) */
+struct vs_conns {
+	pthread_mutex_t mu;
+	struct vs_conn *head;
+	struct vs_linger *linger;
+	int n_linger;
+	pthread_t thread;
+};
 
 struct vs_service {
 	const char *name; /* "asr" | "tts" */
@@ -56,6 +79,7 @@ struct vs_service {
 	uint64_t max_body_bytes;
 	pthread_mutex_t voices_mu;
 	char *voices_json; /* cached GET /v1/audio/voices body */
+	struct vs_conns conns;
 };
 
 enum vs_route {
@@ -79,7 +103,7 @@ enum vs_phase {
 	P_REPLY,
 	P_DISCARD, /* reply decided; swallow the (small) body first */
 	P_STREAMING,
-	P_LINGER, /* 413 written mid-body; dropping the rest before closing */
+	P_LINGER, /* reply written by the front itself; MHD closes, conns.c lingers */
 	P_SENT,
 };
 
@@ -95,8 +119,9 @@ struct vs_req {
 	enum vs_phase phase;
 	uint64_t start_ms;
 	bool has_body, large_body;
+	bool close_after; /* refused with its body unread: close after the reply */
+	bool body_read;   /* TTS: the whole body is in before the slot is asked for */
 	uint64_t body_bytes;
-	uint64_t linger_start_ms;
 
 	struct vs_waiter waiter;
 	int slot; /* >= 0 while this request holds a slot */
@@ -114,6 +139,7 @@ struct vs_req {
 	struct vs_upload *up;  /* transcriptions */
 	char *json;            /* speech body */
 	size_t json_len;
+	json_t *payload;       /* speech request, parsed before the slot */
 
 	/* worker answer (guarded by mu) */
 	bool answered;
@@ -140,9 +166,28 @@ void vs_req_resume_locked(struct vs_req *r);
 void vs_req_release_slot(struct vs_req *r);
 uint64_t vs_now_ms(void);
 
+/* the watcher's 408: true when it claimed the request (still in P_BODY),
+ * wrote the reply and freed the slot; called with svc->conns.mu held */
+bool vs_req_body_expired(struct vs_req *r);
+
+/* conns.c */
+int vs_conns_start(struct vs_service *svc);
+void vs_conns_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                     enum MHD_ConnectionNotificationCode code);
+/* sets the connection's deadline (HEADER/BODY) or clears it (NONE); r is the
+ * request a BODY deadline answers. Not with r->mu held. */
+void vs_conn_watch(struct vs_service *svc, struct MHD_Connection *conn, enum vs_watch w,
+                   struct vs_req *r);
+/* keep the socket after MHD closes it and drain the client's input (lingering close) */
+void vs_conn_linger(struct vs_service *svc, struct MHD_Connection *conn);
+
 /* admission.c: true when the request may read its body now; false when a
- * reply is set or the request is queued (r->phase says which) */
+ * reply is set or the request is queued (r->phase says which).
+ * vs_admit = vs_admit_precheck (guard 503, declared size 413) then
+ * vs_admit_slot (429 or queue). */
 bool vs_admit(struct vs_req *r);
+bool vs_admit_precheck(struct vs_req *r);
+bool vs_admit_slot(struct vs_req *r);
 void vs_admit_waiter_wake(struct vs_waiter *w);
 /* sets the 429 reply of a request whose queue wait ran out */
 void vs_admit_queue_expired(struct vs_req *r);
@@ -157,8 +202,9 @@ extern const struct vs_job_ops vs_asr_job_ops;
 void vs_asr_render(struct vs_req *r);
 void vs_job_on_fail(struct vs_job *job, int status, const char *message, const char *code);
 
-/* tts.c */
-void vs_tts_body_done(struct vs_req *r);
+/* tts.c: parse (no slot needed; sets the reply on error), then submit on r->slot */
+int vs_tts_parse(struct vs_req *r);
+void vs_tts_submit(struct vs_req *r);
 void vs_tts_voices(struct vs_req *r);
 void vs_tts_voices_render(struct vs_req *r);
 int vs_tts_queue_stream(struct vs_req *r);

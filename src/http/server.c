@@ -20,14 +20,12 @@
  * reply, so the connection stays usable and the client is not reset while
  * still sending (closing a socket with unread input makes the kernel send
  * RST, which can destroy the reply in flight). Larger bodies, chunked ones
- * and those sent with Expect: 100-continue are refused at once and the
- * connection is closed: the client has not sent them, or should not. */
+ * and those sent with Expect: 100-continue are refused at once (instead of
+ * "100 Continue"), and the connection is closed with a lingering close
+ * (conns.c), so a client that sends its body anyway still reads the reply. */
 #define DISCARD_MAX_BYTES (8 * 1024 * 1024)
 /* idle keep-alive connections are closed after this */
 #define CONNECTION_IDLE_TIMEOUT_S 120
-/* bounds of the lingering read after a mid-body 413 */
-#define LINGER_MS 5000
-#define LINGER_BYTES (64ull * 1024 * 1024)
 
 uint64_t vs_now_ms(void)
 {
@@ -98,6 +96,11 @@ static enum MHD_Result queue_reply(struct vs_req *r)
 		char ra[16];
 		snprintf(ra, sizeof(ra), "%d", r->retry_after);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+	}
+	if (r->close_after) {
+		/* the body stays unread: keep the socket past MHD's close and drain it */
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+		vs_conn_linger(r->svc, r->conn);
 	}
 	if (r->status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
@@ -174,7 +177,6 @@ static void body_complete(struct vs_req *r)
 {
 	switch (r->route) {
 	case R_TRANSCRIBE: vs_asr_body_done(r); break;
-	case R_SPEECH: vs_tts_body_done(r); break;
 	case R_VOICES: vs_tts_voices(r); break;
 	default: break;
 	}
@@ -213,16 +215,60 @@ static void simple_get(struct vs_req *r)
 }
 
 /* The body phase: MHD's per-connection timeout becomes the upload stall
- * timeout. Besides dropping stalled clients, it bounds a libmicrohttpd 0.9.75
- * weakness: with epoll (edge-triggered) it can miss the end of a connection
- * whose client closed mid-body, leaving it in CLOSE_WAIT until the timeout. */
+ * timeout (no byte for that long), and the watcher (conns.c) bounds the
+ * whole body by BODY_TIMEOUT_SECONDS, which a trickle cannot extend. */
 static void enter_body(struct vs_req *r)
 {
 	r->phase = P_BODY;
 	MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT,
 	                          (unsigned)r->svc->cfg->upload_stall_timeout_seconds);
+	vs_conn_watch(r->svc, r->conn, VS_WATCH_BODY, r);
 	if (r->route == R_TRANSCRIBE && vs_upload_begin(r) < 0)
 		r->phase = P_REPLY; /* reply set by vs_upload_begin */
+}
+
+struct cl_scan {
+	const char *first;
+	bool differ;
+};
+
+static enum MHD_Result scan_cl(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+	struct cl_scan *c = cls;
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+		return MHD_YES;
+	if (!c->first)
+		c->first = value;
+	else if (strcmp(c->first, value) != 0)
+		c->differ = true;
+	return MHD_YES;
+}
+
+/* Framing a proxy in front may read differently (request smuggling), or a
+ * body whose end we cannot find: refused with 400, and the connection is
+ * closed since where the next request starts is unknown. libmicrohttpd 0.9.75
+ * takes the first Content-Length and ignores a Transfer-Encoding other than
+ * chunked. */
+static bool framing_ok(struct vs_req *r, const char *te, const char *cl)
+{
+	struct cl_scan scan = {0};
+	const char *why = NULL;
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_cl, &scan);
+	if (scan.differ)
+		why = "Conflicting Content-Length headers";
+	else if (te && cl)
+		why = "Transfer-Encoding and Content-Length together";
+	else if (te && strcasecmp(te, "chunked") != 0)
+		why = "Unsupported Transfer-Encoding (only chunked is accepted)";
+	if (!why)
+		return true;
+	r->close_after = r->large_body = true;
+	r->reject_reason = "framing";
+	vs_req_set_error(r, 400, NULL, "invalid_request_framing", "%s", why);
+	vs_info("event=reject reason=framing service=%s status=400 msg=\"%s\"", r->svc->name, why);
+	return false;
 }
 
 static void new_request(struct vs_req *r, const char *url, const char *method)
@@ -235,9 +281,10 @@ static void new_request(struct vs_req *r, const char *url, const char *method)
 	                                                 MHD_HTTP_HEADER_EXPECT);
 	r->has_body = te || (cl && strcmp(cl, "0") != 0);
 	r->large_body = r->has_body && (te || expect || strtoull(cl, NULL, 10) > DISCARD_MAX_BYTES);
+	r->close_after = r->large_body;
 	r->phase = P_REPLY;
 
-	if (!route_request(r, url, method))
+	if (!framing_ok(r, te, cl) || !route_request(r, url, method))
 		return;
 	if (r->route == R_TRANSCRIBE || r->route == R_SPEECH) {
 		const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -255,7 +302,9 @@ static void new_request(struct vs_req *r, const char *url, const char *method)
 		simple_get(r);
 		return;
 	}
-	if (vs_admit(r))
+	/* a speech body is a small JSON document: read and parse it before a
+	 * slot is asked for, so a slow sender never holds one */
+	if (r->route == R_SPEECH ? vs_admit_precheck(r) : vs_admit(r))
 		enter_body(r);
 }
 
@@ -280,28 +329,55 @@ static void finish_answer(struct vs_req *r)
  * the write side is shut, and the rest of the body is read and dropped for
  * a bounded time (nginx's "lingering close") until the client, having read
  * the reply, closes. */
-static enum MHD_Result reply_mid_body(struct vs_req *r)
+static bool write_reply(struct vs_req *r)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	const char *body = r->body ? r->body : "";
 	char head[256];
+	vs_req_release_slot(r);
 	if (!ci)
-		return MHD_NO;
+		return false;
 	int n = snprintf(head, sizeof(head),
 	                 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 	                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
 	                 r->status, MHD_get_reason_phrase_for((unsigned)r->status), strlen(body));
 	struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, strlen(body)}};
 	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
-	vs_req_release_slot(r);
 	/* a few hundred bytes: they fit in an empty send buffer */
 	if (sendmsg(ci->connect_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-		return MHD_NO;
+		return false;
 	shutdown(ci->connect_fd, SHUT_WR);
+	return true;
+}
+
+/* r->phase is P_LINGER (claimed under r->mu by the caller) */
+static enum MHD_Result reply_mid_body(struct vs_req *r)
+{
+	if (write_reply(r))
+		vs_conn_linger(r->svc, r->conn);
+	return MHD_NO; /* MHD closes its side; conns.c drains what still comes */
+}
+
+bool vs_req_body_expired(struct vs_req *r)
+{
+	struct vs_service *svc = r->svc;
+	pthread_mutex_lock(&r->mu);
+	bool mine = r->phase == P_BODY;
+	if (mine) {
 	r->phase = P_LINGER;
-	r->linger_start_ms = vs_now_ms();
-	return MHD_YES;
+		r->reject_reason = "body_timeout";
+		vs_req_set_error(r, 408, NULL, "body_timeout",
+		                 "The request body did not arrive in full within "
+		                 "BODY_TIMEOUT_SECONDS=%g (%llu bytes received)",
+		                 svc->cfg->body_timeout_seconds, (unsigned long long)r->body_bytes);
+		vs_info("event=reject reason=body_timeout service=%s status=408 bytes=%llu "
+		        "timeout_s=%g msg=\"Request body too slow\"",
+		        svc->name, (unsigned long long)r->body_bytes,
+		        svc->cfg->body_timeout_seconds);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return mine && write_reply(r);
 }
 
 /* Decides what to do with a reply that is set while a body may still come. */
@@ -316,6 +392,116 @@ static enum MHD_Result reply_or_discard(struct vs_req *r, size_t *upload_data_si
 	return MHD_YES;
 }
 
+/* Waits for the worker's answer, or turns it into the reply. */
+static enum MHD_Result working(struct vs_req *r)
+{
+	pthread_mutex_lock(&r->mu);
+	if (!r->answered) {
+		vs_req_suspend_locked(r);
+		pthread_mutex_unlock(&r->mu);
+		return MHD_YES;
+	}
+	pthread_mutex_unlock(&r->mu);
+	if (r->route == R_SPEECH && r->stream_started && !r->err.status)
+		return vs_tts_queue_stream(r) == 0 ? MHD_YES : MHD_NO;
+	finish_answer(r);
+	return queue_reply(r);
+}
+
+static enum MHD_Result submitted(struct vs_req *r)
+{
+	return r->phase == P_WORKING ? working(r) : queue_reply(r);
+}
+
+/* One piece of body, with r->mu held (the watcher's 408 takes the request
+ * under the same lock). Returns 0 to go on, 1 when a reply is to be written
+ * mid-body (phase P_LINGER), 2 to drop the rest then reply (P_DISCARD), -1 on
+ * allocation failure. */
+static int body_data_locked(struct vs_req *r, const char *data, size_t len)
+{
+	struct vs_service *svc = r->svc;
+	r->body_bytes += len;
+	if (r->body_bytes > svc->max_body_bytes) {
+		/* a chunked upload passing the limit: cut it off now */
+		r->reject_reason = "size";
+		vs_req_set_error(r, 413, r->route == R_TRANSCRIBE ? "file" : NULL,
+		                 "request_too_large",
+		                 "Request body exceeds the limit of %llu bytes",
+		                 (unsigned long long)svc->max_body_bytes);
+		vs_info("event=reject reason=size service=%s status=413 "
+		        "msg=\"Upload size over limit (streamed body)\"",
+		        svc->name);
+		r->phase = P_LINGER;
+		return 1;
+	}
+	if (r->route == R_TRANSCRIBE) {
+		if (vs_upload_feed(r, data, len) < 0) {
+			r->phase = r->large_body ? P_LINGER : P_DISCARD;
+			return r->large_body ? 1 : 2;
+		}
+		return 0;
+	}
+	char *nb = realloc(r->json, r->json_len + len + 1);
+	if (!nb)
+		return -1;
+	memcpy(nb + r->json_len, data, len);
+	r->json = nb;
+	r->json_len += len;
+	r->json[r->json_len] = 0;
+	return 0;
+}
+
+/* The whole body is in. A speech request is parsed and only now asks for a
+ * slot; a transcription has held one since its headers. */
+static enum MHD_Result body_done(struct vs_req *r)
+{
+	vs_conn_watch(r->svc, r->conn, VS_WATCH_NONE, NULL);
+	MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT,
+	                          (unsigned)CONNECTION_IDLE_TIMEOUT_S);
+	if (r->route != R_SPEECH) {
+		body_complete(r);
+		return submitted(r);
+	}
+	r->body_read = true;
+	if (vs_tts_parse(r) < 0)
+		return queue_reply(r);
+	if (vs_admit_slot(r)) {
+		vs_tts_submit(r);
+		return submitted(r);
+	}
+	if (r->phase != P_QUEUED)
+		return queue_reply(r);
+	pthread_mutex_lock(&r->mu);
+	if (r->waiter.state == VS_WAIT_QUEUED)
+		vs_req_suspend_locked(r);
+	pthread_mutex_unlock(&r->mu);
+	return MHD_YES;
+}
+
+static enum MHD_Result on_body(struct vs_req *r, const char *upload_data, size_t *upload_data_size)
+{
+	pthread_mutex_lock(&r->mu);
+	if (r->phase != P_BODY) {
+		/* the watcher answered 408 meanwhile: let MHD close, conns.c lingers */
+		pthread_mutex_unlock(&r->mu);
+		*upload_data_size = 0;
+		return MHD_NO;
+	}
+	if (*upload_data_size == 0) {
+		r->phase = P_REPLY; /* out of the watcher's reach */
+		pthread_mutex_unlock(&r->mu);
+		return body_done(r);
+	}
+	int e = body_data_locked(r, upload_data, *upload_data_size);
+	pthread_mutex_unlock(&r->mu);
+	*upload_data_size = 0;
+	if (e < 0)
+		return MHD_NO;
+	if (e == 1)
+		return reply_mid_body(r);
+	return MHD_YES;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_data_size,
@@ -323,6 +509,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 {
 	struct vs_service *svc = cls;
 	struct vs_req *r = *con_cls;
+	(void)version;
 
 	if (!r) {
 		r = calloc(1, sizeof(*r));
@@ -335,9 +522,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		r->start_ms = vs_now_ms();
 		r->waiter.wake = vs_admit_waiter_wake;
 		*con_cls = r;
+		vs_conn_watch(svc, conn, VS_WATCH_NONE, NULL); /* the head is in */
 		new_request(r, url, method);
 		r->job.ops = r->route == R_TRANSCRIBE ? &vs_asr_job_ops : &vs_tts_job_ops;
-		/* refuse an unwanted large body now, before the client sends it */
+		/* refuse an unwanted large body now, before the client sends it
+		 * (and instead of "100 Continue") */
 		if (r->phase == P_REPLY && r->large_body && r->status >= 400)
 			return queue_reply(r);
 		if (r->phase == P_QUEUED) {
@@ -360,89 +549,29 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		}
 		pthread_mutex_unlock(&r->mu);
 		r->queue_wait_ms = vs_now_ms() - r->waiter.enqueued_ms;
-		if (r->waiter.state == VS_WAIT_GRANTED) {
-			r->slot = r->waiter.slot;
-			enter_body(r);
-			if (r->phase == P_REPLY)
-				return reply_or_discard(r, upload_data_size);
-			/* MHD repeats the headers-only call after a resume: an empty
-			 * call here is not the end of the body, which is still unread */
-			if (*upload_data_size == 0)
-				return MHD_YES;
-		} else {
+		if (r->waiter.state != VS_WAIT_GRANTED) {
 			vs_admit_queue_expired(r);
 			return reply_or_discard(r, upload_data_size);
 		}
-		/* fall through */
-	case P_BODY:
-		if (*upload_data_size > 0) {
-			r->body_bytes += *upload_data_size;
-			int e = 0;
-			if (r->body_bytes > svc->max_body_bytes) {
-				/* a chunked upload passing the limit: cut it off now */
-				r->reject_reason = "size";
-				vs_req_set_error(r, 413, r->route == R_TRANSCRIBE ? "file" : NULL,
-				                 "request_too_large",
-				                 "Request body exceeds the limit of %llu bytes",
-				                 (unsigned long long)svc->max_body_bytes);
-				vs_info("event=reject reason=size service=%s status=413 "
-				        "msg=\"Upload size over limit (streamed body)\"", svc->name);
-				*upload_data_size = 0;
-				return reply_mid_body(r);
+		r->slot = r->waiter.slot;
+		if (r->body_read) { /* speech: parsed, waiting for this slot only */
+			vs_tts_submit(r);
+			return submitted(r);
 			}
-			if (r->route == R_TRANSCRIBE) {
-				e = vs_upload_feed(r, upload_data, *upload_data_size);
-			} else {
-				char *nb = realloc(r->json, r->json_len + *upload_data_size + 1);
-				if (!nb)
-					return MHD_NO;
-				memcpy(nb + r->json_len, upload_data, *upload_data_size);
-				r->json = nb;
-				r->json_len += *upload_data_size;
-				r->json[r->json_len] = 0;
-			}
-			*upload_data_size = 0;
-			if (e < 0) {
-				r->phase = P_DISCARD;
-				if (r->large_body)
-					return reply_mid_body(r);
-			}
+		enter_body(r);
+		if (r->phase == P_REPLY)
+			return reply_or_discard(r, upload_data_size);
+		/* MHD repeats the headers-only call after a resume: an empty
+		 * call here is not the end of the body, which is still unread */
+		if (*upload_data_size == 0)
 			return MHD_YES;
-		}
-		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
-		                          (unsigned)CONNECTION_IDLE_TIMEOUT_S);
-		body_complete(r);
-		if (r->phase == P_WORKING) {
-			pthread_mutex_lock(&r->mu);
-			if (!r->answered)
-				vs_req_suspend_locked(r);
-			pthread_mutex_unlock(&r->mu);
-			if (r->suspended)
-				return MHD_YES;
-			return on_access(cls, conn, url, method, version, upload_data,
-			                 upload_data_size, con_cls);
-		}
-		return queue_reply(r);
-	case P_WORKING:
-		pthread_mutex_lock(&r->mu);
-		if (!r->answered) {
-			vs_req_suspend_locked(r);
-			pthread_mutex_unlock(&r->mu);
-			return MHD_YES;
-		}
-		pthread_mutex_unlock(&r->mu);
-		if (r->route == R_SPEECH && r->stream_started && !r->err.status)
-			return vs_tts_queue_stream(r) == 0 ? MHD_YES : MHD_NO;
-		finish_answer(r);
-		return queue_reply(r);
+		return on_body(r, upload_data, upload_data_size);
+	case P_BODY: return on_body(r, upload_data, upload_data_size);
+	case P_WORKING: return working(r);
 	case P_LINGER:
-		/* swallow what the client still sends until it reads our 413 and
-		 * closes, within bounds; then MHD closes the connection */
-		r->body_bytes += *upload_data_size;
+		/* the reply is written; MHD closes and conns.c drains the rest */
 		*upload_data_size = 0;
-		if (vs_now_ms() - r->linger_start_ms > LINGER_MS || r->body_bytes > LINGER_BYTES)
 			return MHD_NO;
-		return MHD_YES;
 	case P_DISCARD:
 		if (*upload_data_size > 0) {
 			*upload_data_size = 0;
@@ -465,19 +594,23 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct vs_service *svc = cls;
 	struct vs_req *r = *con_cls;
-	(void)conn;
 	if (!r)
 		return;
 	*con_cls = NULL;
+	/* detaches r from the watcher before it is freed; the connection now
+	 * waits for its next request head (idle keep-alive) */
+	vs_conn_watch(svc, conn, VS_WATCH_HEADER, NULL);
 	/* whatever happened to the request, its slot comes back here at the latest */
 	vs_req_release_slot(r);
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status < 400)
 		vs_debug("event=request_aborted service=%s route=%s toe=%d", svc->name,
 		         r->route_label ? r->route_label : "?", (int)toe);
-	vs_stats_request_done(r, (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || r->phase == P_LINGER)
-	                              ? r->status : 499);
+	vs_stats_request_done(
+	        r, (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || r->phase == P_LINGER) ? r->status
+	                                                                                : 499);
 	vs_upload_free(r->up);
 	free(r->json);
+	json_decref(r->payload);
 	free(r->body);
 	free(r->sbuf);
 	json_decref(r->result);
@@ -490,7 +623,13 @@ int vs_http_start(struct vs_service *svc)
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)svc->port)};
 	struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)svc->port)};
 	struct sockaddr *addr = (struct sockaddr *)&sa;
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+	int e = vs_conns_start(svc);
+	if (e < 0)
+		return e;
+	/* poll, not epoll: 0.9.75's edge-triggered epoll misses the hang-up of a
+	 * client whose head, body start and FIN arrive together, and the slot
+	 * stays taken until the stall timeout */
+	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
 	                 MHD_USE_ERROR_LOG;
 	if (inet_pton(AF_INET6, svc->cfg->host, &sa6.sin6_addr) == 1) {
 		addr = (struct sockaddr *)&sa6;
@@ -504,9 +643,12 @@ int vs_http_start(struct vs_service *svc)
 		flags, (uint16_t)svc->port, NULL, NULL, on_access, svc,
 		MHD_OPTION_SOCK_ADDR, addr,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)svc->cfg->http_threads,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, svc,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_IDLE_TIMEOUT_S,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)svc->cfg->max_connections,
+	        MHD_OPTION_NOTIFY_COMPLETED, on_completed, svc, MHD_OPTION_CONNECTION_TIMEOUT,
+	        (unsigned)CONNECTION_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+	        (unsigned)svc->cfg->max_connections, MHD_OPTION_NOTIFY_CONNECTION, vs_conns_notify,
+	        svc,
+	        /* 0 turns the per-IP limit off (e.g. behind a reverse proxy) */
+	        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)svc->cfg->max_connections_per_ip,
 		MHD_OPTION_END);
 	if (!svc->daemon) {
 		vs_error("event=start_failed service=%s addr=%s:%d msg=\"Could not listen (port in "

@@ -151,7 +151,8 @@ int vs_tts_queue_stream(struct vs_req *r)
 	return ok == MHD_YES ? 0 : -EIO;
 }
 
-void vs_tts_body_done(struct vs_req *r)
+/* Parsed before a slot is taken: a bad request never holds one. */
+int vs_tts_parse(struct vs_req *r)
 {
 	struct vs_speech_limits lim = {
 		.max_input_chars = (size_t)r->svc->cfg->tts_max_input_chars,
@@ -163,17 +164,25 @@ void vs_tts_body_done(struct vs_req *r)
 
 	if (vs_speech_parse(r->json ? r->json : "", r->json_len, &lim, &s, &err) < 0) {
 		vs_req_set_body(r, err.status, vs_oai_err_body(&err), "application/json");
-		return;
+		return -EINVAL;
 	}
 	snprintf(r->response_format, sizeof(r->response_format), "%s", s.response_format);
-	json_t *payload = json_pack("{s:s, s:s, s:f, s:s}", "input", s.input, "voice", s.voice,
-	                            "speed", s.speed, "response_format", s.response_format);
+	r->payload = json_pack("{s:s, s:s, s:f, s:s}", "input", s.input, "voice", s.voice, "speed",
+	                       s.speed, "response_format", s.response_format);
 	vs_speech_req_free(&s);
+	if (!r->payload) {
+		vs_req_set_error(r, 500, NULL, "internal_error", "Out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void vs_tts_submit(struct vs_req *r)
+{
 	r->phase = P_WORKING;
-	int e = payload ? vs_pool_submit(r->svc->pool, r->slot, &r->job, VS_MSG_SYNTHESIZE,
-	                                 payload, -1)
-	                : -ENOMEM;
-	json_decref(payload);
+	int e = vs_pool_submit(r->svc->pool, r->slot, &r->job, VS_MSG_SYNTHESIZE, r->payload, -1);
+	json_decref(r->payload);
+	r->payload = NULL;
 	if (e < 0) {
 		r->phase = P_REPLY;
 		vs_req_set_error(r, 503, NULL, "worker_unavailable",

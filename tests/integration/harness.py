@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -517,6 +518,142 @@ def assert_error_shape(resp, status):
     assert e["param"] is None or isinstance(e["param"], str), "param type: %r" % e
     assert e["code"] is None or isinstance(e["code"], (str, int)), "code type: %r" % e
     return e
+
+
+# ---------------------------------------------------------------- raw sockets
+
+def recv_response(sock, timeout=30.0):
+    """Read one HTTP/1.1 response from a raw socket (Content-Length or chunked
+    body). Returns (status, headers(lowercase), body)."""
+    deadline = time.monotonic() + timeout
+    buf = b""
+
+    def more():
+        left = deadline - time.monotonic()
+        assert left > 0, "no complete response within %.0f s (got %r)" % (timeout, buf[:300])
+        sock.settimeout(left)
+        b = sock.recv(65536)
+        assert b, "connection closed before the response was complete (got %r)" % buf[:300]
+        return b
+    while b"\r\n\r\n" not in buf:
+        buf += more()
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    hdrs = {}
+    for l in lines[1:]:
+        k, _, v = l.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    if "content-length" in hdrs:
+        n = int(hdrs["content-length"])
+        while len(rest) < n:
+            buf = more()
+            rest += buf
+        return status, hdrs, rest[:n]
+    if "chunked" in hdrs.get("transfer-encoding", ""):
+        body = b""
+        while True:
+            while b"\r\n" not in rest:
+                rest += more()
+            size_line, rest = rest.split(b"\r\n", 1)
+            n = int(size_line.split(b";")[0], 16)
+            while len(rest) < n + 2:
+                rest += more()
+            body += rest[:n]
+            rest = rest[n + 2:]
+            if n == 0:
+                return status, hdrs, body
+    return status, hdrs, rest
+
+
+def closed_by_peer(sock, timeout=5.0):
+    """True if the peer closes the connection (EOF or reset) within timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        sock.settimeout(left)
+        try:
+            if not sock.recv(65536):
+                return True
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+
+
+class Prefixed:
+    """A socket whose first recv() returns bytes already read."""
+
+    def __init__(self, so, first):
+        self.so, self.first = so, first
+
+    def settimeout(self, t):
+        self.so.settimeout(t)
+
+    def recv(self, n):
+        if self.first:
+            b, self.first = self.first, b""
+            return b
+        return self.so.recv(n)
+
+
+def upload_head(boundary, length=None):
+    """Raw request head of a transcription upload: Content-Length `length`,
+    or chunked when length is None."""
+    size = ("Content-Length: %d" % length) if length is not None else \
+        "Transfer-Encoding: chunked"
+    return ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: multipart/form-data; boundary=%s\r\n%s\r\n\r\n"
+            % ("/v1/audio/transcriptions", boundary, size)).encode()
+
+
+def multipart_head(boundary, filename="big.wav"):
+    return ("--%s\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n"
+            "--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"%s\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n"
+            % (boundary, boundary, filename)).encode()
+
+
+
+def read_until_close(sock, timeout=10.0):
+    """Everything the peer sends until it closes (or timeout). Returns
+    (bytes, closed): closed is False when the connection was still open at
+    the timeout; a reset after some bytes counts as closed."""
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return buf, False
+        sock.settimeout(left)
+        try:
+            b = sock.recv(65536)
+        except socket.timeout:
+            return buf, False
+        except (ConnectionResetError, BrokenPipeError):
+            return buf, True
+        if not b:
+            return buf, True
+        buf += b
+
+
+def status_lines(raw):
+    """Every HTTP status line in raw, wherever it appears."""
+    return re.findall(rb"HTTP/1\.[01] \d{3}[^\r\n]*", raw)
+
+
+def parse_response(raw):
+    """One response (head + Content-Length body) from bytes: Resp."""
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    hdrs = {}
+    for l in lines[1:]:
+        k, _, v = l.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    n = int(hdrs.get("content-length", len(rest)))
+    return Resp(int(lines[0].split()[1]), hdrs, rest[:n])
 
 
 # ---------------------------------------------------------------- media

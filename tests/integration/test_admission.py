@@ -29,8 +29,8 @@ SENT_0870 = os.path.join(h.LIBRIVOX, "sense_and_sensibility_01_austen_64kb-0870.
 TEST_ENGINES = {"ASR_ENGINE": "test-asr", "TTS_ENGINE": "test-tts"}
 
 # real engines, one slot per service: a slot that leaks shows at once as a 429
-# UPLOAD_STALL_TIMEOUT_SECONDS bounds how long a client that vanished mid-body
-# can hold its slot when libmicrohttpd misses the hang-up (see server.c)
+# a short UPLOAD_STALL_TIMEOUT_SECONDS keeps a test that leaves a body
+# unfinished short (missed hang-ups: test_connections.py)
 real1 = h.SharedServer(env={"ASR_MAX_CONCURRENT_REQUESTS": "1",
                             "TTS_MAX_CONCURRENT_REQUESTS": "1",
                             "UPLOAD_STALL_TIMEOUT_SECONDS": "3"}, name="real-1slot")
@@ -66,98 +66,11 @@ def _slots_back(s, service):
     return d
 
 
-def _recv_response(sock, timeout=30.0):
-    """Read one HTTP/1.1 response from a raw socket (Content-Length or chunked
-    body). Returns (status, headers(lowercase), body)."""
-    deadline = time.monotonic() + timeout
-    buf = b""
-
-    def more():
-        left = deadline - time.monotonic()
-        assert left > 0, "no complete response within %.0f s (got %r)" % (timeout, buf[:300])
-        sock.settimeout(left)
-        b = sock.recv(65536)
-        assert b, "connection closed before the response was complete (got %r)" % buf[:300]
-        return b
-    while b"\r\n\r\n" not in buf:
-        buf += more()
-    head, rest = buf.split(b"\r\n\r\n", 1)
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    hdrs = {}
-    for l in lines[1:]:
-        k, _, v = l.partition(":")
-        hdrs[k.strip().lower()] = v.strip()
-    if "content-length" in hdrs:
-        n = int(hdrs["content-length"])
-        while len(rest) < n:
-            buf = more()
-            rest += buf
-        return status, hdrs, rest[:n]
-    if "chunked" in hdrs.get("transfer-encoding", ""):
-        body = b""
-        while True:
-            while b"\r\n" not in rest:
-                rest += more()
-            size_line, rest = rest.split(b"\r\n", 1)
-            n = int(size_line.split(b";")[0], 16)
-            while len(rest) < n + 2:
-                rest += more()
-            body += rest[:n]
-            rest = rest[n + 2:]
-            if n == 0:
-                return status, hdrs, body
-    return status, hdrs, rest
-
-
-def _closed_by_peer(sock, timeout=5.0):
-    """True if the peer closes the connection (EOF or reset) within timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        sock.settimeout(left)
-        try:
-            if not sock.recv(65536):
-                return True
-        except (ConnectionResetError, BrokenPipeError):
-            return True
-        except socket.timeout:
-            return False
-
-
-class _Prefixed:
-    """A socket whose first recv() returns bytes already read."""
-
-    def __init__(self, so, first):
-        self.so, self.first = so, first
-
-    def settimeout(self, t):
-        self.so.settimeout(t)
-
-    def recv(self, n):
-        if self.first:
-            b, self.first = self.first, b""
-            return b
-        return self.so.recv(n)
-
-
-def _upload_headers(boundary, length=None):
-    """Raw request head of a transcription upload: Content-Length `length`,
-    or chunked when length is None."""
-    size = ("Content-Length: %d" % length) if length is not None else \
-        "Transfer-Encoding: chunked"
-    return ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            "Content-Type: multipart/form-data; boundary=%s\r\n%s\r\n\r\n"
-            % (TRANSCRIBE, boundary, size)).encode()
-
-
-def _multipart_head(boundary, filename="big.wav"):
-    return ("--%s\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n"
-            "--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"%s\"\r\n"
-            "Content-Type: application/octet-stream\r\n\r\n"
-            % (boundary, boundary, filename)).encode()
+_recv_response = h.recv_response
+_closed_by_peer = h.closed_by_peer
+_Prefixed = h.Prefixed
+_upload_headers = h.upload_head
+_multipart_head = h.multipart_head
 
 
 def _numbers(s):
