@@ -126,6 +126,9 @@ static const struct setting settings[] = {
 	 "How often idle models are looked for (the original checked every 60 seconds)."},
 	{DBL("REQUEST_TIMEOUT_SECONDS", request_timeout_seconds, 0, 86400, "300", "seconds"),
 	 "Longest processing time of one request; 0 disables."},
+	{DBL("SHUTDOWN_GRACE_SECONDS", shutdown_grace_seconds, 0, 300, "5", "seconds"),
+	 "On SIGTERM/SIGINT: how long in-flight replies may take to leave and workers to "
+	 "exit before they are SIGKILLed, so shutdown stays bounded."},
 	{INT("TTS_MAX_INPUT_CHARS", tts_max_input_chars, 1, 1000000, "4096", "characters"),
 	 "Longest TTS `input` text, in characters."},
 	{INT("MAX_JSON_BODY_KB", max_json_body_kb, 1, 10240, "64", "KB"),

@@ -71,6 +71,7 @@ struct vs_pool {
 	struct worker *w;
 	struct vs_pool_stats stats;
 	uint64_t next_idle_check_ms;
+	bool stopped; /* vs_pool_stop ran: submits fail with -ESHUTDOWN */
 };
 
 static struct {
@@ -78,6 +79,7 @@ static struct {
 	pthread_mutex_t mu; /* guards pools[] and ticks[] registration */
 	int epfd, evfd;
 	pthread_t thread;
+	bool started, stop; /* stop: reactor_main leaves its loop (guarded by mu) */
 	struct vs_pool *pools[MAX_POOLS];
 	int n_pools;
 	struct {
@@ -297,10 +299,18 @@ static void check_timeouts(struct vs_pool *p, uint64_t now)
 	}
 }
 
+static bool reactor_stopping(void)
+{
+	pthread_mutex_lock(&reactor.mu);
+	bool stop = reactor.stop;
+	pthread_mutex_unlock(&reactor.mu);
+	return stop;
+}
+
 static void *reactor_main(void *arg)
 {
 	(void)arg;
-	for (;;) {
+	while (!reactor_stopping()) {
 		struct epoll_event evs[32];
 		int n = epoll_wait(reactor.epfd, evs, 32, TICK_MS);
 		for (int i = 0; i < n; i++) {
@@ -341,7 +351,7 @@ static void reactor_start(void)
 	reactor.evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
 	epoll_ctl(reactor.epfd, EPOLL_CTL_ADD, reactor.evfd, &ev);
-	pthread_create(&reactor.thread, NULL, reactor_main, NULL);
+	reactor.started = pthread_create(&reactor.thread, NULL, reactor_main, NULL) == 0;
 }
 
 void vs_reactor_add_tick(void (*fn)(void *opaque), void *opaque)
@@ -392,15 +402,99 @@ struct vs_pool *vs_pool_new(const struct vs_pool_config *cfg, const char *exe)
 	return p;
 }
 
+/* Shutdown. The pool lock is held only while the workers are detached (so
+ * the reactor never waits behind the grace period); the waiting is done on
+ * the collected pids without it, and never blocks past grace_s. */
+void vs_pool_stop(struct vs_pool *p, double grace_s)
+{
+	pid_t pids[VS_POOL_STOP_MAX];
+	int n = 0;
+
+	pthread_mutex_lock(&p->mu);
+	p->stopped = true;
+	for (int i = 0; i < p->cfg.slots; i++) {
+		struct worker *w = &p->w[i];
+		if (w->state == W_NONE)
+			continue;
+		struct vs_job *job = w->state == W_BUSY ? w->job : NULL;
+		epoll_ctl(reactor.epfd, EPOLL_CTL_DEL, w->sock, NULL);
+		close(w->sock); /* an idle worker sees EOF and exits on its own */
+		if (job)
+			kill(w->pid, SIGKILL); /* its request is answered below, not finished */
+		if (n < VS_POOL_STOP_MAX)
+			pids[n++] = w->pid;
+		vs_frame_reader_reset(&w->rd);
+		w->state = W_NONE;
+		w->sock = -1;
+		w->pid = 0;
+		w->job = NULL;
+		w->loaded = w->paused = false;
+		if (job)
+			job->ops->on_fail(job, 503,
+			                  "The server is shutting down; this request was not finished",
+			                  "shutting_down");
+	}
+	pthread_mutex_unlock(&p->mu);
+
+	uint64_t deadline = now_ms() + (uint64_t)(grace_s * 1000);
+	int left = n;
+	while (left > 0) {
+		for (int i = 0; i < n; i++) {
+			if (pids[i] <= 0)
+				continue;
+			pid_t r = waitpid(pids[i], NULL, WNOHANG);
+			if (r == pids[i] || (r < 0 && errno == ECHILD)) {
+				pids[i] = 0;
+				left--;
+			}
+		}
+		if (left == 0 || now_ms() >= deadline)
+			break;
+		usleep(20000);
+	}
+	for (int i = 0; i < n; i++) {
+		if (pids[i] <= 0)
+			continue;
+		/* a worker that ignored EOF for the whole grace period (stuck, or
+		 * stopped) must not keep the server from exiting */
+		vs_warn("event=worker_killed service=%s pid=%d reason=shutdown_grace grace_s=%g",
+		        p->cfg.service, (int)pids[i], grace_s);
+		kill(pids[i], SIGKILL);
+		while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+}
+
+void vs_reactor_stop(void)
+{
+	pthread_mutex_lock(&reactor.mu);
+	bool started = reactor.started;
+	reactor.stop = true;
+	reactor.started = false;
+	pthread_mutex_unlock(&reactor.mu);
+	if (!started)
+		return;
+	wake_reactor();
+	pthread_join(reactor.thread, NULL);
+	close(reactor.evfd);
+	close(reactor.epfd);
+	reactor.evfd = reactor.epfd = -1;
+}
+
 void vs_pool_free(struct vs_pool *p)
 {
 	if (!p)
 		return;
-	pthread_mutex_lock(&p->mu);
-	for (int i = 0; i < p->cfg.slots; i++)
-		reap_worker(&p->w[i], p->w[i].state == W_BUSY);
-	pthread_mutex_unlock(&p->mu);
-	/* the reactor keeps its pointer; pools live until exit */
+	if (!p->stopped)
+		vs_pool_stop(p, 0);
+	pthread_mutex_lock(&reactor.mu);
+	for (int i = 0; i < reactor.n_pools; i++)
+		if (reactor.pools[i] == p)
+			reactor.pools[i] = reactor.pools[--reactor.n_pools];
+	pthread_mutex_unlock(&reactor.mu);
+	pthread_mutex_destroy(&p->mu);
+	free(p->w);
+	free(p);
 }
 
 int vs_pool_submit(struct vs_pool *p, int slot, struct vs_job *job, uint16_t type,
@@ -411,6 +505,10 @@ int vs_pool_submit(struct vs_pool *p, int slot, struct vs_job *job, uint16_t typ
 		return -EINVAL;
 	pthread_mutex_lock(&p->mu);
 	struct worker *w = &p->w[slot];
+	if (p->stopped) {
+		r = -ESHUTDOWN; /* a kept-alive request that arrived during shutdown */
+		goto out;
+	}
 	if (w->state == W_BUSY) {
 		/* cannot happen while slots are honoured; refuse rather than mix answers */
 		r = -EBUSY;
