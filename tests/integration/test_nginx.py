@@ -12,7 +12,12 @@ What is checked, and how:
   /metrics, and the /asr/ /tts/ prefixes for the per-service ones;
 - TTS is streamed: the first audio bytes reach the client through nginx
   while the server still reports the request active (test engine, which
-  emits its audio in ten spaced blocks; no clock is read);
+  emits its audio in ten spaced blocks; no clock is read). nginx forwards
+  bytes as they come even with proxy_buffering on while the client keeps
+  up (checked by hand); what `off` changes is that a slow reader's
+  backpressure reaches the server instead of nginx spooling the whole
+  stream to disk, which needs more audio than a test should make, so
+  `proxy_buffering off` on the speech routes is asserted from the file;
 - nginx does not cut a long request. A 5-minute test would be slow, so:
   (1) the conf's proxy_read_timeout and proxy_send_timeout, parsed from the
   file for every proxied location, are at least REQUEST_TIMEOUT_SECONDS plus
