@@ -1582,7 +1582,8 @@ def write_report(ctx, out_path, inp_how, versions_, elapsed, partial):
     lines += ["", "## Inputs", ""] + ["- " + h for h in inp_how]
     lines += ["", "## Running it", "",
               "`make bench` (installs wrk and nginx-light if missing, builds, then "
-              "runs `./bench/run.sh build`). `./bench/run.sh BUILD_DIR 1 3` runs only "
+              "runs `./bench/run.sh build`); section 8, the soak, runs for `SOAK_SECONDS` "
+              "(600 by default). `./bench/run.sh BUILD_DIR 1 3` runs only "
               "sections 1 and 3 and prints their table without touching this file. The "
               "suite takes about %.0f minutes on this machine; it exits 0 however slow the "
               "figures are, and 1 only when something is broken (a tool missing, the server "
