@@ -1,22 +1,35 @@
 # Thin wrapper for the README's two commands; the build itself is meson.
 #   make run    install what is missing, build, start ASR :5001 and TTS :5002
-#   make test   install what is missing, build, run unit + integration tests
+#   make test   install what is missing, build (normal + ASan/UBSan), run unit,
+#               integration (twice: normal build, sanitizer build) and a short
+#               libFuzzer run of every fuzz driver (tests/run_all.sh)
 #   make bench  run the benchmark suite (writes docs/PERFORMANCE.md)
 
 BUILD ?= build
+# the same sources with ASan + UBSan; -fno-sanitize-recover makes every UBSan
+# finding fatal, like ASan's; b_lundef=false because sanitizer runtimes
+# resolve symbols at load time
+BUILD_ASAN ?= build-asan
+ASAN_SETUP := -Db_sanitize=address,undefined -Db_lundef=false -Dtests=disabled \
+              -Dc_args=-fno-sanitize-recover=all -Dc_link_args=-fno-sanitize-recover=all
 # Debian packages the server needs to build and run
 DEPS := gcc pkg-config meson ninja-build libmicrohttpd-dev libjansson-dev \
         libavformat-dev libavcodec-dev libswresample-dev libavutil-dev \
         libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us \
         libespeak-ng-dev espeak-ng-data libcmocka-dev libcurl4-openssl-dev
 # ... and what the tests drive it with (ffmpeg makes test audio, promtool
-# checks /metrics, pocketsphinx_continuous is the WER baseline)
-TEST_DEPS := ffmpeg pocketsphinx pocketsphinx-testdata prometheus python3 curl
-BENCH_DEPS := wrk nginx-light espeak-ng
+# checks /metrics, pocketsphinx_continuous is the WER baseline, nginx runs
+# deploy/nginx-voicestack.conf in test_nginx.py). Sanitizers: gcc's ASan and
+# UBSan runtimes (libasan8, libubsan1) for build-asan; clang with
+# libclang-rt-14-dev (libFuzzer + clang's ASan/UBSan runtimes, a Recommends
+# of clang that --no-install-recommends would skip) for the fuzz drivers.
+TEST_DEPS := ffmpeg pocketsphinx pocketsphinx-testdata prometheus python3 curl nginx-light \
+             libasan8 libubsan1 clang libclang-rt-14-dev
+BENCH_DEPS := wrk espeak-ng
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test unit integration bench deps test-deps bench-deps clean
+.PHONY: all build build-asan run test unit integration bench deps test-deps bench-deps clean
 
 all: build
 
@@ -46,14 +59,20 @@ $(BUILD)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
+$(BUILD_ASAN)/build.ninja:
+	meson setup $(BUILD_ASAN) $(ASAN_SETUP)
+
+build-asan: test-deps $(BUILD_ASAN)/build.ninja
+	ninja -C $(BUILD_ASAN)
+
 run: build
 	./$(BUILD)/voicestack serve
 
-test: test-deps build
-	./tests/run_all.sh $(BUILD)
+test: test-deps build build-asan
+	./tests/run_all.sh $(BUILD) $(BUILD_ASAN)
 
 bench: bench-deps build
 	./bench/run.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(BUILD_ASAN)

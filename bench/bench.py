@@ -3,7 +3,8 @@
 
 DESIGN
 Owns: the seven measurements of issue 4 (HTTP front, admission cost, ASR
-overhead, TTS, memory, cold start, scaling), the table they make, and
+overhead, TTS, memory, cold start, scaling), the soak of section 8 (run
+from bench/soak.py), the table they make, and
 docs/PERFORMANCE.md, which is generated here and nowhere else.  bench/run.sh
 checks the tools and calls `bench.py --build BUILD_DIR [SECTION...]`; a full
 run rewrites docs/PERFORMANCE.md, a partial one (sections named) only prints.
@@ -51,6 +52,8 @@ import sys
 import tempfile
 import threading
 import time
+
+import soak  # section 8, bench/soak.py
 
 HOST = "127.0.0.1"
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -1579,7 +1582,8 @@ def write_report(ctx, out_path, inp_how, versions_, elapsed, partial):
     lines += ["", "## Inputs", ""] + ["- " + h for h in inp_how]
     lines += ["", "## Running it", "",
               "`make bench` (installs wrk and nginx-light if missing, builds, then "
-              "runs `./bench/run.sh build`). `./bench/run.sh BUILD_DIR 1 3` runs only "
+              "runs `./bench/run.sh build`); section 8, the soak, runs for `SOAK_SECONDS` "
+              "(600 by default). `./bench/run.sh BUILD_DIR 1 3` runs only "
               "sections 1 and 3 and prints their table without touching this file. The "
               "suite takes about %.0f minutes on this machine; it exits 0 however slow the "
               "figures are, and 1 only when something is broken (a tool missing, the server "
@@ -1611,7 +1615,8 @@ SECTIONS = [("1", "HTTP front vs nginx", sec_http),
             ("3", "ASR overhead", sec_asr),
             ("4", "TTS", sec_tts),
             ("5", "memory + cold start", sec_memory_cold),
-            ("7", "scaling", sec_scaling)]
+            ("7", "scaling", sec_scaling),
+            ("8", "soak", lambda ctx, inp, a: soak.sec_soak(ctx, inp, a, sys.modules[__name__]))]
 
 
 def main():
@@ -1627,7 +1632,9 @@ def main():
     ap.add_argument("--tts-runs", type=int, default=5)
     ap.add_argument("--cold-pairs", type=int, default=3)
     ap.add_argument("--scale-requests", type=int, default=8)
-    ap.add_argument("sections", nargs="*", help="run only these sections (1..7; 6 = 5)")
+    ap.add_argument("--soak-secs", type=float, default=600,
+                    help="soak length (section 8); SOAK_SECONDS overrides it")
+    ap.add_argument("sections", nargs="*", help="run only these sections (1..8; 6 = 5)")
     a = ap.parse_args()
     want = set(s.replace("6", "5") for s in a.sections)
     bad = want - set(s for s, _, _ in SECTIONS)

@@ -15,7 +15,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 
 if [ $# -lt 1 ] || [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
-	echo "usage: $0 BUILD_DIR [SECTION...]  (1-7; none: all, writes docs/PERFORMANCE.md)" >&2
+	echo "usage: $0 BUILD_DIR [SECTION...]  (1-8; none: all, writes docs/PERFORMANCE.md)" >&2
 	exit 2
 fi
 build=$1

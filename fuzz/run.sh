@@ -3,13 +3,15 @@
 # Builds fuzz/fuzz_NAME.c with clang + libFuzzer + ASan + UBSan in /tmp and
 # fuzzes for SECONDS (default 60) on a copy of fuzz/corpus/NAME/ (new inputs
 # stay in the copy; the checked-in corpus is never modified). Crash files go
-# to /tmp/vs-fuzz-NAME/artifacts/. See fuzz/README.md.
+# to /tmp/vs-fuzz-NAME/artifacts/. VS_FUZZ_WORK=DIR works in DIR instead
+# (tests/run_all.sh gives each run a fresh one). Exits with libFuzzer's
+# status: 0 = no finding. See fuzz/README.md.
 set -eu
 name=${1:?usage: fuzz/run.sh NAME [SECONDS] [libFuzzer args...]}
 secs=${2:-60}
 shift $(( $# >= 2 ? 2 : 1 ))
 root=$(cd "$(dirname "$0")/.." && pwd)
-work=/tmp/vs-fuzz-$name
+work=${VS_FUZZ_WORK:-/tmp/vs-fuzz-$name}
 cc=${CC_FUZZ:-clang}
 
 # sources each driver needs from src/, and the pkg-config packages they use

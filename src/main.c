@@ -4,7 +4,9 @@
  * DESIGN
  * `serve` loads the settings once (config/), starts one HTTP daemon per
  * service (http/) with its slots (admit/) and worker pool (worker/), then
- * waits for SIGINT/SIGTERM. `transcribe` and `speak` run the same engines
+ * waits for SIGINT/SIGTERM, then shuts down in order (shutdown_services())
+ * and returns from main, so LeakSanitizer can check a sanitizer build.
+ * `transcribe` and `speak` run the same engines
  * in-process for one-shot use (and as the in-process baseline of the
  * benchmarks).
  */
@@ -13,6 +15,8 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +118,68 @@ static void expire_queues(void *opaque)
 			vs_slots_expire(&svcs[i].slots, vs_now_ms());
 }
 
+/* True once no request holds a slot or waits in a queue of any service. */
+static bool services_idle(struct vs_service *const *active, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct vs_slots_snapshot ss;
+		vs_slots_snapshot(&active[i]->slots, &ss);
+		if (ss.active > 0 || ss.depth > 0)
+			return false;
+	}
+	return true;
+}
+
+/* Shutdown, bounded by grace_s (+1 s for the last replies to leave):
+ *  1. stop accepting (quiesce; the listen fds are closed after step 4, as
+ *     MHD requires while its threads run);
+ *  2. stop the pools: requests in flight get 503 shutting_down and their
+ *     workers are killed, idle workers exit on EOF, a stuck one is SIGKILLed
+ *     at the deadline; a request that arrives on a kept-alive connection now
+ *     gets a 503 from the failed submit;
+ *  3. expire the queues (a queued request gets the queue's 429 + Retry-After,
+ *     which sends a client to retry, here the restarted server), and wait
+ *     until no request holds a slot: then no connection is suspended any
+ *     more, which MHD_stop_daemon needs;
+ *  4. stop the daemons (closes what is left, e.g. an upload mid-body);
+ *  5. stop the reactor and free the pools. */
+static void shutdown_services(struct vs_service *const *active, int n, double grace_s)
+{
+	uint64_t deadline = vs_now_ms() + (uint64_t)(grace_s * 1000);
+	MHD_socket lfd[2] = {MHD_INVALID_SOCKET, MHD_INVALID_SOCKET};
+
+	for (int i = 0; i < n; i++)
+		lfd[i] = MHD_quiesce_daemon(active[i]->daemon);
+	for (int i = 0; i < n; i++) {
+		uint64_t now = vs_now_ms();
+		vs_pool_stop(active[i]->pool,
+		             now < deadline ? (double)(deadline - now) / 1000.0 : 0);
+	}
+	for (int i = 0; i < n; i++)
+		vs_slots_expire(&active[i]->slots, UINT64_MAX);
+	uint64_t drain_end = deadline > vs_now_ms() + 1000 ? deadline : vs_now_ms() + 1000;
+	while (!services_idle(active, n) && vs_now_ms() < drain_end)
+		usleep(20000);
+	if (!services_idle(active, n))
+		vs_warn("event=shutdown_drain_timeout grace_s=%g msg=\"Closing connections with "
+		        "requests still in progress\"",
+		        grace_s);
+	for (int i = 0; i < n; i++) {
+		MHD_stop_daemon(active[i]->daemon);
+		active[i]->daemon = NULL;
+		if (lfd[i] != MHD_INVALID_SOCKET)
+			close(lfd[i]);
+	}
+	vs_reactor_stop();
+	for (int i = 0; i < n; i++) {
+		vs_pool_free(active[i]->pool);
+		active[i]->pool = NULL;
+		free(active[i]->voices_json);
+		active[i]->voices_json = NULL;
+		pthread_mutex_destroy(&active[i]->voices_mu);
+	}
+}
+
 static int cmd_serve(struct vs_config *c, int argc, char **argv)
 {
 	static struct vs_service svcs[2];
@@ -187,15 +253,11 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 
 	int sig = 0;
 	sigwait(&set, &sig);
-	vs_info("event=shutdown signal=%d", sig);
-	/* Stop accepting, stop the workers, and leave: requests still in flight
-	 * or queued are suspended connections that MHD_stop_daemon would refuse
-	 * to tear down, and the kernel closes their sockets on exit anyway. */
-	for (int i = 0; i < n_active; i++)
-		MHD_quiesce_daemon(active[i]->daemon);
-	for (int i = 0; i < n_active; i++)
-		vs_pool_free(active[i]->pool);
-	_exit(0);
+	vs_info("event=shutdown signal=%d grace_s=%g", sig, c->shutdown_grace_seconds);
+	shutdown_services(active, n_active, c->shutdown_grace_seconds);
+	vs_guard_destroy(&guard);
+	vs_info("event=shutdown_complete");
+	return 0;
 }
 
 /* ---- transcribe / speak (in-process) ---- */

@@ -129,6 +129,9 @@ static const struct setting settings[] = {
 	{DBL("REQUEST_TIMEOUT_SECONDS", request_timeout_seconds, 0, 86400, "300", "seconds"),
 	 "Longest processing time of one request (504 and the worker is killed); 0 disables. "
 	 "Bounds ASR_MAX_AUDIO_SECONDS: see there."},
+	{DBL("SHUTDOWN_GRACE_SECONDS", shutdown_grace_seconds, 0, 300, "5", "seconds"),
+	 "On SIGTERM/SIGINT: how long in-flight replies may take to leave and workers to "
+	 "exit before they are SIGKILLed, so shutdown stays bounded."},
 	{INT("TTS_MAX_INPUT_CHARS", tts_max_input_chars, 1, 1000000, "4096", "characters"),
 	 "Longest TTS `input` text, in characters."},
 	{INT("MAX_JSON_BODY_KB", max_json_body_kb, 1, 10240, "64", "KB"),

@@ -93,6 +93,7 @@ struct vs_pool {
 	uint64_t next_idle_check_ms;
 	struct dying *dying; /* reaped without blocking on the reactor's tick */
 	size_t n_dying, cap_dying;
+	bool stopped; /* vs_pool_stop ran: submits fail with -ESHUTDOWN */
 };
 
 static struct {
@@ -100,6 +101,7 @@ static struct {
 	pthread_mutex_t mu; /* guards pools[] and ticks[] registration */
 	int epfd, evfd;
 	pthread_t thread;
+	bool started, stop; /* stop: reactor_main leaves its loop (guarded by mu) */
 	struct vs_pool *pools[MAX_POOLS];
 	int n_pools;
 	struct {
@@ -383,10 +385,18 @@ static void check_timeouts(struct vs_pool *p, uint64_t now)
 	}
 }
 
+static bool reactor_stopping(void)
+{
+	pthread_mutex_lock(&reactor.mu);
+	bool stop = reactor.stop;
+	pthread_mutex_unlock(&reactor.mu);
+	return stop;
+}
+
 static void *reactor_main(void *arg)
 {
 	(void)arg;
-	for (;;) {
+	while (!reactor_stopping()) {
 		struct epoll_event evs[32];
 		int n = epoll_wait(reactor.epfd, evs, 32, TICK_MS);
 		for (int i = 0; i < n; i++) {
@@ -428,7 +438,7 @@ static void reactor_start(void)
 	reactor.evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
 	epoll_ctl(reactor.epfd, EPOLL_CTL_ADD, reactor.evfd, &ev);
-	pthread_create(&reactor.thread, NULL, reactor_main, NULL);
+	reactor.started = pthread_create(&reactor.thread, NULL, reactor_main, NULL) == 0;
 }
 
 void vs_reactor_add_tick(void (*fn)(void *opaque), void *opaque)
@@ -479,25 +489,88 @@ struct vs_pool *vs_pool_new(const struct vs_pool_config *cfg, const char *exe)
 	return p;
 }
 
+/* Shutdown. The pool lock is held only while the workers are detached (so
+ * the reactor never waits behind the grace period); the waiting is done on
+ * the collected pids without it, and never blocks past grace_s. */
+void vs_pool_stop(struct vs_pool *p, double grace_s)
+{
+	pthread_mutex_lock(&p->mu);
+	p->stopped = true;
+	for (int i = 0; i < p->cfg.slots; i++) {
+		struct worker *w = &p->w[i];
+		struct vs_job *job = w->state == W_BUSY ? w->job : NULL;
+		/* an idle worker sees EOF and exits on its own; a busy one is killed,
+		 * its request answered below rather than finished */
+		reap_worker(w, job != NULL);
+		if (job)
+			job->ops->on_fail(job, 503,
+			                  "The server is shutting down; this request was not finished",
+			                  "shutting_down");
+	}
+	pthread_mutex_unlock(&p->mu);
+
+	/* the only wait in the pool, bounded by grace_s: reap the dying list
+	 * ourselves (the reactor may already be stopped), then SIGKILL the rest */
+	uint64_t deadline = now_ms() + (uint64_t)(grace_s * 1000);
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		check_dying(p, now_ms());
+		size_t left = p->n_dying;
+		pthread_mutex_unlock(&p->mu);
+		if (left == 0 || now_ms() >= deadline)
+			break;
+		usleep(20000);
+	}
+	pid_t left[VS_POOL_STOP_MAX];
+	size_t n = 0;
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < p->n_dying && n < VS_POOL_STOP_MAX; i++)
+		left[n++] = p->dying[i].pid;
+	p->n_dying = 0;
+	pthread_mutex_unlock(&p->mu);
+	for (size_t i = 0; i < n; i++) {
+		/* a worker that ignored EOF for the whole grace period (stuck, or
+		 * stopped) must not keep the server from exiting; SIGKILL cannot be
+		 * ignored, so this wait is short, and it is outside the lock */
+		vs_warn("event=worker_killed service=%s pid=%d reason=shutdown_grace grace_s=%g",
+		        p->cfg.service, (int)left[i], grace_s);
+		kill(left[i], SIGKILL);
+		while (waitpid(left[i], NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+}
+
+void vs_reactor_stop(void)
+{
+	pthread_mutex_lock(&reactor.mu);
+	bool started = reactor.started;
+	reactor.stop = true;
+	reactor.started = false;
+	pthread_mutex_unlock(&reactor.mu);
+	if (!started)
+		return;
+	wake_reactor();
+	pthread_join(reactor.thread, NULL);
+	close(reactor.evfd);
+	close(reactor.epfd);
+	reactor.evfd = reactor.epfd = -1;
+}
+
 void vs_pool_free(struct vs_pool *p)
 {
 	if (!p)
 		return;
-	pthread_mutex_lock(&p->mu);
-	for (int i = 0; i < p->cfg.slots; i++)
-		reap_worker(&p->w[i], p->w[i].state == W_BUSY);
-	pthread_mutex_unlock(&p->mu);
-	/* shutdown may wait, but boundedly: the reactor's tick reaps the workers
-	 * and SIGKILLs any that outlive the grace period */
-	for (int waited = 0; waited < EXIT_GRACE_MS + 1000; waited += 20) {
-		pthread_mutex_lock(&p->mu);
-		size_t left = p->n_dying;
-		pthread_mutex_unlock(&p->mu);
-		if (left == 0)
-			break;
-		usleep(20 * 1000);
-	}
-	/* the reactor keeps its pointer; pools live until exit */
+	if (!p->stopped)
+		vs_pool_stop(p, 0);
+	pthread_mutex_lock(&reactor.mu);
+	for (int i = 0; i < reactor.n_pools; i++)
+		if (reactor.pools[i] == p)
+			reactor.pools[i] = reactor.pools[--reactor.n_pools];
+	pthread_mutex_unlock(&reactor.mu);
+	pthread_mutex_destroy(&p->mu);
+	free(p->dying);
+	free(p->w);
+	free(p);
 }
 
 int vs_pool_submit(struct vs_pool *p, int slot, struct vs_job *job, uint16_t type,
@@ -508,6 +581,10 @@ int vs_pool_submit(struct vs_pool *p, int slot, struct vs_job *job, uint16_t typ
 		return -EINVAL;
 	pthread_mutex_lock(&p->mu);
 	struct worker *w = &p->w[slot];
+	if (p->stopped) {
+		r = -ESHUTDOWN; /* a kept-alive request that arrived during shutdown */
+		goto out;
+	}
 	if (w->state == W_BUSY) {
 		/* cannot happen while slots are honoured; refuse rather than mix answers */
 		r = -EBUSY;

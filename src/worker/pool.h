@@ -51,7 +51,19 @@ struct vs_pool;
 
 /* Starts the shared reactor thread on first call. exe: path of our binary. */
 struct vs_pool *vs_pool_new(const struct vs_pool_config *cfg, const char *exe);
-void vs_pool_free(struct vs_pool *p); /* stops workers; accepts NULL */
+/* Frees the pool (stopping it with no grace if vs_pool_stop did not run).
+ * Call after vs_reactor_stop(). Accepts NULL. */
+void vs_pool_free(struct vs_pool *p);
+
+#define VS_POOL_STOP_MAX 64 /* = VS_SLOTS_MAX: one worker per slot */
+/* Shutdown, first step: from now on vs_pool_submit fails with -ESHUTDOWN.
+ * Busy workers are SIGKILLed and their jobs get on_fail(503, "shutting_down")
+ * (which resumes their connections); idle workers get EOF and exit on their
+ * own. Waits up to grace_s for them, then SIGKILLs the rest. Returns once
+ * every worker is reaped. */
+void vs_pool_stop(struct vs_pool *p, double grace_s);
+/* Ends the reactor thread and closes its fds; after every vs_pool_stop. */
+void vs_reactor_stop(void);
 
 /* Sends a request to the worker of `slot` (spawning it if needed). The job's
  * callbacks fire until it ends with RESULT, END, ERROR or on_fail.

@@ -37,6 +37,29 @@ BIN = os.environ.get("VOICESTACK_BIN", "build/voicestack")  # run.py overrides
 SERVER_BIN = None  # run.py: a private copy of BIN that Server runs (None: BIN)
 HOST = "127.0.0.1"
 START_TIMEOUT = 20.0
+# > the default SHUTDOWN_GRACE_SECONDS (5) twice over: replies leaving, then workers
+STOP_TIMEOUT = 20.0
+
+# What ASan, LSan and UBSan print (tests/run_all.sh runs the suite once more
+# against an ASan+UBSan build); "runtime error:" is UBSan's line.
+SANITIZER_RX = re.compile(r"ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|"
+                          r"\bruntime error: |SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer")
+# (server name, pid, what) of every unclean stop or sanitizer report;
+# run.py fails the test (or module teardown) during which they appeared.
+findings = []
+
+
+def _finding(server, what):
+    findings.append((server.name, server.proc.pid if server.proc else None, what))
+
+
+def take_findings():
+    """Scans live servers' stderr too, then returns and clears findings."""
+    for s in list(_live):
+        s.check_sanitizer()
+    out = list(findings)
+    del findings[:]
+    return out
 
 DATA = "/usr/share/pocketsphinx/test/data"
 LIBRIVOX = os.path.join(DATA, "librivox")
@@ -177,6 +200,7 @@ class Server:
         self._cond = threading.Condition()
         self._reader = None
         self._workers_seen = set()
+        self._checked = 0  # stderr lines already scanned by check_sanitizer
 
     # -- lifecycle
     def start(self, timeout=START_TIMEOUT):
@@ -225,8 +249,11 @@ class Server:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, timeout=8.0):
-        """SIGTERM, then SIGKILL; also kills workers that outlived the front."""
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM, then SIGKILL; also kills workers that outlived the front.
+        A front that was alive must leave by itself with status 0 (clean
+        shutdown, and LeakSanitizer's verdict in the sanitizer run); anything
+        else, and any sanitizer report in its stderr, goes to findings."""
         if self.proc is None:
             return
         workers = set(self._workers_seen)
@@ -234,8 +261,11 @@ class Server:
             workers.update(self.worker_pids())
             try:
                 self.proc.send_signal(signal.SIGTERM)
-                self.proc.wait(timeout)
+                rc = self.proc.wait(timeout)
+                if rc != 0:
+                    _finding(self, "exited with status %s after SIGTERM" % rc)
             except subprocess.TimeoutExpired:
+                _finding(self, "still running %.0f s after SIGTERM (killed)" % timeout)
                 self.proc.kill()
                 self.proc.wait(5)
         for w in workers:
@@ -247,8 +277,20 @@ class Server:
                     pass
         if self._reader is not None:
             self._reader.join(2.0)
+        self.check_sanitizer()
         if self in _live:
             _live.remove(self)
+
+    def check_sanitizer(self):
+        """Moves sanitizer reports (front or worker: both write to this
+        stderr) not seen before into findings."""
+        with self._cond:
+            lines = self.stderr_lines[self._checked:]
+            self._checked = len(self.stderr_lines)
+        for i, line in enumerate(lines):
+            if SANITIZER_RX.search(line):
+                _finding(self, "sanitizer report:\n" + "\n".join(lines[i:i + 40]))
+                break
 
     # -- introspection
     @property
@@ -303,6 +345,18 @@ class Server:
                 return w[0]
             time.sleep(0.05)
         raise AssertionError("no %s worker appeared within %.0f s" % (service, timeout))
+
+    def busy_worker_pid(self, service, timeout=30.0):
+        """pid of the worker serving the one in-flight request, from /health/detailed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            d = self.health_detailed(service)
+            busy = [w for w in d["workers"] if w["state"] in ("busy", "loading")]
+            if d["concurrency"]["active_requests"] == 1 and busy:
+                return busy[0]["pid"]
+            time.sleep(0.03)
+        raise AssertionError("no busy %s worker in /health/detailed within %.0f s"
+                             % (service, timeout))
 
     def stderr_tail(self, n=30):
         with self._cond:

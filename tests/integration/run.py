@@ -6,6 +6,8 @@ Discovers test_*.py beside this file and their test_* functions in file
 order, runs each with a time limit (SIGALRM; a module may set TEST_TIMEOUT),
 prints `ok   mod.name (1.2s)`, `skip mod.name: why` or `FAIL mod.name: why`
 with the traceback and the stderr tail of every server the test touched, and
+fails a test during which a server did not stop cleanly on SIGTERM (status
+0, in time) or printed a sanitizer report (harness.findings), and
 ends with exactly one summary line `N passed, N failed[, N skipped]`; exit 0
 iff nothing failed. A module's teardown_module() (e.g. stopping its shared
 server) runs after its tests; harness.stop_all() runs after every module and
@@ -34,6 +36,14 @@ DEFAULT_TIMEOUT = 240
 
 def _alarm(signum, frame):
     raise harness.TestTimeout("test exceeded its time limit")
+
+
+def _raise_findings():
+    """Fails the current test if a server stopped uncleanly or a sanitizer
+    report appeared in a server's stderr (see harness.findings)."""
+    f = harness.take_findings()
+    if f:
+        raise AssertionError("\n".join("server %s (pid %s): %s" % x for x in f))
 
 
 def discover():
@@ -105,6 +115,7 @@ def main():
                 try:
                     fn()
                     signal.alarm(0)
+                    _raise_findings()
                     passed += 1
                     print("ok   %s (%.1fs)" % (full, time.monotonic() - t0), flush=True)
                 except harness.Skip as e:
@@ -123,6 +134,8 @@ def main():
                         print("---- stderr tail of %s (pid %s) ----" % (s.name, s.proc.pid
                                                                        if s.proc else "-"))
                         print(s.stderr_tail(30))
+                    for x in harness.take_findings():
+                        print("---- also: server %s (pid %s): %s" % x)
                     print("----", flush=True)
                     if args.exitfirst:
                         stop = True
@@ -136,6 +149,15 @@ def main():
                 except Exception:
                     traceback.print_exc(file=sys.stdout)
             harness.stop_all()
+        # servers stopped by teardown/stop_all: an unclean exit or a (leak)
+        # report at exit fails the module's teardown, counted as one test
+        try:
+            _raise_findings()
+        except AssertionError as e:
+            failed += 1
+            print("FAIL %s.teardown: %s" % (modname, e), flush=True)
+            if args.exitfirst:
+                break
         if stop:
             break
     print("# suite took %.0fs" % (time.monotonic() - t_suite))

@@ -20,16 +20,7 @@ CARD = os.path.join(h.CARDS, "001.wav")
 
 
 def _busy_worker_pid(s, service, timeout=30.0):
-    """pid of the worker serving the in-flight request, from /health/detailed."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        d = s.health_detailed(service)
-        busy = [w for w in d["workers"] if w["state"] in ("busy", "loading")]
-        if d["concurrency"]["active_requests"] == 1 and busy:
-            return busy[0]["pid"]
-        time.sleep(0.03)
-    raise AssertionError("no busy %s worker in /health/detailed within %.0f s" % (service,
-                                                                                  timeout))
+    return s.busy_worker_pid(service, timeout)
 
 
 def _wait_gone(pid, timeout=10.0):
