@@ -54,6 +54,7 @@ struct vs_config {
 	double asr_queue_timeout_seconds, tts_queue_timeout_seconds;
 	double idle_check_interval_seconds;
 	double request_timeout_seconds; /* 0 disables */
+	double tts_drain_timeout_seconds; /* reading the rest of a finished answer */
 
 	/* request size limits (every client-controlled size is a setting) */
 	int tts_max_input_chars;      /* 4096 */

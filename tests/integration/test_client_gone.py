@@ -71,7 +71,9 @@ def test_asr_queued_client_gone_leaves_queue_at_once():
     try:
         first = _upload(s, long_wav)
         _busy_pid(s, "asr")
-        queued = _upload(s, long_wav)
+        # a short clip: its whole body (and then the FIN) reaches our socket
+        # buffer while it waits; a FIN behind an unread multi-MB body would not
+        queued = _upload(s, CARD)
         h.wait_for(lambda: s.health_detailed("asr")["queue"]["depth"] == 1, "queued")
         queued.close()
         _gone(s, "asr", "queued")
