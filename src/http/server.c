@@ -103,11 +103,13 @@ void vs_req_worker_done(struct vs_req *r)
 const char *vs_req_cancel(struct vs_req *r)
 {
 	pthread_mutex_lock(&r->mu);
-	bool working = r->slot >= 0 &&
-	               ((r->phase == P_WORKING && !r->answered) ||
-	                (r->phase == P_STREAMING && !r->stream_end && !r->stream_failed));
-	const char *what = r->phase == P_QUEUED && r->waiter.state == VS_WAIT_QUEUED
-		? "queue_place" : working ? "worker_killed" : r->slot >= 0 ? "slot" : "none";
+	bool working =
+	        r->slot >= 0 && ((r->phase == P_WORKING && !r->answered) ||
+	                         (r->phase == P_STREAMING && !r->stream_end && !r->stream_failed));
+	const char *what = r->phase == P_QUEUED && r->waiter.state == VS_WAIT_QUEUED ? "queue_place"
+	                   : working      ? "worker_killed"
+	                   : r->slot >= 0 ? "slot"
+	                                  : "none";
 	pthread_mutex_unlock(&r->mu);
 	vs_req_release_slot(r);
 	return what;
@@ -522,7 +524,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || r->phase == P_LINGER;
 	int status = ok ? r->status : 499;
 	/* a hang-up MHD noticed itself (mid-body, mid-stream): one line */
-	if (!ok && !r->gone_logged && (r->status < 400 || (r->phase == P_STREAMING && !r->stream_failed))) {
+	if (!ok && !r->gone_logged &&
+	    (r->status < 400 || (r->phase == P_STREAMING && !r->stream_failed))) {
 		vs_stats_client_gone(r, vs_phase_name(r->phase));
 		vs_access_client_gone(r, vs_phase_name(r->phase), cancelled);
 	}

@@ -52,7 +52,8 @@ void vs_stats_init(struct vs_service *const *svcs, int n)
 	static const char *const l_gone[] = {"service", "phase", NULL};
 	st.client_gone = vs_metric_counter("voicestack_client_gone_total",
 	                                   "Clients that hung up before their answer was complete, "
-	                                   "by the phase the request was in", l_gone);
+	                                   "by the phase the request was in",
+	                                   l_gone);
 	st.active = vs_metric_gauge("voicestack_active_requests", "Requests holding a slot", l_svc);
 	st.max_slots = vs_metric_gauge("voicestack_max_concurrent_requests",
 	                               "Configured concurrency slots", l_svc);
