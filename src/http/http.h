@@ -15,9 +15,11 @@
  *
  * Admission happens on the first call, before any body byte is read:
  * resource guard (503), declared size (413), slots (429 or queue).
- * The slot is released when the answer is final (before the reply leaves,
- * so a client's next request finds it free) and, at the latest, by the
- * completion callback, whatever the path (error, crash, timeout, client gone).
+ * The slot is released the moment the worker stops working for the request
+ * (last frame, crash, timeout: job callbacks; client gone: watch.c), so
+ * neither a slow reader nor a departed client holds it, and at the latest by
+ * the completion callback, whatever the path. While a connection is
+ * suspended, watch.c watches its socket for a hang-up.
  *
  * Responses are queued on the second access-handler call, not the first:
  * libmicrohttpd 0.9.75 closes keep-alive connections otherwise. The
