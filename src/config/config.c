@@ -121,6 +121,10 @@ static const struct setting settings[] = {
 	{DBL("TTS_IDLE_TIMEOUT_MINUTES", tts_idle_timeout_minutes, 0, 525600, "60", "minutes"),
 	 "Unload the TTS model after this long without requests (it reloads on the next one); "
 	 "0 disables; fractions allowed."},
+	{DBL("TTS_DRAIN_TIMEOUT_SECONDS", tts_drain_timeout_seconds, 1, 86400, "300", "seconds"),
+	 "Longest time a client may take to read the rest of a speech answer once its worker has "
+	 "finished (or failed); a slower client is disconnected (event=stream_drain_timeout). The "
+	 "slot is free as soon as the worker is."},
 
 	/* both services */
 	{DBL("IDLE_CHECK_INTERVAL_SECONDS", idle_check_interval_seconds, 0.1, 3600, "60",

@@ -55,6 +55,7 @@ struct vs_config {
 	double idle_check_interval_seconds;
 	double request_timeout_seconds; /* 0 disables */
 	double shutdown_grace_seconds;
+	double tts_drain_timeout_seconds; /* reading the rest of a finished answer */
 
 	/* request size limits (every client-controlled size is a setting) */
 	int tts_max_input_chars;      /* 4096 */

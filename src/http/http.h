@@ -22,9 +22,11 @@
  * request head and idle keep-alive (HEADER_TIMEOUT_SECONDS, the socket is
  * shut down) and the whole BODY (BODY_TIMEOUT_SECONDS, 408 and the slot
  * freed at once).
- * The slot is released when the answer is final (before the reply leaves,
- * so a client's next request finds it free) and, at the latest, by the
- * completion callback, whatever the path (error, crash, timeout, client gone).
+ * The slot is released the moment the worker stops working for the request
+ * (last frame, crash, timeout: job callbacks; client gone: watch.c), so
+ * neither a slow reader nor a departed client holds it, and at the latest by
+ * the completion callback, whatever the path. While a connection is
+ * suspended, watch.c watches its socket for a hang-up.
  *
  * Responses are queued on the second access-handler call, not the first:
  * libmicrohttpd 0.9.75 closes keep-alive connections otherwise. The
@@ -109,6 +111,9 @@ enum vs_phase {
 
 struct vs_upload; /* multipart state, upload.c */
 
+/* longest X-Request-Id accepted from a client (longer ones are replaced) */
+#define VS_REQUEST_ID_MAX 64
+
 struct vs_req {
 	struct vs_job job; /* first: the pool calls back with &req->job */
 	struct vs_service *svc;
@@ -153,6 +158,21 @@ struct vs_req {
 	size_t slen, soff;
 	bool stream_started, stream_end, stream_failed, reader_waiting, worker_paused;
 	uint64_t stream_bytes;
+
+	/* the connection, for the watcher and the access log (set on the first call) */
+	int fd;
+	char request_id[VS_REQUEST_ID_MAX + 1];
+	char client[48];
+	char method[8];
+	char model[64];      /* once validated; "" = none */
+	uint64_t resp_bytes; /* body bytes handed to MHD (streams: as sent) */
+
+	/* watch.c (guarded by the watcher's lock) */
+	bool watched, watch_busy, draining;
+	uint64_t drain_deadline_ms;
+	struct vs_req *drain_prev, *drain_next;
+	/* the watcher saw the client hang up while the request waited (mu) */
+	bool client_gone, gone_logged;
 };
 
 /* server.c */
@@ -164,6 +184,13 @@ void vs_req_set_body(struct vs_req *r, int status, char *body, const char *ctype
 void vs_req_suspend_locked(struct vs_req *r);
 void vs_req_resume_locked(struct vs_req *r);
 void vs_req_release_slot(struct vs_req *r);
+/* From a job callback (pool lock held): the worker no longer works for r,
+ * so its slot goes back now (to the next waiter, if any). */
+void vs_req_worker_done(struct vs_req *r);
+/* The request is abandoned: kills its worker if it still works for it,
+ * leaves the queue, releases the slot. Returns what was cancelled:
+ * "worker_killed", "queue_place", "slot" or "none". */
+const char *vs_req_cancel(struct vs_req *r);
 uint64_t vs_now_ms(void);
 
 /* the watcher's 408: true when it claimed the request (still in P_BODY),
@@ -180,6 +207,21 @@ void vs_conn_watch(struct vs_service *svc, struct MHD_Connection *conn, enum vs_
                    struct vs_req *r);
 /* keep the socket after MHD closes it and drain the client's input (lingering close) */
 void vs_conn_linger(struct vs_service *svc, struct MHD_Connection *conn);
+
+/* access.c: request id, client address and the access-log line */
+void vs_access_begin(struct vs_req *r, const char *method);
+void vs_access_log(struct vs_req *r, int status);
+/* "client_gone" line when a client hangs up mid-request (once per request) */
+void vs_access_client_gone(struct vs_req *r, const char *phase, const char *cancelled);
+const char *vs_phase_name(enum vs_phase p);
+
+/* watch.c: the sockets of suspended connections, and drain deadlines.
+ * suspended/resumed are called with r->mu held (the watcher's lock comes
+ * after it); forget from the completion callback, before r is freed. */
+void vs_watch_suspended(struct vs_req *r);
+void vs_watch_resumed(struct vs_req *r);
+void vs_watch_drain(struct vs_req *r);
+void vs_watch_forget(struct vs_req *r);
 
 /* admission.c: true when the request may read its body now; false when a
  * reply is set or the request is queued (r->phase says which).
@@ -218,6 +260,7 @@ char *vs_models_json(struct vs_service *svc);
 /* obs: hooks in stats.c */
 void vs_stats_init(struct vs_service *const *svcs, int n);
 void vs_stats_request_done(struct vs_req *r, int status);
+void vs_stats_client_gone(struct vs_req *r, const char *phase);
 char *vs_stats_render(void);
 
 #endif

@@ -58,6 +58,8 @@ void vs_req_suspend_locked(struct vs_req *r)
 	if (!r->suspended) {
 		r->suspended = true;
 		MHD_suspend_connection(r->conn);
+		/* MHD stops watching the socket: we watch it for a hang-up */
+		vs_watch_suspended(r);
 	}
 }
 
@@ -65,6 +67,7 @@ void vs_req_resume_locked(struct vs_req *r)
 {
 	if (r->suspended) {
 		r->suspended = false;
+		vs_watch_resumed(r); /* out of our set before MHD may close the fd */
 		MHD_resume_connection(r->conn);
 	}
 }
@@ -75,10 +78,39 @@ void vs_req_resume_locked(struct vs_req *r)
  * it again for every other path. */
 void vs_req_release_slot(struct vs_req *r)
 {
-	if (r->slot >= 0)
-		vs_pool_detach(r->svc->pool, r->slot, &r->job);
-	vs_slots_cancel(&r->svc->slots, &r->waiter);
+	/* whoever takes the slot number releases it: an HTTP thread, the
+	 * watcher, or a job callback on the reactor (vs_req_worker_done) */
+	pthread_mutex_lock(&r->mu);
+	int slot = r->slot;
 	r->slot = -1;
+	pthread_mutex_unlock(&r->mu);
+	if (slot >= 0)
+		vs_pool_detach(r->svc->pool, slot, &r->job);
+	vs_slots_cancel(&r->svc->slots, &r->waiter);
+}
+
+void vs_req_worker_done(struct vs_req *r)
+{
+	/* no vs_pool_detach: the pool's lock is held and the worker is idle or gone */
+	pthread_mutex_lock(&r->mu);
+	r->slot = -1;
+	pthread_mutex_unlock(&r->mu);
+	vs_slots_cancel(&r->svc->slots, &r->waiter);
+}
+
+const char *vs_req_cancel(struct vs_req *r)
+{
+	pthread_mutex_lock(&r->mu);
+	bool working =
+	        r->slot >= 0 && ((r->phase == P_WORKING && !r->answered) ||
+	                         (r->phase == P_STREAMING && !r->stream_end && !r->stream_failed));
+	const char *what = r->phase == P_QUEUED && r->waiter.state == VS_WAIT_QUEUED ? "queue_place"
+	                   : working      ? "worker_killed"
+	                   : r->slot >= 0 ? "slot"
+	                                  : "none";
+	pthread_mutex_unlock(&r->mu);
+	vs_req_release_slot(r);
+	return what;
 }
 
 static enum MHD_Result queue_reply(struct vs_req *r)
@@ -90,6 +122,8 @@ static enum MHD_Result queue_reply(struct vs_req *r)
 	r->body = NULL; /* owned by the response now */
 	if (!resp)
 		return MHD_NO;
+	r->resp_bytes = strlen(body);
+	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
 	if (r->ctype)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
 	if (r->retry_after > 0) {
@@ -340,8 +374,10 @@ static bool write_reply(struct vs_req *r)
 		return false;
 	int n = snprintf(head, sizeof(head),
 	                 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-	                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-	                 r->status, MHD_get_reason_phrase_for((unsigned)r->status), strlen(body));
+	                 "Content-Length: %zu\r\nX-Request-Id: %s\r\nConnection: close\r\n\r\n",
+	                 r->status, MHD_get_reason_phrase_for((unsigned)r->status), strlen(body),
+	                 r->request_id);
+	r->resp_bytes = strlen(body);
 	struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, strlen(body)}};
 	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
 	/* a few hundred bytes: they fit in an empty send buffer */
@@ -396,6 +432,11 @@ static enum MHD_Result reply_or_discard(struct vs_req *r, size_t *upload_data_si
 static enum MHD_Result working(struct vs_req *r)
 {
 	pthread_mutex_lock(&r->mu);
+	if (r->client_gone) {
+		/* the watcher saw the hang-up and killed the worker: close */
+		pthread_mutex_unlock(&r->mu);
+		return MHD_NO;
+	}
 	if (!r->answered) {
 		vs_req_suspend_locked(r);
 		pthread_mutex_unlock(&r->mu);
@@ -521,6 +562,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		r->slot = -1;
 		r->start_ms = vs_now_ms();
 		r->waiter.wake = vs_admit_waiter_wake;
+		vs_access_begin(r, method);
 		*con_cls = r;
 		vs_conn_watch(svc, conn, VS_WATCH_NONE, NULL); /* the head is in */
 		new_request(r, url, method);
@@ -541,6 +583,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 	switch (r->phase) {
 	case P_QUEUED:
 		pthread_mutex_lock(&r->mu);
+		if (r->client_gone) {
+			/* the watcher saw the hang-up and left the queue: close */
+			pthread_mutex_unlock(&r->mu);
+			return MHD_NO;
+		}
 		if (r->waiter.state == VS_WAIT_QUEUED) {
 			/* woken early (should not happen): wait again */
 			vs_req_suspend_locked(r);
@@ -597,17 +644,23 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (!r)
 		return;
 	*con_cls = NULL;
-	/* detaches r from the watcher before it is freed; the connection now
-	 * waits for its next request head (idle keep-alive) */
+	/* out of both watchers' hands before MHD closes the socket and r is
+	 * freed; the connection now waits for its next request head (idle
+	 * keep-alive) */
+	vs_watch_forget(r);
 	vs_conn_watch(svc, conn, VS_WATCH_HEADER, NULL);
 	/* whatever happened to the request, its slot comes back here at the latest */
-	vs_req_release_slot(r);
-	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status < 400)
-		vs_debug("event=request_aborted service=%s route=%s toe=%d", svc->name,
-		         r->route_label ? r->route_label : "?", (int)toe);
-	vs_stats_request_done(
-	        r, (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || r->phase == P_LINGER) ? r->status
-	                                                                                : 499);
+	const char *cancelled = vs_req_cancel(r);
+	bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || r->phase == P_LINGER;
+	int status = ok ? r->status : 499;
+	/* a hang-up MHD noticed itself (mid-body, mid-stream): one line */
+	if (!ok && !r->gone_logged &&
+	    (r->status < 400 || (r->phase == P_STREAMING && !r->stream_failed))) {
+		vs_stats_client_gone(r, vs_phase_name(r->phase));
+		vs_access_client_gone(r, vs_phase_name(r->phase), cancelled);
+	}
+	vs_access_log(r, status);
+	vs_stats_request_done(r, status);
 	vs_upload_free(r->up);
 	free(r->json);
 	json_decref(r->payload);

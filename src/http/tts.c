@@ -31,6 +31,7 @@ static bool tts_on_frame(struct vs_job *job, struct vs_frame *f)
 {
 	struct vs_req *r = (struct vs_req *)job;
 	bool keep = true;
+	bool last = f->type == VS_MSG_END || f->type == VS_MSG_ERROR || f->type == VS_MSG_RESULT;
 
 	pthread_mutex_lock(&r->mu);
 	switch (f->type) {
@@ -88,7 +89,14 @@ static bool tts_on_frame(struct vs_job *job, struct vs_frame *f)
 	default:
 		break;
 	}
+	/* the answer is over but a slow client still has audio to read: bounded */
+	if (last && r->stream_started && r->slen > r->soff)
+		vs_watch_drain(r);
 	pthread_mutex_unlock(&r->mu);
+	/* the worker is idle now: its slot goes to the next request even while
+	 * this client is still reading the buffered audio */
+	if (last)
+		vs_req_worker_done(r);
 	return keep;
 }
 
@@ -101,15 +109,21 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct vs_req *r = cls;
 	bool resume_worker = false, finished = false;
+	int slot;
 	ssize_t n;
 	(void)pos;
 
 	pthread_mutex_lock(&r->mu);
-	if (r->soff < r->slen) {
+	slot = r->slot;
+	if (r->client_gone) {
+		/* the watcher saw the hang-up while we waited for a frame */
+		n = MHD_CONTENT_READER_END_WITH_ERROR;
+	} else if (r->soff < r->slen) {
 		size_t avail = r->slen - r->soff;
 		n = (ssize_t)(avail < max ? avail : max);
 		memcpy(buf, r->sbuf + r->soff, (size_t)n);
 		r->soff += (size_t)n;
+		r->resp_bytes += (uint64_t)n;
 		if (r->soff == r->slen)
 			r->soff = r->slen = 0;
 		if (r->worker_paused && r->slen - r->soff < STREAM_LOW) {
@@ -129,8 +143,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 	}
 	pthread_mutex_unlock(&r->mu);
 	/* outside our lock: the pool lock comes first in the lock order */
-	if (resume_worker)
-		vs_pool_resume_reading(r->svc->pool, r->slot);
+	if (resume_worker && slot >= 0)
+		vs_pool_resume_reading(r->svc->pool, slot);
 	if (finished)
 		vs_req_release_slot(r); /* the worker is idle again; free it for the next client */
 	return n;
@@ -144,6 +158,7 @@ int vs_tts_queue_stream(struct vs_req *r)
 		return -ENOMEM;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 	                        vs_format_mime(r->response_format));
+	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
 	enum MHD_Result ok = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
 	MHD_destroy_response(resp);
 	r->status = 200;
@@ -167,6 +182,7 @@ int vs_tts_parse(struct vs_req *r)
 		return -EINVAL;
 	}
 	snprintf(r->response_format, sizeof(r->response_format), "%s", s.response_format);
+	snprintf(r->model, sizeof(r->model), "%s", s.model);
 	r->payload = json_pack("{s:s, s:s, s:f, s:s}", "input", s.input, "voice", s.voice, "speed",
 	                       s.speed, "response_format", s.response_format);
 	vs_speech_req_free(&s);

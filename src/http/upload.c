@@ -208,6 +208,7 @@ static bool asr_on_frame(struct vs_job *job, struct vs_frame *f)
 	r->answered = true;
 	vs_req_resume_locked(r);
 	pthread_mutex_unlock(&r->mu);
+	vs_req_worker_done(r); /* the worker is idle: the slot is free before the reply */
 	return true;
 }
 
@@ -220,9 +221,15 @@ static void job_on_fail(struct vs_job *job, int status, const char *message, con
 	if (r->stream_started) {
 		r->stream_failed = true;
 		r->reader_waiting = false;
+		/* audio still buffered for a slow client: its drain is bounded */
+		if (r->slen > r->soff)
+			vs_watch_drain(r);
 	}
 	vs_req_resume_locked(r);
 	pthread_mutex_unlock(&r->mu);
+	/* the worker is gone (crash, timeout): release the slot now, not when a
+	 * slow client has finished reading what was buffered */
+	vs_req_worker_done(r);
 }
 
 const struct vs_job_ops vs_asr_job_ops = {
@@ -275,6 +282,7 @@ void vs_asr_body_done(struct vs_req *r)
 		return;
 	}
 	snprintf(r->response_format, sizeof(r->response_format), "%s", o.response_format);
+	snprintf(r->model, sizeof(r->model), "%s", o.model);
 	r->want_words = o.want_words;
 	json_t *payload = json_pack("{s:s, s:s?, s:f, s:b}", "language", o.language, "prompt",
 	                            o.prompt, "temperature", o.temperature, "want_words",

@@ -19,7 +19,7 @@
 static struct {
 	struct vs_service *svcs[MAX_SVCS];
 	int n;
-	struct vs_metric *requests, *duration, *queue_wait, *rejections;
+	struct vs_metric *requests, *duration, *queue_wait, *rejections, *client_gone;
 	struct vs_metric *active, *max_slots, *available, *queued, *queue_max;
 	struct vs_metric *loads, *unloads, *crashes, *timeouts, *loaded, *workers, *rss;
 	struct vs_metric *mem_pct, *swap_pct, *mem_avail;
@@ -49,6 +49,11 @@ void vs_stats_init(struct vs_service *const *svcs, int n)
 	                                    wait_b, sizeof(wait_b) / sizeof(wait_b[0]));
 	st.rejections = vs_metric_counter("voicestack_rejections_total",
 	                                  "Requests refused by admission control, by reason", l_rej);
+	static const char *const l_gone[] = {"service", "phase", NULL};
+	st.client_gone = vs_metric_counter("voicestack_client_gone_total",
+	                                   "Clients that hung up before their answer was complete, "
+	                                   "by the phase the request was in",
+	                                   l_gone);
 	st.active = vs_metric_gauge("voicestack_active_requests", "Requests holding a slot", l_svc);
 	st.max_slots = vs_metric_gauge("voicestack_max_concurrent_requests",
 	                               "Configured concurrency slots", l_svc);
@@ -92,6 +97,12 @@ void vs_stats_request_done(struct vs_req *r, int status)
 		const char *lj[] = {r->svc->name, r->reject_reason};
 		vs_counter_inc(st.rejections, lj);
 	}
+}
+
+void vs_stats_client_gone(struct vs_req *r, const char *phase)
+{
+	const char *l[] = {r->svc->name, phase};
+	vs_counter_inc(st.client_gone, l);
 }
 
 char *vs_stats_render(void)

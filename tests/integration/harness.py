@@ -888,3 +888,89 @@ def load_transcripts():
                 ref = " ".join(ref.split())
                 items.append((os.path.join(d, m.group(2) + ".wav"), ref))
     return items
+
+
+# ---------------------------------------------------------------- raw sockets
+
+def open_request(port, method, path, body=b"", headers=None, rcvbuf=None, timeout=30.0):
+    """Connect, send one request (Content-Length framing) and return the
+    socket unread. rcvbuf: SO_RCVBUF set before connecting, so the window the
+    server sees stays small (a slow reader)."""
+    import socket
+    so = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        so.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    so.settimeout(timeout)
+    so.connect((HOST, port))
+    head = "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n" % (method, path, HOST,
+                                                                    len(body))
+    for k, v in (headers or {}).items():
+        head += "%s: %s\r\n" % (k, v)
+    so.sendall(head.encode("latin-1") + b"\r\n" + body)
+    return so
+
+
+def read_head(so, timeout=30.0):
+    """Read a response head from a raw socket: (status, headers with lowercase
+    keys, bytes of the body already received)."""
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        left = deadline - time.monotonic()
+        assert left > 0, "no response head within %.0f s (got %r)" % (timeout, buf[:300])
+        so.settimeout(left)
+        b = so.recv(1024)
+        assert b, "connection closed before the response head (got %r)" % buf[:300]
+        buf += b
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    hdrs = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    return int(lines[0].split()[1]), hdrs, rest
+
+
+class SlowReader:
+    """Reads a raw socket at about `rate` bytes per second in a thread until
+    the peer closes it or stop() is called; `closed` is set on EOF/reset."""
+
+    def __init__(self, so, rate=200):
+        import socket
+        self.so, self.rate, self.got = so, rate, 0
+        self.closed = threading.Event()
+        self._stop = threading.Event()
+        self._sockerr = socket.timeout
+
+        def run():
+            while not self._stop.is_set():
+                try:
+                    self.so.settimeout(1.0)
+                    b = self.so.recv(max(1, self.rate // 5))
+                except self._sockerr:
+                    continue
+                except OSError:
+                    b = b""
+                if not b:
+                    self.closed.set()
+                    return
+                self.got += len(b)
+                self._stop.wait(0.2)
+        self._t = threading.Thread(target=run, daemon=True)
+        self._t.start()
+
+    def stop(self):
+        self._stop.set()
+        self._t.join(5)
+        self.so.close()
+
+
+def wait_for(pred, what, timeout=20.0, step=0.05):
+    """Poll pred() until it returns a true value (returned); asserts on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        assert time.monotonic() < deadline, "%s: not within %.0f s" % (what, timeout)
+        time.sleep(step)

@@ -12,7 +12,6 @@ import os
 import re
 import signal
 import threading
-import time
 
 import harness as h
 
@@ -20,13 +19,7 @@ CARD = os.path.join(h.CARDS, "001.wav")
 
 
 def _wait_until(fn, what, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        assert time.monotonic() < deadline, "%s: not within %.0f s" % (what, timeout)
-        time.sleep(0.1)
+    return h.wait_for(fn, what, timeout, step=0.1)
 
 
 def test_idle_unload_real_pocketsphinx_worker():

@@ -1,0 +1,110 @@
+/* access.c - request ids and the access log.
+ *
+ * DESIGN
+ * Every request gets an id on its first access-handler call: the client's
+ * X-Request-Id when it is sane (1..64 of [A-Za-z0-9._-], so it can go into a
+ * log line and a header as is), otherwise 16 random hex digits. The id is
+ * sent back as X-Request-Id on every reply, refusals and streams included,
+ * and ends the request's one event=access line, written by the completion
+ * callback (so it has the final status and byte count). A client that hangs
+ * up mid-request gets one more line, event=client_gone, from whoever notices
+ * it first (the watcher, or the completion callback).
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "common/log.h"
+#include "http/http.h"
+
+static bool id_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > VS_REQUEST_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
+static void new_id(char *out)
+{
+	static uint64_t counter;
+	uint64_t v;
+	/* uniqueness, not secrecy: a counter stands in if getrandom fails */
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
+		v = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED) ^ vs_now_ms() << 20;
+	snprintf(out, 17, "%016llx", (unsigned long long)v);
+}
+
+static void client_address(struct vs_req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+	        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	snprintf(r->client, sizeof(r->client), "-");
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->client,
+		          sizeof(r->client));
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->client,
+		          sizeof(r->client));
+}
+
+void vs_access_begin(struct vs_req *r, const char *method)
+{
+	const char *in = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
+	if (id_ok(in))
+		snprintf(r->request_id, sizeof(r->request_id), "%s", in);
+	else
+		new_id(r->request_id);
+	client_address(r);
+	const union MHD_ConnectionInfo *ci =
+	        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	r->fd = ci ? ci->connect_fd : -1;
+	/* MHD accepts any token as a method: keep the log line parseable */
+	size_t i = 0;
+	for (; method[i] && i + 1 < sizeof(r->method); i++)
+		r->method[i] = (method[i] >= 'A' && method[i] <= 'Z') ? method[i] : '_';
+	r->method[i] = 0;
+}
+
+const char *vs_phase_name(enum vs_phase p)
+{
+	static const char *const names[] = {
+	        [P_NEW] = "new",
+	        [P_QUEUED] = "queued",
+	        [P_BODY] = "body",
+	        [P_WORKING] = "working",
+	        [P_REPLY] = "reply",
+	        [P_DISCARD] = "discard",
+	        [P_STREAMING] = "streaming",
+	        [P_LINGER] = "linger",
+	        [P_SENT] = "sent",
+	};
+	return (unsigned)p < sizeof(names) / sizeof(names[0]) ? names[p] : "?";
+}
+
+void vs_access_client_gone(struct vs_req *r, const char *phase, const char *cancelled)
+{
+	r->gone_logged = true;
+	vs_info("event=client_gone service=%s route=%s phase=%s cancelled=%s request_id=%s "
+	        "elapsed_ms=%llu msg=\"The client hung up before its answer was complete\"",
+	        r->svc->name, r->route_label ? r->route_label : "other", phase, cancelled,
+	        r->request_id, (unsigned long long)(vs_now_ms() - r->start_ms));
+}
+
+void vs_access_log(struct vs_req *r, int status)
+{
+	vs_info("event=access service=%s method=%s route=%s status=%d bytes=%llu "
+	        "duration_ms=%llu queue_ms=%llu model=%s client=%s request_id=%s",
+	        r->svc->name, r->method[0] ? r->method : "-",
+	        r->route_label ? r->route_label : "other", status,
+	        (unsigned long long)r->resp_bytes, (unsigned long long)(vs_now_ms() - r->start_ms),
+	        (unsigned long long)r->queue_wait_ms, r->model[0] ? r->model : "-", r->client,
+	        r->request_id);
+}
