@@ -1,4 +1,4 @@
-/* fuzz_speech_json.c - libFuzzer driver for vs_speech_parse (src/http/openai.h).
+/* fuzz_speech_json.c - libFuzzer driver for vs_speech_parse (src/api/openai.h).
  *
  * DESIGN
  * The input is a POST /v1/audio/speech body as a client sends it. Parsed with
@@ -10,7 +10,7 @@
  * quoting client bytes must have been sanitized).
  */
 #include "fuzz.h"
-#include "http/openai.h"
+#include "api/openai.h"
 
 #include <errno.h>
 #include <string.h>

@@ -9,7 +9,7 @@
  * content type, and the JSON formats render as parseable JSON.
  */
 #include "fuzz.h"
-#include "http/openai.h"
+#include "api/openai.h"
 
 #include <errno.h>
 #include <string.h>

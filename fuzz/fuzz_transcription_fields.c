@@ -13,7 +13,7 @@
  * renders.
  */
 #include "fuzz.h"
-#include "http/openai.h"
+#include "api/openai.h"
 
 #include <errno.h>
 #include <string.h>

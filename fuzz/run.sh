@@ -17,9 +17,9 @@ cc=${CC_FUZZ:-clang}
 # sources each driver needs from src/, and the pkg-config packages they use
 case $name in
 speech_json|transcript_render|transcription_fields)
-	srcs="src/http/openai.c src/http/openai_utf8.c src/http/openai_lang.c
-	      src/http/openai_speech.c src/http/openai_render.c src/http/openai_transcript.c
-	      src/http/openai_transcription.c src/engine/transcript.c"
+	srcs="src/api/openai.c src/api/openai_utf8.c src/api/openai_lang.c
+	      src/api/openai_speech.c src/api/openai_render.c src/api/openai_transcript.c
+	      src/api/openai_transcription.c src/engine/transcript.c"
 	pkgs="jansson" ;;
 dotenv)  srcs="src/config/dotenv.c"; pkgs="" ;;
 frame)   srcs="src/worker/proto.c"; pkgs="jansson" ;;

@@ -26,7 +26,7 @@
 #include "config/config.h"
 #include "engine/engine.h"
 #include "http/http.h"
-#include "http/openai.h"
+#include "api/openai.h"
 #include "media/media.h"
 #include "obs/metrics.h"
 #include "worker/worker.h"

@@ -45,10 +45,11 @@
 #include <stdint.h>
 
 #include "admit/guard.h"
+#include "common/time.h"
 #include "admit/slots.h"
 #include "config/config.h"
 #include "engine/engine.h"
-#include "http/openai.h"
+#include "api/openai.h"
 #include "worker/pool.h"
 
 enum vs_watch { VS_WATCH_NONE = 0, VS_WATCH_HEADER, VS_WATCH_BODY };
@@ -191,7 +192,6 @@ void vs_req_worker_done(struct vs_req *r);
  * leaves the queue, releases the slot. Returns what was cancelled:
  * "worker_killed", "queue_place", "slot" or "none". */
 const char *vs_req_cancel(struct vs_req *r);
-uint64_t vs_now_ms(void);
 
 /* the watcher's 408: true when it claimed the request (still in P_BODY),
  * wrote the reply and freed the slot; called with svc->conns.mu held */

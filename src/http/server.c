@@ -27,13 +27,6 @@
 /* idle keep-alive connections are closed after this */
 #define CONNECTION_IDLE_TIMEOUT_S 120
 
-uint64_t vs_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 void vs_req_set_body(struct vs_req *r, int status, char *body, const char *ctype)
 {
 	free(r->body);

@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/time.h"
 
 #define MAX_POOLS 4
 #define MAX_TICKS 4
@@ -111,13 +112,6 @@ static struct {
 	int n_ticks;
 } reactor = {.once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER, .epfd = -1, .evfd = -1};
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void wake_reactor(void)
 {
 	uint64_t one = 1;
@@ -172,7 +166,7 @@ static int spawn_worker(struct worker *w)
 	w->loaded = false;
 	w->paused = false;
 	w->requests_served = 0;
-	w->spawned_ms = w->last_used_ms = now_ms();
+	w->spawned_ms = w->last_used_ms = vs_now_ms();
 	vs_frame_reader_init(&w->rd);
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = w};
 	epoll_ctl(reactor.epfd, EPOLL_CTL_ADD, w->sock, &ev);
@@ -212,7 +206,7 @@ static void add_dying(struct vs_pool *p, pid_t pid, int slot, bool killed)
 		p->cap_dying = cap;
 	}
 	p->dying[p->n_dying++] = (struct dying){
-	        .pid = pid, .slot = slot, .killed = killed, .kill_at_ms = now_ms() + EXIT_GRACE_MS};
+	        .pid = pid, .slot = slot, .killed = killed, .kill_at_ms = vs_now_ms() + EXIT_GRACE_MS};
 }
 
 /* On the tick: reap what has ended, SIGKILL what outlived its grace. */
@@ -319,7 +313,7 @@ static void handle_frame(struct worker *w, struct vs_frame *f)
 	if (last) {
 		w->state = W_IDLE;
 		w->job = NULL;
-		w->last_used_ms = now_ms();
+		w->last_used_ms = vs_now_ms();
 		w->requests_served++;
 	}
 	if (job && !job->ops->on_frame(job, f) && !last) {
@@ -415,7 +409,7 @@ static void *reactor_main(void *arg)
 			pthread_mutex_unlock(&p->mu);
 		}
 		/* re-arm workers whose reader caught up, and run timers */
-		uint64_t now = now_ms();
+		uint64_t now = vs_now_ms();
 		pthread_mutex_lock(&reactor.mu);
 		int np = reactor.n_pools, nt = reactor.n_ticks;
 		pthread_mutex_unlock(&reactor.mu);
@@ -473,7 +467,7 @@ struct vs_pool *vs_pool_new(const struct vs_pool_config *cfg, const char *exe)
 		p->w[i] = (struct worker){.pool = p, .slot = i, .sock = -1};
 		vs_frame_reader_init(&p->w[i].rd);
 	}
-	p->next_idle_check_ms = now_ms() + (uint64_t)(cfg->idle_check_interval_s * 1000);
+	p->next_idle_check_ms = vs_now_ms() + (uint64_t)(cfg->idle_check_interval_s * 1000);
 	pthread_mutex_lock(&reactor.mu);
 	if (reactor.n_pools < MAX_POOLS)
 		reactor.pools[reactor.n_pools++] = p;
@@ -511,13 +505,13 @@ void vs_pool_stop(struct vs_pool *p, double grace_s)
 
 	/* the only wait in the pool, bounded by grace_s: reap the dying list
 	 * ourselves (the reactor may already be stopped), then SIGKILL the rest */
-	uint64_t deadline = now_ms() + (uint64_t)(grace_s * 1000);
+	uint64_t deadline = vs_now_ms() + (uint64_t)(grace_s * 1000);
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
-		check_dying(p, now_ms());
+		check_dying(p, vs_now_ms());
 		size_t left = p->n_dying;
 		pthread_mutex_unlock(&p->mu);
-		if (left == 0 || now_ms() >= deadline)
+		if (left == 0 || vs_now_ms() >= deadline)
 			break;
 		usleep(20000);
 	}
@@ -610,7 +604,7 @@ int vs_pool_submit(struct vs_pool *p, int slot, struct vs_job *job, uint16_t typ
 	}
 	w->state = W_BUSY;
 	w->job = job;
-	w->last_used_ms = now_ms();
+	w->last_used_ms = vs_now_ms();
 	w->job_deadline_ms = p->cfg.request_timeout_s > 0
 		? w->last_used_ms + (uint64_t)(p->cfg.request_timeout_s * 1000) : 0;
 out:
@@ -701,7 +695,7 @@ json_t *vs_pool_workers_json(struct vs_pool *p)
 	if (!v)
 		return arr;
 	size_t n = snapshot(p, v);
-	uint64_t now = now_ms();
+	uint64_t now = vs_now_ms();
 	for (size_t i = 0; i < n; i++) {
 		bool idle = v[i].state == W_IDLE;
 		double idle_s = idle && now > v[i].last_used_ms

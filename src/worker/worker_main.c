@@ -32,8 +32,9 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/time.h"
 #include "engine/engine.h"
-#include "http/openai.h"
+#include "api/openai.h"
 #include "media/media.h"
 #include "worker/proto.h"
 
@@ -44,13 +45,6 @@ struct worker {
 	double max_audio_seconds;
 	void *ctx; /* loaded engine, NULL until the first request */
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int send_error(struct worker *w, int status, const char *message, const char *param,
                       const char *code)
@@ -72,7 +66,7 @@ static int ensure_loaded(struct worker *w)
 
 	if (w->ctx)
 		return 0;
-	t0 = now_ms();
+	t0 = vs_now_ms();
 	r = w->ops->load(&w->cfg, &w->ctx, err, sizeof(err));
 	if (r < 0) {
 		char msg[700];
@@ -82,7 +76,7 @@ static int ensure_loaded(struct worker *w)
 		send_error(w, 503, msg, NULL, "model_load_failed");
 		exit(3);
 	}
-	uint64_t ms = now_ms() - t0;
+	uint64_t ms = vs_now_ms() - t0;
 	vs_info("event=model_loaded engine=%s model=%s load_ms=%llu", w->ops->name,
 	        w->ops->model_names[0], (unsigned long long)ms);
 	json_t *j = json_pack("{s:s, s:s, s:I}", "engine", w->ops->name, "model",

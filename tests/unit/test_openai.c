@@ -1,4 +1,4 @@
-/* test_openai.c - unit tests for src/http/openai*.c (OpenAI wire shapes).
+/* test_openai.c - unit tests for src/api/openai*.c (OpenAI wire shapes).
  *
  * DESIGN
  * Byte-exact checks of every rendered format from one hand-built transcript
@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
-#include "http/openai.h"
+#include "api/openai.h"
 
 static const char *const tts_models[] = {"tts-1", "tts-1-hd", NULL};
 static const char *const asr_models[] = {"whisper-1", NULL};

@@ -10,7 +10,7 @@
  * one line and (vtt) entity-escaped; cues with no text are dropped because
  * an empty payload line would end the cue early in strict parsers.
  */
-#include "http/openai.h"
+#include "api/openai.h"
 
 #include <errno.h>
 #include <math.h>

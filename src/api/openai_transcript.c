@@ -9,7 +9,7 @@
  * Fields whisper has but our engines do not produce get fixed neutral values
  * (documented in openai.h) so strict clients still find them.
  */
-#include "http/openai.h"
+#include "api/openai.h"
 
 #include <math.h>
 #include <stdlib.h>

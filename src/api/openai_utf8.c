@@ -6,7 +6,7 @@
  * refuses to build strings from invalid UTF-8. These helpers cover exactly
  * that: strict validation, counting, and making a message safe to embed.
  */
-#include "http/openai.h"
+#include "api/openai.h"
 
 #include <string.h>
 

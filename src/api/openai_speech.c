@@ -10,7 +10,7 @@
  * the engine owns its voice list and the worker reports an unknown voice.
  * Control characters in "input" are replaced by spaces (controls_to_spaces).
  */
-#include "http/openai.h"
+#include "api/openai.h"
 
 #include <errno.h>
 #include <stdlib.h>

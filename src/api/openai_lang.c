@@ -6,7 +6,7 @@
  * the table below (whisper's, same spelling) translates at the API edge.
  * Unknown codes pass through unchanged rather than being invented.
  */
-#include "http/openai.h"
+#include "api/openai.h"
 
 #include <strings.h>
 #include <string.h>

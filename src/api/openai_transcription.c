@@ -9,7 +9,7 @@
  * `curl -F language=` and HTML forms send empty strings for "not set".
  * Language is checked for shape only; the engine knows what it supports.
  */
-#include "http/openai.h"
+#include "api/openai.h"
 
 #include <errno.h>
 #include <math.h>

@@ -10,7 +10,7 @@
  * The model check is here because both request validators share it and its
  * only product is an error.
  */
-#include "http/openai.h"
+#include "api/openai.h"
 
 #include <stdarg.h>
 #include <stdio.h>
