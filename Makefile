@@ -47,8 +47,17 @@ endef
 deps:
 	$(call install,$(DEPS))
 
+# The official OpenAI Node SDK (tests/sdk, pinned in package-lock.json) is a
+# client the tests drive. Node.js comes with the machine image; where it is
+# missing, Debian's nodejs and npm are installed. npm ci installs exactly the
+# locked version, only when it is not there yet.
 test-deps: deps
 	$(call install,$(TEST_DEPS))
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	  echo "installing: nodejs npm"; $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends nodejs npm; }
+	@[ -f tests/sdk/node_modules/openai/package.json ] || \
+	  (cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error)
 
 bench-deps: test-deps
 	$(call install,$(BENCH_DEPS))
