@@ -98,13 +98,13 @@ static int setup_service(struct vs_service *svc, const struct vs_config *c, stru
 	vs_slots_init(&svc->slots, slots, asr ? c->asr_max_queue : c->tts_max_queue,
 	              asr ? c->asr_queue_timeout_seconds : c->tts_queue_timeout_seconds);
 	struct vs_pool_config pc = {
-		.service = svc->name,
-		.engine = svc->engine,
-		.slots = slots,
-		.idle_timeout_s = svc->idle_timeout_minutes * 60.0,
-		.idle_check_interval_s = c->idle_check_interval_seconds,
-		.request_timeout_s = c->request_timeout_seconds,
-		.worker_args = wargs,
+	        .service = svc->name,
+	        .engine = svc->engine,
+	        .slots = slots,
+	        .idle_timeout_s = svc->idle_timeout_minutes * 60.0,
+	        .idle_check_interval_s = c->idle_check_interval_seconds,
+	        .request_timeout_s = c->request_timeout_seconds,
+	        .worker_args = wargs,
 	};
 	svc->pool = vs_pool_new(&pc, exe);
 	return svc->pool ? 0 : -ENOMEM;
@@ -195,7 +195,8 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 		else if (strncmp(argv[i], "--service=", 10) == 0)
 			which = argv[i] + 10;
 		else {
-			fprintf(stderr, "voicestack serve: unknown option '%s' (see --help)\n", argv[i]);
+			fprintf(stderr, "voicestack serve: unknown option '%s' (see --help)\n",
+			        argv[i]);
 			return 2;
 		}
 	}
@@ -273,7 +274,8 @@ static int cmd_transcribe(struct vs_config *c, int argc, char **argv)
 		else if (argv[i][0] != '-' && !file)
 			file = argv[i];
 		else {
-			fprintf(stderr, "voicestack transcribe: unexpected argument '%s'\n", argv[i]);
+			fprintf(stderr, "voicestack transcribe: unexpected argument '%s'\n",
+			        argv[i]);
 			return 2;
 		}
 	}
@@ -282,8 +284,10 @@ static int cmd_transcribe(struct vs_config *c, int argc, char **argv)
 		return 2;
 	}
 	const struct vs_engine_ops *ops = engine_for(c, VS_ENGINE_ASR);
-	struct vs_engine_config ec = {.model = vs_config_asr_model(c), .device = c->asr_device,
-	                              .compute_type = c->asr_compute_type, .vad = c->asr_vad_enabled};
+	struct vs_engine_config ec = {.model = vs_config_asr_model(c),
+	                              .device = c->asr_device,
+	                              .compute_type = c->asr_compute_type,
+	                              .vad = c->asr_vad_enabled};
 	struct vs_asr_params p = {.language = language, .want_words = true};
 	struct vs_transcript t = {0};
 	char err[512] = "";
@@ -304,7 +308,8 @@ static int cmd_transcribe(struct vs_config *c, int argc, char **argv)
 		return 1;
 	}
 	if (ops->load(&ec, &ctx, err, sizeof(err)) < 0) {
-		fprintf(stderr, "voicestack transcribe: engine %s failed to load: %s\n", ops->name, err);
+		fprintf(stderr, "voicestack transcribe: engine %s failed to load: %s\n", ops->name,
+		        err);
 		goto out;
 	}
 	if (ops->transcribe(ctx, pcm, n, &p, &t, err, sizeof(err)) < 0) {
@@ -356,7 +361,8 @@ static int cmd_speak(struct vs_config *c, int argc, char **argv)
 	const char *text = NULL, *out = NULL, *voice = "alloy", *format = NULL;
 	double speed = 1.0;
 	for (int i = 1; i < argc; i++) {
-		if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) && i + 1 < argc)
+		if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) &&
+		    i + 1 < argc)
 			out = argv[++i];
 		else if (strcmp(argv[i], "--voice") == 0 && i + 1 < argc)
 			voice = argv[++i];
