@@ -245,7 +245,8 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 		active[n_active++] = &svcs[i];
 	}
 	vs_stats_init(active, n_active);
-	vs_reactor_add_tick(expire_queues, svcs);
+	if (vs_reactor_add_tick(expire_queues, svcs) < 0)
+		return 1;
 	for (int i = 0; i < n_active; i++)
 		if (vs_http_start(active[i]) < 0)
 			return 1;
