@@ -36,7 +36,7 @@ struct vs_job {
 
 struct vs_pool_config {
 	const char *service;                /* "asr" | "tts" */
-	const struct vs_engine_ops *engine; /* what the workers load */
+	const struct vs_engine_info *engine; /* what the workers load */
 	int slots;                          /* max concurrent requests = max workers */
 	double idle_timeout_s;              /* 0 = never unload */
 	double idle_check_interval_s;

@@ -30,6 +30,22 @@
 
 extern char **environ;
 
+int vs_worker_exe(char *buf, size_t len)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+	if (n <= 0) {
+		snprintf(buf, len, "/proc/self/exe");
+		return -errno;
+	}
+	buf[n] = 0;
+	char *slash = strrchr(buf, '/');
+	size_t dir = slash ? (size_t)(slash - buf) + 1 : 0;
+	if (dir + sizeof(VS_WORKER_EXE) > len)
+		return -ENAMETOOLONG;
+	memcpy(buf + dir, VS_WORKER_EXE, sizeof(VS_WORKER_EXE));
+	return access(buf, X_OK) == 0 ? 0 : -errno;
+}
+
 int vs_spawn(const char *exe, const char *const *argv, pid_t *pid, int *sock)
 {
 	posix_spawn_file_actions_t fa;

@@ -10,7 +10,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define VS_WORKER_FD 3 /* the worker's end of its socketpair, in the child */
+#define VS_WORKER_FD 3
+#define VS_WORKER_EXE "voicestack-worker"
+
+/* The worker binary: VS_WORKER_EXE in the directory of this executable
+ * (/proc/self/exe), where meson builds and installs it. 0, or -errno when
+ * it is missing or not executable (buf then holds the path tried). */
+int vs_worker_exe(char *buf, size_t len); /* the worker's end of its socketpair, in the child */
 
 /* Starts exe with argv (NULL-terminated) and one end of a new socketpair as
  * fd VS_WORKER_FD; *sock gets the front's end (non-blocking, close-on-exec).
