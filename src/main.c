@@ -98,13 +98,13 @@ static int setup_service(struct vs_service *svc, const struct vs_config *c, stru
 	vs_slots_init(&svc->slots, slots, asr ? c->asr_max_queue : c->tts_max_queue,
 	              asr ? c->asr_queue_timeout_seconds : c->tts_queue_timeout_seconds);
 	struct vs_pool_config pc = {
-		.service = svc->name,
-		.engine = svc->engine,
-		.slots = slots,
-		.idle_timeout_s = svc->idle_timeout_minutes * 60.0,
-		.idle_check_interval_s = c->idle_check_interval_seconds,
-		.request_timeout_s = c->request_timeout_seconds,
-		.worker_args = wargs,
+	        .service = svc->name,
+	        .engine = svc->engine,
+	        .slots = slots,
+	        .idle_timeout_s = svc->idle_timeout_minutes * 60.0,
+	        .idle_check_interval_s = c->idle_check_interval_seconds,
+	        .request_timeout_s = c->request_timeout_seconds,
+	        .worker_args = wargs,
 	};
 	svc->pool = vs_pool_new(&pc, exe);
 	return svc->pool ? 0 : -ENOMEM;
@@ -195,7 +195,8 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 		else if (strncmp(argv[i], "--service=", 10) == 0)
 			which = argv[i] + 10;
 		else {
-			fprintf(stderr, "voicestack serve: unknown option '%s' (see --help)\n", argv[i]);
+			fprintf(stderr, "voicestack serve: unknown option '%s' (see --help)\n",
+			        argv[i]);
 			return 2;
 		}
 	}

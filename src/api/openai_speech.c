@@ -78,9 +78,10 @@ static int parse_input(const json_t *root, size_t max, struct vs_speech_req *out
 		return -EINVAL;
 	}
 	if (chars > max) {
-		vs_oai_err_set(err, 400, "input", "string_above_max_length",
-		               "'input' is too long: %zu characters, the maximum is %zu characters.",
-		               chars, max);
+		vs_oai_err_set(
+		        err, 400, "input", "string_above_max_length",
+		        "'input' is too long: %zu characters, the maximum is %zu characters.",
+		        chars, max);
 		return -EINVAL;
 	}
 	out->input = malloc(bytes + 1);
@@ -103,7 +104,8 @@ static int parse_voice(const json_t *root, struct vs_speech_req *out, struct vs_
 	/* 64 code points are at most 256 bytes: always fits out->voice */
 	if (chars == 0 || chars > VS_SPEECH_MAX_VOICE_CHARS || bytes >= sizeof(out->voice)) {
 		vs_oai_err_set(err, 400, "voice", "invalid_value",
-		               "'voice' must be 1 to %d characters long.", VS_SPEECH_MAX_VOICE_CHARS);
+		               "'voice' must be 1 to %d characters long.",
+		               VS_SPEECH_MAX_VOICE_CHARS);
 		return -EINVAL;
 	}
 	memcpy(out->voice, s, bytes + 1);
@@ -132,7 +134,8 @@ static int parse_format(const json_t *root, struct vs_speech_req *out, struct vs
 	}
 	vs_oai_err_set(err, 400, "response_format", "invalid_value",
 	               "'%.32s' is not a supported response_format. "
-	               "Supported: mp3, opus, aac, flac, wav, pcm.", s);
+	               "Supported: mp3, opus, aac, flac, wav, pcm.",
+	               s);
 	return -EINVAL;
 }
 

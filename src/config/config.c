@@ -56,124 +56,123 @@ static bool check_tts_engine(const char *v, char *allowed, size_t len);
 
 /* Order is the order of --help, `voicestack config` and docs/CONFIG.md. */
 static const struct setting settings[] = {
-	/* server */
-	{STR("ENV", env, NULL, "dev"),
-	 "Deployment label, informational only (conventionally dev, development, production or "
-	 "test); shown by `voicestack config`, changes no behaviour."},
-	{STR("HOST", host, check_host, "127.0.0.1"),
-	 "Address both services listen on. 0.0.0.0 listens on every interface (the original's "
-	 "default); the loopback default expects a reverse proxy in front."},
-	{INT("ASR_PORT", asr_port, 0, 65535, "5001", ""),
-	 "TCP port of the ASR service (POST /v1/audio/transcriptions); 0 picks a free port, "
-	 "logged as event=listening."},
-	{INT("TTS_PORT", tts_port, 0, 65535, "5002", ""),
-	 "TCP port of the TTS service (POST /v1/audio/speech); 0 picks a free port."},
-	{ENUM("LOG_LEVEL", log_level, "debug|info|warning|error", "info"),
-	 "Least severe log level written to stderr."},
+        /* server */
+        {STR("ENV", env, NULL, "dev"),
+         "Deployment label, informational only (conventionally dev, development, production or "
+         "test); shown by `voicestack config`, changes no behaviour."},
+        {STR("HOST", host, check_host, "127.0.0.1"),
+         "Address both services listen on. 0.0.0.0 listens on every interface (the original's "
+         "default); the loopback default expects a reverse proxy in front."},
+        {INT("ASR_PORT", asr_port, 0, 65535, "5001", ""),
+         "TCP port of the ASR service (POST /v1/audio/transcriptions); 0 picks a free port, "
+         "logged as event=listening."},
+        {INT("TTS_PORT", tts_port, 0, 65535, "5002", ""),
+         "TCP port of the TTS service (POST /v1/audio/speech); 0 picks a free port."},
+        {ENUM("LOG_LEVEL", log_level, "debug|info|warning|error", "info"),
+         "Least severe log level written to stderr."},
 
-	/* resource guard */
-	{INT("MEMORY_THRESHOLD_PERCENT", memory_threshold_percent, 1, 100, "90", "%"),
-	 "Reject requests with 503 while RAM usage is above this percentage."},
-	{INT("SWAP_THRESHOLD_PERCENT", swap_threshold_percent, 1, 100, "80", "%"),
-	 "Reject requests with 503 while swap usage is above this percentage."},
-	{INT("MAX_UPLOAD_SIZE_MB", max_upload_size_mb, 1, 4096, "100", "MB"),
-	 "Reject uploads larger than this with 413."},
+        /* resource guard */
+        {INT("MEMORY_THRESHOLD_PERCENT", memory_threshold_percent, 1, 100, "90", "%"),
+         "Reject requests with 503 while RAM usage is above this percentage."},
+        {INT("SWAP_THRESHOLD_PERCENT", swap_threshold_percent, 1, 100, "80", "%"),
+         "Reject requests with 503 while swap usage is above this percentage."},
+        {INT("MAX_UPLOAD_SIZE_MB", max_upload_size_mb, 1, 4096, "100", "MB"),
+         "Reject uploads larger than this with 413."},
 
-	/* ASR service */
-	{STR("ASR_ENGINE", asr_engine, check_asr_engine, "pocketsphinx"),
-	 "Speech recognition engine."},
-	{STR("ASR_MODEL", asr_model, NULL, ""),
-	 "Model for the ASR engine; empty = the engine's own model. The names of OpenAI and of the "
-	 "original specification (whisper-1, base, small, medium, large-v3, ...) are aliases of "
-	 "it (GET /v1/models lists every accepted name); any other name is ignored with a "
-	 "warning."},
-	{ENUM("ASR_COMPUTE_TYPE", asr_compute_type,
-	      "default|auto|int8|int8_float16|int8_float32|int8_bfloat16|int16|float16|bfloat16|"
-	      "float32",
-	      "int8"),
-	 "Numeric precision, for engines that have the choice (faster-whisper style); "
-	 "pocketsphinx has none and ignores it."},
-	{ENUM("ASR_DEVICE", asr_device, "cpu|cuda|auto", "cpu"),
-	 "Device the ASR engine runs on; pocketsphinx runs on the CPU only."},
-	{BOOL("ASR_VAD_ENABLED", asr_vad_enabled, "true"),
-	 "Voice activity detection: skip silence before recognition."},
-	{INT("ASR_MAX_CONCURRENT_REQUESTS", asr_max_concurrent_requests, 1, 64, "2", "requests"),
-	 "Transcriptions running at the same time; more wait in the queue or get 429."},
-	{INT("ASR_MAX_QUEUE", asr_max_queue, 0, 1024, "0", "requests"),
-	 "Transcription requests that may wait for a free slot; 0 = reject at once with 429."},
-	{DBL("ASR_QUEUE_TIMEOUT_SECONDS", asr_queue_timeout_seconds, 0.1, 3600, "30", "seconds"),
-	 "Longest wait in the ASR queue; a request still waiting then gets 429."},
-	{DBL("ASR_IDLE_TIMEOUT_MINUTES", asr_idle_timeout_minutes, 0, 525600, "60", "minutes"),
-	 "Unload the ASR model after this long without requests (it reloads on the next one); "
-	 "0 disables; fractions allowed (0.05 = 3 seconds)."},
+        /* ASR service */
+        {STR("ASR_ENGINE", asr_engine, check_asr_engine, "pocketsphinx"),
+         "Speech recognition engine."},
+        {STR("ASR_MODEL", asr_model, NULL, ""),
+         "Model for the ASR engine; empty = the engine's own model. The names of OpenAI and of the "
+         "original specification (whisper-1, base, small, medium, large-v3, ...) are aliases of "
+         "it (GET /v1/models lists every accepted name); any other name is ignored with a "
+         "warning."},
+        {ENUM("ASR_COMPUTE_TYPE", asr_compute_type,
+              "default|auto|int8|int8_float16|int8_float32|int8_bfloat16|int16|float16|bfloat16|"
+              "float32",
+              "int8"),
+         "Numeric precision, for engines that have the choice (faster-whisper style); "
+         "pocketsphinx has none and ignores it."},
+        {ENUM("ASR_DEVICE", asr_device, "cpu|cuda|auto", "cpu"),
+         "Device the ASR engine runs on; pocketsphinx runs on the CPU only."},
+        {BOOL("ASR_VAD_ENABLED", asr_vad_enabled, "true"),
+         "Voice activity detection: skip silence before recognition."},
+        {INT("ASR_MAX_CONCURRENT_REQUESTS", asr_max_concurrent_requests, 1, 64, "2", "requests"),
+         "Transcriptions running at the same time; more wait in the queue or get 429."},
+        {INT("ASR_MAX_QUEUE", asr_max_queue, 0, 1024, "0", "requests"),
+         "Transcription requests that may wait for a free slot; 0 = reject at once with 429."},
+        {DBL("ASR_QUEUE_TIMEOUT_SECONDS", asr_queue_timeout_seconds, 0.1, 3600, "30", "seconds"),
+         "Longest wait in the ASR queue; a request still waiting then gets 429."},
+        {DBL("ASR_IDLE_TIMEOUT_MINUTES", asr_idle_timeout_minutes, 0, 525600, "60", "minutes"),
+         "Unload the ASR model after this long without requests (it reloads on the next one); "
+         "0 disables; fractions allowed (0.05 = 3 seconds)."},
 
-	/* TTS service */
-	{STR("TTS_ENGINE", tts_engine, check_tts_engine, "espeak-ng"),
-	 "Speech synthesis engine."},
-	{ENUM("TTS_DEVICE", tts_device, "cpu|cuda|mps|auto", "cpu"),
-	 "Device the TTS engine runs on; espeak-ng runs on the CPU only."},
-	{INT("TTS_MAX_CONCURRENT_REQUESTS", tts_max_concurrent_requests, 1, 64, "2", "requests"),
-	 "Syntheses running at the same time; more wait in the queue or get 429."},
-	{INT("TTS_MAX_QUEUE", tts_max_queue, 0, 1024, "0", "requests"),
-	 "Synthesis requests that may wait for a free slot; 0 = reject at once with 429."},
-	{DBL("TTS_QUEUE_TIMEOUT_SECONDS", tts_queue_timeout_seconds, 0.1, 3600, "30", "seconds"),
-	 "Longest wait in the TTS queue; a request still waiting then gets 429."},
-	{DBL("TTS_IDLE_TIMEOUT_MINUTES", tts_idle_timeout_minutes, 0, 525600, "60", "minutes"),
-	 "Unload the TTS model after this long without requests (it reloads on the next one); "
-	 "0 disables; fractions allowed."},
-	{DBL("TTS_DRAIN_TIMEOUT_SECONDS", tts_drain_timeout_seconds, 1, 86400, "300", "seconds"),
-	 "Longest time a client may take to read the rest of a speech answer once its worker has "
-	 "finished (or failed); a slower client is disconnected (event=stream_drain_timeout). The "
-	 "slot is free as soon as the worker is."},
+        /* TTS service */
+        {STR("TTS_ENGINE", tts_engine, check_tts_engine, "espeak-ng"), "Speech synthesis engine."},
+        {ENUM("TTS_DEVICE", tts_device, "cpu|cuda|mps|auto", "cpu"),
+         "Device the TTS engine runs on; espeak-ng runs on the CPU only."},
+        {INT("TTS_MAX_CONCURRENT_REQUESTS", tts_max_concurrent_requests, 1, 64, "2", "requests"),
+         "Syntheses running at the same time; more wait in the queue or get 429."},
+        {INT("TTS_MAX_QUEUE", tts_max_queue, 0, 1024, "0", "requests"),
+         "Synthesis requests that may wait for a free slot; 0 = reject at once with 429."},
+        {DBL("TTS_QUEUE_TIMEOUT_SECONDS", tts_queue_timeout_seconds, 0.1, 3600, "30", "seconds"),
+         "Longest wait in the TTS queue; a request still waiting then gets 429."},
+        {DBL("TTS_IDLE_TIMEOUT_MINUTES", tts_idle_timeout_minutes, 0, 525600, "60", "minutes"),
+         "Unload the TTS model after this long without requests (it reloads on the next one); "
+         "0 disables; fractions allowed."},
+        {DBL("TTS_DRAIN_TIMEOUT_SECONDS", tts_drain_timeout_seconds, 1, 86400, "300", "seconds"),
+         "Longest time a client may take to read the rest of a speech answer once its worker has "
+         "finished (or failed); a slower client is disconnected (event=stream_drain_timeout). The "
+         "slot is free as soon as the worker is."},
 
-	/* both services */
-	{DBL("IDLE_CHECK_INTERVAL_SECONDS", idle_check_interval_seconds, 0.1, 3600, "60",
-	     "seconds"),
-	 "How often idle models are looked for (the original checked every 60 seconds)."},
-	{DBL("REQUEST_TIMEOUT_SECONDS", request_timeout_seconds, 0, 86400, "300", "seconds"),
-	 "Longest processing time of one request (504 and the worker is killed); 0 disables. "
-	 "Bounds ASR_MAX_AUDIO_SECONDS: see there."},
-	{DBL("SHUTDOWN_GRACE_SECONDS", shutdown_grace_seconds, 0, 300, "5", "seconds"),
-	 "On SIGTERM/SIGINT: how long in-flight replies may take to leave and workers to "
-	 "exit before they are SIGKILLed, so shutdown stays bounded."},
-	{INT("TTS_MAX_INPUT_CHARS", tts_max_input_chars, 1, 1000000, "4096", "characters"),
-	 "Longest TTS `input` text, in characters."},
-	{INT("MAX_JSON_BODY_KB", max_json_body_kb, 1, 10240, "64", "KB"),
-	 "Largest JSON request body (TTS); a larger one gets 413."},
-	{DBL("ASR_MAX_AUDIO_SECONDS", asr_max_audio_seconds, 1, 86400, "600", "seconds"),
-	 "Longest audio accepted for transcription (413): checked against the duration the file "
-	 "declares before decoding, and while decoding. A clip this long must finish within "
-	 "REQUEST_TIMEOUT_SECONDS: pocketsphinx runs at about 0.15 x real time on one core, 0.5 "
-	 "is assumed for a busy machine, so keep ASR_MAX_AUDIO_SECONDS x 0.5 <= "
-	 "REQUEST_TIMEOUT_SECONDS (a start-up warning says when it is not). Sample rates outside "
-	 "8000..384000 Hz are refused with 400."},
-	{INT("MAX_FORM_FIELD_KB", max_form_field_kb, 1, 1024, "4", "KB"),
-	 "Largest multipart form field other than the file (model, prompt, ...); a larger one "
-	 "gets 400."},
-	{DBL("UPLOAD_STALL_TIMEOUT_SECONDS", upload_stall_timeout_seconds, 1, 3600, "30",
-	     "seconds"),
-	 "A client that sends no byte of its request body for this long is disconnected and its "
-	 "slot freed."},
-	{DBL("BODY_TIMEOUT_SECONDS", body_timeout_seconds, 0.5, 86400, "300", "seconds"),
-	 "Longest time to receive a whole request body, however steadily it trickles in; the "
-	 "client then gets 408 and its slot is freed at once. TTS bodies are read before a slot "
-	 "is taken."},
-	{DBL("HEADER_TIMEOUT_SECONDS", header_timeout_seconds, 0.5, 3600, "15", "seconds"),
-	 "Longest time a connection may take to send its request headers, and longest idle time "
-	 "of a keep-alive connection between requests; the connection is then closed."},
-	{INT("MAX_CONNECTIONS_PER_IP", max_connections_per_ip, 0, 100000, "64", "connections"),
-	 "Open connections per client IP address and service; more are closed at once. 0 = no "
-	 "limit. Behind a reverse proxy every client has the proxy's address: raise it or set 0 "
-	 "there and limit per client in the proxy."},
-	{INT("MAX_CONNECTIONS", max_connections, 1, 100000, "1000", "connections"),
-	 "Open client connections per service; more wait in the kernel's accept backlog until "
-	 "one closes. Queued and streaming requests hold one each."},
+        /* both services */
+        {DBL("IDLE_CHECK_INTERVAL_SECONDS", idle_check_interval_seconds, 0.1, 3600, "60",
+             "seconds"),
+         "How often idle models are looked for (the original checked every 60 seconds)."},
+        {DBL("REQUEST_TIMEOUT_SECONDS", request_timeout_seconds, 0, 86400, "300", "seconds"),
+         "Longest processing time of one request (504 and the worker is killed); 0 disables. "
+         "Bounds ASR_MAX_AUDIO_SECONDS: see there."},
+        {DBL("SHUTDOWN_GRACE_SECONDS", shutdown_grace_seconds, 0, 300, "5", "seconds"),
+         "On SIGTERM/SIGINT: how long in-flight replies may take to leave and workers to "
+         "exit before they are SIGKILLed, so shutdown stays bounded."},
+        {INT("TTS_MAX_INPUT_CHARS", tts_max_input_chars, 1, 1000000, "4096", "characters"),
+         "Longest TTS `input` text, in characters."},
+        {INT("MAX_JSON_BODY_KB", max_json_body_kb, 1, 10240, "64", "KB"),
+         "Largest JSON request body (TTS); a larger one gets 413."},
+        {DBL("ASR_MAX_AUDIO_SECONDS", asr_max_audio_seconds, 1, 86400, "600", "seconds"),
+         "Longest audio accepted for transcription (413): checked against the duration the file "
+         "declares before decoding, and while decoding. A clip this long must finish within "
+         "REQUEST_TIMEOUT_SECONDS: pocketsphinx runs at about 0.15 x real time on one core, 0.5 "
+         "is assumed for a busy machine, so keep ASR_MAX_AUDIO_SECONDS x 0.5 <= "
+         "REQUEST_TIMEOUT_SECONDS (a start-up warning says when it is not). Sample rates outside "
+         "8000..384000 Hz are refused with 400."},
+        {INT("MAX_FORM_FIELD_KB", max_form_field_kb, 1, 1024, "4", "KB"),
+         "Largest multipart form field other than the file (model, prompt, ...); a larger one "
+         "gets 400."},
+        {DBL("UPLOAD_STALL_TIMEOUT_SECONDS", upload_stall_timeout_seconds, 1, 3600, "30",
+             "seconds"),
+         "A client that sends no byte of its request body for this long is disconnected and its "
+         "slot freed."},
+        {DBL("BODY_TIMEOUT_SECONDS", body_timeout_seconds, 0.5, 86400, "300", "seconds"),
+         "Longest time to receive a whole request body, however steadily it trickles in; the "
+         "client then gets 408 and its slot is freed at once. TTS bodies are read before a slot "
+         "is taken."},
+        {DBL("HEADER_TIMEOUT_SECONDS", header_timeout_seconds, 0.5, 3600, "15", "seconds"),
+         "Longest time a connection may take to send its request headers, and longest idle time "
+         "of a keep-alive connection between requests; the connection is then closed."},
+        {INT("MAX_CONNECTIONS_PER_IP", max_connections_per_ip, 0, 100000, "64", "connections"),
+         "Open connections per client IP address and service; more are closed at once. 0 = no "
+         "limit. Behind a reverse proxy every client has the proxy's address: raise it or set 0 "
+         "there and limit per client in the proxy."},
+        {INT("MAX_CONNECTIONS", max_connections, 1, 100000, "1000", "connections"),
+         "Open client connections per service; more wait in the kernel's accept backlog until "
+         "one closes. Queued and streaming requests hold one each."},
 
-	/* process model */
-	{INT("WORKER_NICE", worker_nice, 0, 19, "10", ""),
-	 "Niceness added to engine worker processes so the HTTP front stays responsive."},
-	{INT("HTTP_THREADS", http_threads, 1, 64, "2", "threads"),
-	 "Threads of the HTTP front (libmicrohttpd); engines run in worker processes."},
+        /* process model */
+        {INT("WORKER_NICE", worker_nice, 0, 19, "10", ""),
+         "Niceness added to engine worker processes so the HTTP front stays responsive."},
+        {INT("HTTP_THREADS", http_threads, 1, 64, "2", "threads"),
+         "Threads of the HTTP front (libmicrohttpd); engines run in worker processes."},
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -208,8 +207,8 @@ static bool check_engine(enum vs_engine_kind kind, const char *v, char *allowed,
 	size_t n = 0;
 	int w;
 
-	w = snprintf(allowed, len, "one of the %s engines built in:", kind == VS_ENGINE_ASR ? "ASR"
-	                                                                                   : "TTS");
+	w = snprintf(allowed, len,
+	             "one of the %s engines built in:", kind == VS_ENGINE_ASR ? "ASR" : "TTS");
 	for (; all && *all && w >= 0 && (size_t)w < len; all++)
 		if ((*all)->kind == kind)
 			w += snprintf(allowed + w, len - (size_t)w, "%s %s", n++ ? "," : "",
@@ -234,15 +233,9 @@ static bool check_tts_engine(const char *v, char *allowed, size_t len)
 static void describe(const struct setting *s, char *buf, size_t len)
 {
 	switch (s->type) {
-	case T_INT:
-		snprintf(buf, len, "an integer from %.0f to %.0f", s->min, s->max);
-		break;
-	case T_DOUBLE:
-		snprintf(buf, len, "a number from %g to %g", s->min, s->max);
-		break;
-	case T_BOOL:
-		snprintf(buf, len, "true or false (or 1/0, yes/no, on/off)");
-		break;
+	case T_INT: snprintf(buf, len, "an integer from %.0f to %.0f", s->min, s->max); break;
+	case T_DOUBLE: snprintf(buf, len, "a number from %g to %g", s->min, s->max); break;
+	case T_BOOL: snprintf(buf, len, "true or false (or 1/0, yes/no, on/off)"); break;
 	case T_ENUM: { /* "a|b|c" -> "one of a, b, c" */
 		size_t w = (size_t)snprintf(buf, len, "one of ");
 		for (const char *p = s->choices; *p && w + 3 < len; p++) {
@@ -258,7 +251,8 @@ static void describe(const struct setting *s, char *buf, size_t len)
 		if (s->check)
 			s->check(NULL, buf, len);
 		else
-			snprintf(buf, len, "text of at most %d characters without control characters",
+			snprintf(buf, len,
+			         "text of at most %d characters without control characters",
 			         VS_STR_MAX - 1);
 		break;
 	}
@@ -270,8 +264,8 @@ static bool parse_bool(const char *v, bool *out)
 		const char *word;
 		bool value;
 	} words[] = {
-		{"true", true}, {"false", false}, {"1", true},  {"0", false},
-		{"yes", true},  {"no", false},    {"on", true}, {"off", false},
+	        {"true", true}, {"false", false}, {"1", true},  {"0", false},
+	        {"yes", true},  {"no", false},    {"on", true}, {"off", false},
 	};
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
 		if (strcasecmp(v, words[i].word) == 0) {
@@ -343,10 +337,8 @@ static bool parse_value(const struct setting *s, const char *v, struct vs_config
 		*(double *)field = d;
 		return true;
 	}
-	case T_BOOL:
-		return parse_bool(v, field);
-	case T_ENUM:
-		return match_choice(s->choices, v, field, VS_STR_MAX);
+	case T_BOOL: return parse_bool(v, field);
+	case T_ENUM: return match_choice(s->choices, v, field, VS_STR_MAX);
 	case T_STRING:
 		if (strlen(v) >= VS_STR_MAX || has_control_chars(v) ||
 		    (s->check && !s->check(v, allowed, sizeof(allowed))))
@@ -385,7 +377,8 @@ static int set_value(struct vs_config *c, const struct setting *s, const char *v
 	if (!parse_value(s, v, c)) {
 		show_value(v, shown, sizeof(shown));
 		describe(s, allowed, sizeof(allowed));
-		snprintf(err, errlen, "%s=%s (from %s): must be %s", s->name, shown, where, allowed);
+		snprintf(err, errlen, "%s=%s (from %s): must be %s", s->name, shown, where,
+		         allowed);
 		return -EINVAL;
 	}
 	c->source[s - settings] = (unsigned char)src;
@@ -504,15 +497,15 @@ static int load_flags(struct vs_config *c, int argc, char **argv, int *rest_argc
 		const struct setting *s;
 
 		if (strcmp(a, "--") == 0)
-			break; /* the rest is the caller's, "--" included */
+			break;             /* the rest is the caller's, "--" included */
 		if (is_env_file_flag(a)) { /* already handled by find_env_file() */
 			i += a[10] == '\0';
 			continue;
 		}
 		eq = strchr(a, '=');
-		s = strncmp(a, "--", 2) == 0 ? find_flag(a + 2, eq ? (size_t)(eq - a - 2)
-		                                                   : strlen(a + 2))
-		                             : NULL;
+		s = strncmp(a, "--", 2) == 0
+		            ? find_flag(a + 2, eq ? (size_t)(eq - a - 2) : strlen(a + 2))
+		            : NULL;
 		if (!s) {
 			argv[keep++] = a;
 			continue;
@@ -528,7 +521,8 @@ static int load_flags(struct vs_config *c, int argc, char **argv, int *rest_argc
 			snprintf(err, errlen, "%s: missing value", a);
 			return -EINVAL;
 		}
-		snprintf(where, sizeof(where), "flag %.*s", (int)(eq ? eq - a : (long)strlen(a)), a);
+		snprintf(where, sizeof(where), "flag %.*s", (int)(eq ? eq - a : (long)strlen(a)),
+		         a);
 		if (set_value(c, s, value, VS_SRC_FLAG, where, err, errlen) < 0)
 			return -EINVAL;
 	}
@@ -545,7 +539,8 @@ static int load_flags(struct vs_config *c, int argc, char **argv, int *rest_argc
 static int check_together(const struct vs_config *c, char *err, size_t errlen)
 {
 	if (c->asr_port == c->tts_port && c->asr_port != 0) {
-		snprintf(err, errlen, "ASR_PORT=%d (from %s) and TTS_PORT=%d (from %s): must differ",
+		snprintf(err, errlen,
+		         "ASR_PORT=%d (from %s) and TTS_PORT=%d (from %s): must differ",
 		         c->asr_port, vs_config_source_name(vs_config_source_of(c, "ASR_PORT")),
 		         c->tts_port, vs_config_source_name(vs_config_source_of(c, "TTS_PORT")));
 		return -EINVAL;
@@ -590,8 +585,7 @@ enum vs_config_source vs_config_source_of(const struct vs_config *c, const char 
 
 const char *vs_config_source_name(enum vs_config_source s)
 {
-	return (unsigned)s < sizeof(source_names) / sizeof(source_names[0]) ? source_names[s]
-	                                                                    : "?";
+	return (unsigned)s < sizeof(source_names) / sizeof(source_names[0]) ? source_names[s] : "?";
 }
 
 const char *vs_config_setting_name(size_t i)
@@ -599,8 +593,7 @@ const char *vs_config_setting_name(size_t i)
 	return i < N_SETTINGS ? settings[i].name : NULL;
 }
 
-static void format_value(const struct vs_config *c, const struct setting *s, char *buf,
-                         size_t len)
+static void format_value(const struct vs_config *c, const struct setting *s, char *buf, size_t len)
 {
 	const void *field = (const char *)c + s->off;
 
@@ -622,9 +615,9 @@ static void format_value(const struct vs_config *c, const struct setting *s, cha
 static const struct engine_use {
 	const char *engine, *setting, *uses;
 } engine_uses[] = {
-	{"pocketsphinx", "ASR_COMPUTE_TYPE", NULL},
-	{"pocketsphinx", "ASR_DEVICE", "cpu"},
-	{"espeak-ng", "TTS_DEVICE", "cpu"},
+        {"pocketsphinx", "ASR_COMPUTE_TYPE", NULL},
+        {"pocketsphinx", "ASR_DEVICE", "cpu"},
+        {"espeak-ng", "TTS_DEVICE", "cpu"},
 };
 
 static void warn_engine_uses(const struct vs_config *c, void (*fn)(const char *, void *),
@@ -635,8 +628,8 @@ static void warn_engine_uses(const struct vs_config *c, void (*fn)(const char *,
 	for (size_t i = 0; i < sizeof(engine_uses) / sizeof(engine_uses[0]); i++) {
 		const struct engine_use *u = &engine_uses[i];
 		const struct setting *s = find_setting(u->setting);
-		const char *engine = strncmp(u->setting, "ASR_", 4) == 0 ? c->asr_engine
-		                                                          : c->tts_engine;
+		const char *engine =
+		        strncmp(u->setting, "ASR_", 4) == 0 ? c->asr_engine : c->tts_engine;
 
 		if (!s || strcmp(engine, u->engine) != 0)
 			continue;
@@ -645,11 +638,13 @@ static void warn_engine_uses(const struct vs_config *c, void (*fn)(const char *,
 		            : c->source[s - settings] == VS_SRC_DEFAULT)
 			continue;
 		if (u->uses)
-			snprintf(msg, sizeof(msg), "%s=%s does not apply to engine %s (it runs on %s); "
-			         "ignored", s->name, value, engine, u->uses);
+			snprintf(msg, sizeof(msg),
+			         "%s=%s does not apply to engine %s (it runs on %s); "
+			         "ignored",
+			         s->name, value, engine, u->uses);
 		else
-			snprintf(msg, sizeof(msg), "%s=%s does not apply to engine %s; ignored", s->name,
-			         value, engine);
+			snprintf(msg, sizeof(msg), "%s=%s does not apply to engine %s; ignored",
+			         s->name, value, engine);
 		fn(msg, opaque);
 	}
 }
@@ -676,26 +671,32 @@ void vs_config_warnings(const struct vs_config *c, void (*fn)(const char *msg, v
 
 	warn_engine_uses(c, fn, opaque);
 	if (asr && asr_model_ignored(c)) {
-		snprintf(msg, sizeof(msg), "ASR_MODEL=%s does not apply to engine %s (it uses %s); "
-		         "ignored", c->asr_model, asr->name,
+		snprintf(msg, sizeof(msg),
+		         "ASR_MODEL=%s does not apply to engine %s (it uses %s); "
+		         "ignored",
+		         c->asr_model, asr->name,
 		         asr->model_names && asr->model_names[0] ? asr->model_names[0]
 		                                                 : "its own model");
 		fn(msg, opaque);
 	}
 	if ((long)c->max_json_body_kb * 1024 < c->tts_max_input_chars) {
-		snprintf(msg, sizeof(msg), "MAX_JSON_BODY_KB=%d is too small for TTS_MAX_INPUT_CHARS"
-		         "=%d; long inputs will be rejected as too large", c->max_json_body_kb,
-		         c->tts_max_input_chars);
+		snprintf(msg, sizeof(msg),
+		         "MAX_JSON_BODY_KB=%d is too small for TTS_MAX_INPUT_CHARS"
+		         "=%d; long inputs will be rejected as too large",
+		         c->max_json_body_kb, c->tts_max_input_chars);
 		fn(msg, opaque);
 	}
 	/* a maximal clip that cannot finish in time only ever gets a 504 */
 	if (c->request_timeout_seconds > 0 &&
 	    c->asr_max_audio_seconds * VS_ASR_CONSERVATIVE_RTF > c->request_timeout_seconds) {
-		snprintf(msg, sizeof(msg), "ASR_MAX_AUDIO_SECONDS=%g needs about %g s to transcribe "
-		         "(at %g x real time) but REQUEST_TIMEOUT_SECONDS=%g; the longest clips will "
-		         "time out (504)", c->asr_max_audio_seconds,
-		         c->asr_max_audio_seconds * VS_ASR_CONSERVATIVE_RTF, VS_ASR_CONSERVATIVE_RTF,
-		         c->request_timeout_seconds);
+		snprintf(msg, sizeof(msg),
+		         "ASR_MAX_AUDIO_SECONDS=%g needs about %g s to transcribe "
+		         "(at %g x real time) but REQUEST_TIMEOUT_SECONDS=%g; the longest clips "
+		         "will "
+		         "time out (504)",
+		         c->asr_max_audio_seconds,
+		         c->asr_max_audio_seconds * VS_ASR_CONSERVATIVE_RTF,
+		         VS_ASR_CONSERVATIVE_RTF, c->request_timeout_seconds);
 		fn(msg, opaque);
 	}
 	static const char *const svc[] = {"ASR", "TTS"};
@@ -704,8 +705,10 @@ void vs_config_warnings(const struct vs_config *c, void (*fn)(const char *msg, v
 		char name[40];
 		snprintf(name, sizeof(name), "%s_QUEUE_TIMEOUT_SECONDS", svc[i]);
 		if (queue[i] == 0 && vs_config_source_of(c, name) != VS_SRC_DEFAULT) {
-			snprintf(msg, sizeof(msg), "%s has no effect while %s_MAX_QUEUE=0 (requests "
-			         "never wait)", name, svc[i]);
+			snprintf(msg, sizeof(msg),
+			         "%s has no effect while %s_MAX_QUEUE=0 (requests "
+			         "never wait)",
+			         name, svc[i]);
 			fn(msg, opaque);
 		}
 	}
@@ -758,8 +761,9 @@ void vs_config_print_help(FILE *f)
 	fprintf(f, "Settings (each also an environment variable or a .env line; precedence:\n"
 	           "flag > environment > .env file > default):\n\n");
 	fprintf(f, "  --env-file PATH\n");
-	print_wrapped(f, 8, "Read settings from PATH instead of ./.env; a missing file is an "
-	                    "error.");
+	print_wrapped(f, 8,
+	              "Read settings from PATH instead of ./.env; a missing file is an "
+	              "error.");
 	for (size_t i = 0; i < N_SETTINGS; i++) {
 		const struct setting *s = &settings[i];
 
@@ -797,75 +801,75 @@ static void md_cell(FILE *f, const char *text)
 }
 
 static const char md_intro[] =
-	"# Configuration\n"
-	"\n"
-	"<!-- Generated from the settings table in src/config/config.c by\n"
-	"     `voicestack config --markdown`. Do not edit: tests/unit/test_config.c fails\n"
-	"     when this file and the code differ. -->\n"
-	"\n"
-	"Every setting can be given in four ways; the first one present wins:\n"
-	"\n"
-	"1. a command-line flag: the name in lower case with `-` for `_`, e.g.\n"
-	"   `--max-upload-size-mb 100` or `--max-upload-size-mb=100` (a boolean flag\n"
-	"   alone, e.g. `--asr-vad-enabled`, means true);\n"
-	"2. an environment variable, e.g. `MAX_UPLOAD_SIZE_MB=100`;\n"
-	"3. a line of the `.env` file: `./.env` in the working directory if it exists, or\n"
-	"   the file named by `--env-file PATH` (which must exist);\n"
-	"4. the default.\n"
-	"\n"
-	"Every value given is checked at start-up, even one that a source of higher\n"
-	"precedence overrides. A bad value stops the program with one line naming the\n"
-	"setting, the value, where it came from and what is allowed, e.g.\n"
-	"\n"
-	"    MEMORY_THRESHOLD_PERCENT=150 (from environment): must be an integer from 1 to 100\n"
-	"\n"
-	"`voicestack config` prints the effective value of every setting and where it\n"
-	"came from (`default`, `.env`, `environment` or `flag`); `voicestack --help`\n"
-	"lists the flags.\n"
-	"\n"
-	"Values: booleans are `true`/`false`, `1`/`0`, `yes`/`no` or `on`/`off` (any\n"
-	"case); numbers are plain decimal, and settings in minutes or seconds take\n"
-	"fractions (`ASR_IDLE_TIMEOUT_MINUTES=0.05` is 3 seconds); choices are matched\n"
-	"in any case.\n"
-	"\n"
-	"## The .env file\n"
-	"\n"
-	"- One `KEY=VALUE` per line; blanks around `=` are allowed.\n"
-	"- Blank lines and lines starting with `#` are ignored.\n"
-	"- `export KEY=VALUE` is accepted, so the file can also be sourced by a shell.\n"
-	"- A value in single quotes is taken literally; in double quotes `\\\"`, `\\\\`,\n"
-	"  `\\n` and `\\t` are unescaped. After the closing quote only a comment may follow.\n"
-	"- In an unquoted value, `#` at its start or after a blank starts a comment;\n"
-	"  trailing blanks are dropped.\n"
-	"- Keys that are not settings of Voice Stack are ignored (the file may be shared\n"
-	"  with other programs). Keys are case-sensitive. A line that is not `KEY=VALUE`\n"
-	"  is an error.\n"
-	"- No variable expansion (`${VAR}`) and no multi-line values. At most 1 MiB,\n"
-	"  lines of at most 4096 bytes.\n"
-	"\n"
-	"## Compatibility with the original\n"
-	"\n"
-	"The settings of the original specification keep their names, defaults and\n"
-	"behaviour: `MEMORY_THRESHOLD_PERCENT` 90, `SWAP_THRESHOLD_PERCENT` 80,\n"
-	"`MAX_UPLOAD_SIZE_MB` 100, `ASR_/TTS_MAX_CONCURRENT_REQUESTS` 2,\n"
-	"`ASR_/TTS_IDLE_TIMEOUT_MINUTES` 60 (0 disables), idle models looked for every 60\n"
-	"seconds. The settings added by Voice Stack in C default to that behaviour too:\n"
-	"`ASR_MAX_QUEUE` and `TTS_MAX_QUEUE` are 0, so a request that finds every slot\n"
-	"busy gets 429 at once, as in the original; set them above 0 to let requests\n"
-	"wait up to `*_QUEUE_TIMEOUT_SECONDS` instead. The limits\n"
-	"(`TTS_MAX_INPUT_CHARS`, `MAX_JSON_BODY_KB`, `ASR_MAX_AUDIO_SECONDS`,\n"
-	"`REQUEST_TIMEOUT_SECONDS`) bound what a client can make the server do.\n"
-	"\n"
-	"Differences: `HOST` defaults to 127.0.0.1 (the original listened on 0.0.0.0);\n"
-	"the engines are pocketsphinx and espeak-ng, so `ASR_MODEL` defaults to empty\n"
-	"(the engine's own model) and `ASR_COMPUTE_TYPE`, `ASR_DEVICE` and `TTS_DEVICE`\n"
-	"are accepted, so a `.env` written for the original still loads, but a value\n"
-	"the engine cannot use is ignored with one warning at start-up.\n"
-	"\n"
-	"## Settings\n"
-	"\n"
-	"| Setting | Flag | Default | Allowed | Unit | Description |\n"
-	"| --- | --- | --- | --- | --- | --- |\n";
+        "# Configuration\n"
+        "\n"
+        "<!-- Generated from the settings table in src/config/config.c by\n"
+        "     `voicestack config --markdown`. Do not edit: tests/unit/test_config.c fails\n"
+        "     when this file and the code differ. -->\n"
+        "\n"
+        "Every setting can be given in four ways; the first one present wins:\n"
+        "\n"
+        "1. a command-line flag: the name in lower case with `-` for `_`, e.g.\n"
+        "   `--max-upload-size-mb 100` or `--max-upload-size-mb=100` (a boolean flag\n"
+        "   alone, e.g. `--asr-vad-enabled`, means true);\n"
+        "2. an environment variable, e.g. `MAX_UPLOAD_SIZE_MB=100`;\n"
+        "3. a line of the `.env` file: `./.env` in the working directory if it exists, or\n"
+        "   the file named by `--env-file PATH` (which must exist);\n"
+        "4. the default.\n"
+        "\n"
+        "Every value given is checked at start-up, even one that a source of higher\n"
+        "precedence overrides. A bad value stops the program with one line naming the\n"
+        "setting, the value, where it came from and what is allowed, e.g.\n"
+        "\n"
+        "    MEMORY_THRESHOLD_PERCENT=150 (from environment): must be an integer from 1 to 100\n"
+        "\n"
+        "`voicestack config` prints the effective value of every setting and where it\n"
+        "came from (`default`, `.env`, `environment` or `flag`); `voicestack --help`\n"
+        "lists the flags.\n"
+        "\n"
+        "Values: booleans are `true`/`false`, `1`/`0`, `yes`/`no` or `on`/`off` (any\n"
+        "case); numbers are plain decimal, and settings in minutes or seconds take\n"
+        "fractions (`ASR_IDLE_TIMEOUT_MINUTES=0.05` is 3 seconds); choices are matched\n"
+        "in any case.\n"
+        "\n"
+        "## The .env file\n"
+        "\n"
+        "- One `KEY=VALUE` per line; blanks around `=` are allowed.\n"
+        "- Blank lines and lines starting with `#` are ignored.\n"
+        "- `export KEY=VALUE` is accepted, so the file can also be sourced by a shell.\n"
+        "- A value in single quotes is taken literally; in double quotes `\\\"`, `\\\\`,\n"
+        "  `\\n` and `\\t` are unescaped. After the closing quote only a comment may follow.\n"
+        "- In an unquoted value, `#` at its start or after a blank starts a comment;\n"
+        "  trailing blanks are dropped.\n"
+        "- Keys that are not settings of Voice Stack are ignored (the file may be shared\n"
+        "  with other programs). Keys are case-sensitive. A line that is not `KEY=VALUE`\n"
+        "  is an error.\n"
+        "- No variable expansion (`${VAR}`) and no multi-line values. At most 1 MiB,\n"
+        "  lines of at most 4096 bytes.\n"
+        "\n"
+        "## Compatibility with the original\n"
+        "\n"
+        "The settings of the original specification keep their names, defaults and\n"
+        "behaviour: `MEMORY_THRESHOLD_PERCENT` 90, `SWAP_THRESHOLD_PERCENT` 80,\n"
+        "`MAX_UPLOAD_SIZE_MB` 100, `ASR_/TTS_MAX_CONCURRENT_REQUESTS` 2,\n"
+        "`ASR_/TTS_IDLE_TIMEOUT_MINUTES` 60 (0 disables), idle models looked for every 60\n"
+        "seconds. The settings added by Voice Stack in C default to that behaviour too:\n"
+        "`ASR_MAX_QUEUE` and `TTS_MAX_QUEUE` are 0, so a request that finds every slot\n"
+        "busy gets 429 at once, as in the original; set them above 0 to let requests\n"
+        "wait up to `*_QUEUE_TIMEOUT_SECONDS` instead. The limits\n"
+        "(`TTS_MAX_INPUT_CHARS`, `MAX_JSON_BODY_KB`, `ASR_MAX_AUDIO_SECONDS`,\n"
+        "`REQUEST_TIMEOUT_SECONDS`) bound what a client can make the server do.\n"
+        "\n"
+        "Differences: `HOST` defaults to 127.0.0.1 (the original listened on 0.0.0.0);\n"
+        "the engines are pocketsphinx and espeak-ng, so `ASR_MODEL` defaults to empty\n"
+        "(the engine's own model) and `ASR_COMPUTE_TYPE`, `ASR_DEVICE` and `TTS_DEVICE`\n"
+        "are accepted, so a `.env` written for the original still loads, but a value\n"
+        "the engine cannot use is ignored with one warning at start-up.\n"
+        "\n"
+        "## Settings\n"
+        "\n"
+        "| Setting | Flag | Default | Allowed | Unit | Description |\n"
+        "| --- | --- | --- | --- | --- | --- |\n";
 
 void vs_config_print_markdown(FILE *f)
 {

@@ -60,12 +60,17 @@ struct openai_voice {
 };
 
 static const struct openai_voice openai_voices[] = {
-	{"alloy", "en-us+m3", "male"},     {"ash", "en-us+m1", "male"},
-	{"ballad", "en-gb-x-rp+m7", "male"}, {"coral", "en-us+f2", "female"},
-	{"echo", "en-us+m2", "male"},      {"fable", "en+m6", "male"},
-	{"onyx", "en-us+m4", "male"},      {"nova", "en-us+f3", "female"},
-	{"sage", "en+f4", "female"},       {"shimmer", "en-us+f5", "female"},
-	{"verse", "en-gb-scotland+m5", "male"},
+        {"alloy", "en-us+m3", "male"},
+        {"ash", "en-us+m1", "male"},
+        {"ballad", "en-gb-x-rp+m7", "male"},
+        {"coral", "en-us+f2", "female"},
+        {"echo", "en-us+m2", "male"},
+        {"fable", "en+m6", "male"},
+        {"onyx", "en-us+m4", "male"},
+        {"nova", "en-us+f3", "female"},
+        {"sage", "en+f4", "female"},
+        {"shimmer", "en-us+f5", "female"},
+        {"verse", "en-gb-scotland+m5", "male"},
 };
 #define N_OPENAI (sizeof(openai_voices) / sizeof(openai_voices[0]))
 
@@ -230,8 +235,7 @@ static void unknown_voice(const char *voice, char *err, size_t errlen)
 	         voice);
 }
 
-static int select_voice(const struct espeak_engine *e, const char *voice, char *err,
-                        size_t errlen)
+static int select_voice(const struct espeak_engine *e, const char *voice, char *err, size_t errlen)
 {
 	const struct openai_voice *ov;
 	const espeak_VOICE *ev;
@@ -354,7 +358,9 @@ static int espeak_engine_list_voices(void *ctx, struct vs_voice **out, size_t *n
 		/* languages: priority byte, then a NUL-terminated name */
 		lang = x->languages && x->languages[0] ? x->languages + 1 : name;
 		rc = add_voice(v, &n, name, lang,
-		               x->gender == 1 ? "male" : x->gender == 2 ? "female" : "");
+		               x->gender == 1   ? "male"
+		               : x->gender == 2 ? "female"
+		                                : "");
 	}
 	if (rc < 0) {
 		vs_voices_free(v, n);
@@ -366,11 +372,11 @@ static int espeak_engine_list_voices(void *ctx, struct vs_voice **out, size_t *n
 }
 
 const struct vs_engine_ops vs_engine_espeak_ng = {
-	.version = VS_ENGINE_API_VERSION,
-	.info = &vs_engine_espeak_ng_info,
-	.load = espeak_engine_load,
-	.unload = espeak_engine_unload,
-	.synthesize = espeak_engine_synthesize,
-	.list_voices = espeak_engine_list_voices,
-	.sample_rate = espeak_engine_sample_rate,
+        .version = VS_ENGINE_API_VERSION,
+        .info = &vs_engine_espeak_ng_info,
+        .load = espeak_engine_load,
+        .unload = espeak_engine_unload,
+        .synthesize = espeak_engine_synthesize,
+        .list_voices = espeak_engine_list_voices,
+        .sample_rate = espeak_engine_sample_rate,
 };

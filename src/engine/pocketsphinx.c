@@ -169,13 +169,12 @@ static void ps_engine_unload(void *ctx)
 	free(e);
 }
 
-static int ps_engine_load(const struct vs_engine_config *cfg, void **ctx, char *err,
-                          size_t errlen)
+static int ps_engine_load(const struct vs_engine_config *cfg, void **ctx, char *err, size_t errlen)
 {
 	static const char *const files[] = {
-		MODEL_DIR "/en-us/mdef",
-		MODEL_DIR "/en-us.lm.bin",
-		MODEL_DIR "/cmudict-en-us.dict",
+	        MODEL_DIR "/en-us/mdef",
+	        MODEL_DIR "/en-us.lm.bin",
+	        MODEL_DIR "/cmudict-en-us.dict",
 	};
 	struct ps_engine *e;
 	size_t i;
@@ -316,8 +315,8 @@ static int collect_utterance(struct ps_engine *e, struct vs_transcript *t, bool 
 }
 
 /* pocketsphinx_continuous's recognize_from_file() loop over memory. */
-static int decode_vad(struct ps_engine *e, const int16_t *pcm, size_t n,
-                      struct vs_transcript *t, bool want_words, double duration)
+static int decode_vad(struct ps_engine *e, const int16_t *pcm, size_t n, struct vs_transcript *t,
+                      bool want_words, double duration)
 {
 	bool utt_started = false;
 	size_t off = 0;
@@ -354,8 +353,8 @@ static int decode_vad(struct ps_engine *e, const int16_t *pcm, size_t n,
 }
 
 /* cfg->vad == false: the whole audio is one utterance (-remove_silence no). */
-static int decode_whole(struct ps_engine *e, const int16_t *pcm, size_t n,
-                        struct vs_transcript *t, bool want_words, double duration)
+static int decode_whole(struct ps_engine *e, const int16_t *pcm, size_t n, struct vs_transcript *t,
+                        bool want_words, double duration)
 {
 	size_t off;
 
@@ -374,8 +373,8 @@ static int decode_whole(struct ps_engine *e, const int16_t *pcm, size_t n,
 }
 
 static int ps_engine_transcribe(void *ctx, const int16_t *pcm, size_t n_samples,
-                                const struct vs_asr_params *p, struct vs_transcript *out,
-                                char *err, size_t errlen)
+                                const struct vs_asr_params *p, struct vs_transcript *out, char *err,
+                                size_t errlen)
 {
 	struct ps_engine *e = ctx;
 	const char *lang = p ? p->language : NULL;
@@ -385,8 +384,10 @@ static int ps_engine_transcribe(void *ctx, const int16_t *pcm, size_t n_samples,
 
 	memset(out, 0, sizeof(*out));
 	if (!language_ok(lang)) {
-		snprintf(err, errlen, "language '%.32s' is not supported by pocketsphinx "
-		         "(supported: en)", lang);
+		snprintf(err, errlen,
+		         "language '%.32s' is not supported by pocketsphinx "
+		         "(supported: en)",
+		         lang);
 		return -EINVAL;
 	}
 	if (n_samples > 0 && !pcm) {
@@ -412,9 +413,9 @@ static int ps_engine_transcribe(void *ctx, const int16_t *pcm, size_t n_samples,
 }
 
 const struct vs_engine_ops vs_engine_pocketsphinx = {
-	.version = VS_ENGINE_API_VERSION,
-	.info = &vs_engine_pocketsphinx_info,
-	.load = ps_engine_load,
-	.unload = ps_engine_unload,
-	.transcribe = ps_engine_transcribe,
+        .version = VS_ENGINE_API_VERSION,
+        .info = &vs_engine_pocketsphinx_info,
+        .load = ps_engine_load,
+        .unload = ps_engine_unload,
+        .transcribe = ps_engine_transcribe,
 };

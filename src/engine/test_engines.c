@@ -33,8 +33,8 @@
 #define SLEEP_DEFAULT_MS 1000
 #define SLEEP_MAX_MS 600000
 
-static const char *const test_voices[] = {"alloy", "ash",  "ballad",  "coral", "echo",
-                                          "fable", "onyx", "nova",    "sage",  "shimmer",
+static const char *const test_voices[] = {"alloy", "ash",  "ballad", "coral", "echo",
+                                          "fable", "onyx", "nova",   "sage",  "shimmer",
                                           "verse", "test", NULL};
 
 static long sleep_ms(void)
@@ -109,8 +109,8 @@ static int test_transcribe(void *ctx, const int16_t *pcm, size_t n_samples,
 	if (rc == 0)
 		rc = vs_transcript_add_segment(out, text, 0.0, duration, 0);
 	if (rc == 0)
-		rc = vs_transcript_finish(out, p && p->language && *p->language ? p->language : "en",
-		                          duration);
+		rc = vs_transcript_finish(
+		        out, p && p->language && *p->language ? p->language : "en", duration);
 	if (rc < 0)
 		snprintf(err, errlen, "out of memory");
 	return rc;
@@ -130,8 +130,10 @@ static int test_synthesize(void *ctx, const struct vs_tts_params *p, vs_pcm_sink
 	for (i = 0; test_voices[i] && p->voice; i++)
 		known = known || strcmp(test_voices[i], p->voice) == 0;
 	if (!known) {
-		snprintf(err, errlen, "unknown voice '%.64s' (test-tts knows the OpenAI voice "
-		         "names and 'test')", p->voice ? p->voice : "");
+		snprintf(err, errlen,
+		         "unknown voice '%.64s' (test-tts knows the OpenAI voice "
+		         "names and 'test')",
+		         p->voice ? p->voice : "");
 		return -EINVAL;
 	}
 	sleep_for(ms);
@@ -139,7 +141,8 @@ static int test_synthesize(void *ctx, const struct vs_tts_params *p, vs_pcm_sink
 		if (b == TONE_BLOCKS / 2)
 			crash_if_asked();
 		for (i = 0; i < sizeof(block) / sizeof(block[0]); i++, k++)
-			block[i] = (int16_t)(8000.0 * sin(2.0 * M_PI * TONE_HZ * (double)k / TEST_RATE));
+			block[i] = (int16_t)(8000.0 *
+			                     sin(2.0 * M_PI * TONE_HZ * (double)k / TEST_RATE));
 		rc = sink(opaque, block, sizeof(block) / sizeof(block[0]));
 		if (rc < 0)
 			return rc;
@@ -181,19 +184,19 @@ static int test_sample_rate(void *ctx)
 }
 
 const struct vs_engine_ops vs_engine_test_asr = {
-	.version = VS_ENGINE_API_VERSION,
-	.info = &vs_engine_test_asr_info,
-	.load = test_load,
-	.unload = test_unload,
-	.transcribe = test_transcribe,
+        .version = VS_ENGINE_API_VERSION,
+        .info = &vs_engine_test_asr_info,
+        .load = test_load,
+        .unload = test_unload,
+        .transcribe = test_transcribe,
 };
 
 const struct vs_engine_ops vs_engine_test_tts = {
-	.version = VS_ENGINE_API_VERSION,
-	.info = &vs_engine_test_tts_info,
-	.load = test_load,
-	.unload = test_unload,
-	.synthesize = test_synthesize,
-	.list_voices = test_list_voices,
-	.sample_rate = test_sample_rate,
+        .version = VS_ENGINE_API_VERSION,
+        .info = &vs_engine_test_tts_info,
+        .load = test_load,
+        .unload = test_unload,
+        .synthesize = test_synthesize,
+        .list_voices = test_list_voices,
+        .sample_rate = test_sample_rate,
 };

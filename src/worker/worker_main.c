@@ -2,10 +2,10 @@
  *
  * DESIGN
  * The front starts this with posix_spawn() of the worker binary,
- * `voicestack-worker worker ...` (exec, never a bare fork of the threaded front: espeak-ng hangs when initialised before a
- * fork and changes the locale, pocketsphinx/sphinxbase call exit() on fatal
- * errors). A worker owns exactly one engine instance and serves one request
- * at a time over the socket it inherited as --fd:
+ * `voicestack-worker worker ...` (exec, never a bare fork of the threaded front: espeak-ng hangs
+ * when initialised before a fork and changes the locale, pocketsphinx/sphinxbase call exit() on
+ * fatal errors). A worker owns exactly one engine instance and serves one request at a time over
+ * the socket it inherited as --fd:
  *
  *   started --first request--> load model --ok--> LOADED frame, serve requests
  *                                   \--fail--> ERROR 503 frame, exit(3)
@@ -70,9 +70,10 @@ static int ensure_loaded(struct worker *w)
 	r = w->ops->load(&w->cfg, &w->ctx, err, sizeof(err));
 	if (r < 0) {
 		char msg[700];
-		snprintf(msg, sizeof(msg), "Model failed to load (engine %s): %s", w->ops->info->name,
-		         err[0] ? err : strerror(-r));
-		vs_error("event=model_load_failed engine=%s reason=\"%s\"", w->ops->info->name, err);
+		snprintf(msg, sizeof(msg), "Model failed to load (engine %s): %s",
+		         w->ops->info->name, err[0] ? err : strerror(-r));
+		vs_error("event=model_load_failed engine=%s reason=\"%s\"", w->ops->info->name,
+		         err);
 		send_error(w, 503, msg, NULL, "model_load_failed");
 		exit(3);
 	}
@@ -100,10 +101,10 @@ static void send_pipeline_error(struct worker *w, const struct vs_pipeline_err *
 static void do_transcribe(struct worker *w, json_t *req, int fd)
 {
 	struct vs_asr_params p = {
-		.language = jstr(req, "language"),
-		.prompt = jstr(req, "prompt"),
-		.temperature = json_number_value(json_object_get(req, "temperature")),
-		.want_words = json_is_true(json_object_get(req, "want_words")),
+	        .language = jstr(req, "language"),
+	        .prompt = jstr(req, "prompt"),
+	        .temperature = json_number_value(json_object_get(req, "temperature")),
+	        .want_words = json_is_true(json_object_get(req, "want_words")),
 	};
 	struct vs_pipeline_err e;
 
@@ -142,9 +143,9 @@ static int send_audio(void *opaque, const uint8_t *data, size_t len)
 static void do_synthesize(struct worker *w, json_t *req)
 {
 	struct vs_tts_params p = {
-		.text = jstr(req, "input"),
-		.voice = jstr(req, "voice"),
-		.speed = json_number_value(json_object_get(req, "speed")),
+	        .text = jstr(req, "input"),
+	        .voice = jstr(req, "voice"),
+	        .speed = json_number_value(json_object_get(req, "speed")),
 	};
 	const char *format = jstr(req, "response_format");
 	struct vs_pipeline_err e;
@@ -165,8 +166,8 @@ static void do_synthesize(struct worker *w, json_t *req)
 		send_pipeline_error(w, &e);
 		return;
 	}
-	json_t *end = json_pack("{s:I, s:I}", "samples", (json_int_t)samples, "bytes",
-	                        (json_int_t)bytes);
+	json_t *end =
+	        json_pack("{s:I, s:I}", "samples", (json_int_t)samples, "bytes", (json_int_t)bytes);
 	vs_frame_send_json(w->sock, VS_MSG_END, end, -1);
 	json_decref(end);
 }
@@ -179,9 +180,10 @@ static void do_voices(struct worker *w)
 
 	if (w->ops->list_voices && w->ops->list_voices(w->ctx, &v, &n) == 0) {
 		for (size_t i = 0; i < n; i++)
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "name", v[i].name,
-			                                     "language", v[i].language ? v[i].language : "",
-			                                     "gender", v[i].gender ? v[i].gender : ""));
+			json_array_append_new(
+			        arr, json_pack("{s:s, s:s, s:s}", "name", v[i].name, "language",
+			                       v[i].language ? v[i].language : "", "gender",
+			                       v[i].gender ? v[i].gender : ""));
 		vs_voices_free(v, n);
 	}
 	json_t *out = json_pack("{s:o}", "voices", arr);
@@ -197,17 +199,17 @@ static void usage_error(const char *msg)
 int vs_worker_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"service", required_argument, NULL, 's'},
-		{"engine", required_argument, NULL, 'e'},
-		{"model", required_argument, NULL, 'm'},
-		{"device", required_argument, NULL, 'd'},
-		{"compute-type", required_argument, NULL, 'c'},
-		{"vad", required_argument, NULL, 'v'},
-		{"max-audio-seconds", required_argument, NULL, 'a'},
-		{"nice", required_argument, NULL, 'n'},
-		{"log-level", required_argument, NULL, 'l'},
-		{"fd", required_argument, NULL, 'f'},
-		{0},
+	        {"service", required_argument, NULL, 's'},
+	        {"engine", required_argument, NULL, 'e'},
+	        {"model", required_argument, NULL, 'm'},
+	        {"device", required_argument, NULL, 'd'},
+	        {"compute-type", required_argument, NULL, 'c'},
+	        {"vad", required_argument, NULL, 'v'},
+	        {"max-audio-seconds", required_argument, NULL, 'a'},
+	        {"nice", required_argument, NULL, 'n'},
+	        {"log-level", required_argument, NULL, 'l'},
+	        {"fd", required_argument, NULL, 'f'},
+	        {0},
 	};
 	/* the ASR_MAX_AUDIO_SECONDS default; the front always passes its value */
 	struct worker w = {.sock = -1, .max_audio_seconds = 600};

@@ -29,7 +29,8 @@ static void full_table_refuses_the_next_tick(void **state)
 		assert_int_equal(vs_reactor_add_tick(count, &fired[i]), 0);
 	assert_int_equal(vs_reactor_add_tick(count, &fired[VS_REACTOR_MAX_TICKS]), -ENOSPC);
 	/* every accepted tick runs (TICK_MS is 100 ms) */
-	for (int tries = 0; tries < 100 && __atomic_load_n(&fired[0], __ATOMIC_SEQ_CST) < 2; tries++)
+	for (int tries = 0; tries < 100 && __atomic_load_n(&fired[0], __ATOMIC_SEQ_CST) < 2;
+	     tries++)
 		usleep(20000);
 	for (int i = 0; i < VS_REACTOR_MAX_TICKS; i++)
 		assert_true(__atomic_load_n(&fired[i], __ATOMIC_SEQ_CST) >= 1);
@@ -40,7 +41,7 @@ static void full_table_refuses_the_next_tick(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(full_table_refuses_the_next_tick),
+	        cmocka_unit_test(full_table_refuses_the_next_tick),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
