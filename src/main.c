@@ -1,14 +1,15 @@
-/* main.c - the `voicestack` command: serve, transcribe, speak, config, and
- * the hidden `worker` subcommand the server execs for each engine slot.
+/* main.c - the `voicestack` command (the front): serve, config, and
+ * transcribe/speak, which exec the worker binary `voicestack-worker`.
  *
  * DESIGN
  * `serve` loads the settings once (config/), starts one HTTP daemon per
  * service (http/) with its slots (admit/) and worker pool (worker/), then
  * waits for SIGINT/SIGTERM, then shuts down in order (shutdown_services())
  * and returns from main, so LeakSanitizer can check a sanitizer build.
- * `transcribe` and `speak` run the same engines
- * in-process for one-shot use (and as the in-process baseline of the
- * benchmarks).
+ * This binary links no engine and no FFmpeg (docs/ARCHITECTURE.md): the
+ * engines run in `voicestack-worker`, found beside this executable, which
+ * also runs the one-shot `transcribe` and `speak` through the same pipeline
+ * as the workers (and is the in-process baseline of the benchmarks).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,9 +28,8 @@
 #include "engine/engine.h"
 #include "http/http.h"
 #include "api/openai.h"
-#include "media/media.h"
 #include "obs/metrics.h"
-#include "worker/worker.h"
+#include "worker/spawn.h"
 
 static void usage(FILE *f)
 {
@@ -64,7 +64,7 @@ static int load_config(struct vs_config *c, int *argc, char **argv)
 	return 0;
 }
 
-static const struct vs_engine_ops *engine_for(const struct vs_config *c, enum vs_engine_kind k)
+static const struct vs_engine_info *engine_for(const struct vs_config *c, enum vs_engine_kind k)
 {
 	return vs_engine_find(k == VS_ENGINE_ASR ? c->asr_engine : c->tts_engine);
 }
@@ -205,12 +205,12 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 		        which);
 		return 2;
 	}
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0) {
-		fprintf(stderr, "voicestack: cannot find own executable: %s\n", strerror(errno));
+	int r = vs_worker_exe(exe, sizeof(exe));
+	if (r < 0) {
+		fprintf(stderr, "voicestack: cannot find the worker binary %s: %s\n", exe,
+		        strerror(-r));
 		return 1;
 	}
-	exe[n] = 0;
 	signal(SIGPIPE, SIG_IGN);
 	vs_config_warnings(c, log_warning, NULL);
 
@@ -246,7 +246,8 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 		active[n_active++] = &svcs[i];
 	}
 	vs_stats_init(active, n_active);
-	vs_reactor_add_tick(expire_queues, svcs);
+	if (vs_reactor_add_tick(expire_queues, svcs) < 0)
+		return 1;
 	for (int i = 0; i < n_active; i++)
 		if (vs_http_start(active[i]) < 0)
 			return 1;
@@ -261,175 +262,30 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 	return 0;
 }
 
-/* ---- transcribe / speak (in-process) ---- */
+/* ---- transcribe / speak: the worker binary's pipeline ---- */
 
-static int cmd_transcribe(struct vs_config *c, int argc, char **argv)
+/* The one-shot commands run the engines; the front binary links none, so
+ * they are the worker binary's (`voicestack-worker transcribe ...`), with
+ * the same arguments. exec keeps the exit status, stdin/stdout and signals
+ * exactly as if this process ran them. */
+static int exec_worker(char **argv)
 {
-	const char *file = NULL, *format = "text", *language = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
-			format = argv[++i];
-		else if (strcmp(argv[i], "--language") == 0 && i + 1 < argc)
-			language = argv[++i];
-		else if (argv[i][0] != '-' && !file)
-			file = argv[i];
-		else {
-			fprintf(stderr, "voicestack transcribe: unexpected argument '%s'\n",
-			        argv[i]);
-			return 2;
-		}
+	char exe[PATH_MAX];
+	int r = vs_worker_exe(exe, sizeof(exe));
+	if (r == 0) {
+		argv[0] = exe;
+		execv(exe, argv);
+		r = -errno;
 	}
-	if (!file) {
-		fprintf(stderr, "voicestack transcribe: FILE is required\n");
-		return 2;
-	}
-	const struct vs_engine_ops *ops = engine_for(c, VS_ENGINE_ASR);
-	struct vs_engine_config ec = {.model = vs_config_asr_model(c),
-	                              .device = c->asr_device,
-	                              .compute_type = c->asr_compute_type,
-	                              .vad = c->asr_vad_enabled};
-	struct vs_asr_params p = {.language = language, .want_words = true};
-	struct vs_transcript t = {0};
-	char err[512] = "";
-	int16_t *pcm = NULL;
-	size_t n = 0;
-	void *ctx = NULL;
-	int rc = 1;
-
-	int fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "voicestack transcribe: %s: %s\n", file, strerror(errno));
-		return 1;
-	}
-	int r = vs_decode_fd(fd, 16000, c->asr_max_audio_seconds, &pcm, &n, err, sizeof(err));
-	close(fd);
-	if (r < 0) {
-		fprintf(stderr, "voicestack transcribe: %s: %s\n", file, err);
-		return 1;
-	}
-	if (ops->load(&ec, &ctx, err, sizeof(err)) < 0) {
-		fprintf(stderr, "voicestack transcribe: engine %s failed to load: %s\n", ops->name,
-		        err);
-		goto out;
-	}
-	if (ops->transcribe(ctx, pcm, n, &p, &t, err, sizeof(err)) < 0) {
-		fprintf(stderr, "voicestack transcribe: %s\n", err);
-		goto out;
-	}
-	json_t *v = vs_transcript_to_verbose_json(&t, true);
-	char *body = NULL;
-	const char *ctype;
-	if (vs_transcript_render(v, format, true, &body, &ctype) < 0) {
-		fprintf(stderr, "voicestack transcribe: unknown --format '%s'\n", format);
-		json_decref(v);
-		rc = 2;
-		goto out;
-	}
-	fputs(body, stdout);
-	if (body[0] && body[strlen(body) - 1] != '\n')
-		fputc('\n', stdout);
-	free(body);
-	json_decref(v);
-	rc = 0;
-out:
-	vs_transcript_free(&t);
-	free(pcm);
-	if (ctx)
-		ops->unload(ctx);
-	return rc;
-}
-
-struct speak_out {
-	FILE *f;
-	struct vs_encoder *enc;
-};
-
-static int speak_write(void *opaque, const uint8_t *data, size_t len)
-{
-	struct speak_out *o = opaque;
-	return fwrite(data, 1, len, o->f) == len ? 0 : -EIO;
-}
-
-static int speak_pcm(void *opaque, const int16_t *pcm, size_t n)
-{
-	struct speak_out *o = opaque;
-	return vs_encoder_write(o->enc, pcm, n);
-}
-
-static int cmd_speak(struct vs_config *c, int argc, char **argv)
-{
-	const char *text = NULL, *out = NULL, *voice = "alloy", *format = NULL;
-	double speed = 1.0;
-	for (int i = 1; i < argc; i++) {
-		if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) &&
-		    i + 1 < argc)
-			out = argv[++i];
-		else if (strcmp(argv[i], "--voice") == 0 && i + 1 < argc)
-			voice = argv[++i];
-		else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
-			format = argv[++i];
-		else if (strcmp(argv[i], "--speed") == 0 && i + 1 < argc)
-			speed = atof(argv[++i]);
-		else if (!text)
-			text = argv[i];
-		else {
-			fprintf(stderr, "voicestack speak: unexpected argument '%s'\n", argv[i]);
-			return 2;
-		}
-	}
-	if (!text || !out) {
-		fprintf(stderr, "voicestack speak: TEXT and -o OUT are required\n");
-		return 2;
-	}
-	if (!format) {
-		const char *dot = strrchr(out, '.');
-		format = dot && vs_format_valid(dot + 1) ? dot + 1 : "mp3";
-	}
-	if (!vs_format_valid(format) || speed < 0.25 || speed > 4.0) {
-		fprintf(stderr, "voicestack speak: --format must be mp3|opus|aac|flac|wav|pcm and "
-		                "--speed 0.25..4.0\n");
-		return 2;
-	}
-	const struct vs_engine_ops *ops = engine_for(c, VS_ENGINE_TTS);
-	struct vs_engine_config ec = {.device = c->tts_device};
-	struct vs_tts_params p = {.text = text, .voice = voice, .speed = speed};
-	struct speak_out o = {0};
-	char err[512] = "";
-	void *ctx = NULL;
-	int rc = 1;
-
-	if (ops->load(&ec, &ctx, err, sizeof(err)) < 0) {
-		fprintf(stderr, "voicestack speak: engine %s failed to load: %s\n", ops->name, err);
-		return 1;
-	}
-	o.f = strcmp(out, "-") == 0 ? stdout : fopen(out, "wbe");
-	if (!o.f) {
-		fprintf(stderr, "voicestack speak: %s: %s\n", out, strerror(errno));
-		goto out;
-	}
-	if (vs_encoder_new(format, ops->sample_rate(ctx), speak_write, &o, &o.enc, err,
-	                   sizeof(err)) < 0 ||
-	    ops->synthesize(ctx, &p, speak_pcm, &o, err, sizeof(err)) < 0 ||
-	    vs_encoder_finish(o.enc) < 0) {
-		fprintf(stderr, "voicestack speak: %s\n", err[0] ? err : "encoding failed");
-		goto out;
-	}
-	rc = 0;
-out:
-	vs_encoder_free(o.enc);
-	if (o.f && o.f != stdout)
-		fclose(o.f);
-	ops->unload(ctx);
-	return rc;
+	fprintf(stderr, "voicestack %s: cannot run the worker binary %s: %s\n", argv[1], exe,
+	        strerror(-r));
+	return 1;
 }
 
 int main(int argc, char **argv)
 {
 	struct vs_config cfg;
 
-	/* the worker takes its arguments from the front, not from settings */
-	if (argc > 1 && strcmp(argv[1], "worker") == 0)
-		return vs_worker_main(argc - 1, argv + 1);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
@@ -445,6 +301,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *cmd = argv[1];
+	if (strcmp(cmd, "transcribe") == 0 || strcmp(cmd, "speak") == 0)
+		return exec_worker(argv);
 	/* settings parsing sees the arguments after the command name */
 	int rest = argc - 1;
 	char **args = argv + 1;
@@ -456,10 +314,6 @@ int main(int argc, char **argv)
 		return 2;
 	if (strcmp(cmd, "serve") == 0)
 		return cmd_serve(&cfg, rest, args);
-	if (strcmp(cmd, "transcribe") == 0)
-		return cmd_transcribe(&cfg, rest, args);
-	if (strcmp(cmd, "speak") == 0)
-		return cmd_speak(&cfg, rest, args);
 	if (strcmp(cmd, "config") == 0) {
 		vs_config_print_effective(&cfg, stdout);
 		return 0;

@@ -202,8 +202,8 @@ static bool check_host(const char *v, char *allowed, size_t len)
 /* Valid engine names come from the registry, so a new engine needs no change here. */
 static bool check_engine(enum vs_engine_kind kind, const char *v, char *allowed, size_t len)
 {
-	const struct vs_engine_ops *const *all = vs_engine_all();
-	const struct vs_engine_ops *ops;
+	const struct vs_engine_info *const *all = vs_engine_all();
+	const struct vs_engine_info *ops;
 	size_t n = 0;
 	int w;
 
@@ -654,7 +654,7 @@ static void warn_engine_uses(const struct vs_config *c, void (*fn)(const char *,
  * name kept here always loads (the original's whisper names are aliases). */
 static bool asr_model_ignored(const struct vs_config *c)
 {
-	const struct vs_engine_ops *asr = vs_engine_find(c->asr_engine);
+	const struct vs_engine_info *asr = vs_engine_find(c->asr_engine);
 	return asr && c->asr_model[0] && !vs_engine_accepts_model(asr, c->asr_model);
 }
 
@@ -666,7 +666,7 @@ const char *vs_config_asr_model(const struct vs_config *c)
 void vs_config_warnings(const struct vs_config *c, void (*fn)(const char *msg, void *opaque),
                         void *opaque)
 {
-	const struct vs_engine_ops *asr = vs_engine_find(c->asr_engine);
+	const struct vs_engine_info *asr = vs_engine_find(c->asr_engine);
 	char msg[640];
 
 	warn_engine_uses(c, fn, opaque);

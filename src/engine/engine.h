@@ -2,10 +2,12 @@
  *
  * DESIGN
  * An engine is a table of function pointers (PipeWire style) filled with
- * designated initializers. The server never includes an engine's own header:
- * HTTP, admission and worker code see only `struct vs_engine_ops`, looked up by
- * name in the registry (registry.c). Adding flite or whisper.cpp means adding
- * one file here and one line in the registry; nothing else changes.
+ * designated initializers, plus a description (name, kind, model names) kept
+ * apart from the code: the front sees only `struct vs_engine_info`, looked up
+ * by name in the catalog (catalog.c), and so links no engine library; the
+ * worker binary maps an info to its code through the registry (registry.c).
+ * Adding flite or whisper.cpp means one file here, one line in the catalog
+ * and one in the registry; nothing else changes.
  *
  * Engines run only inside worker processes (src/worker/), one loaded instance
  * per process. So an engine may keep process-global state (espeak-ng does),
@@ -93,13 +95,20 @@ struct vs_voice {
 
 void vs_voices_free(struct vs_voice *v, size_t n);
 
-struct vs_engine_ops {
-	uint32_t version; /* VS_ENGINE_API_VERSION */
+/* What the front knows of an engine: data, no code, so the front process
+ * links and maps no engine library (catalog.c lists them all). */
+struct vs_engine_info {
 	const char *name;
 	enum vs_engine_kind kind;
 	/* model names a client may send in "model" (NULL-terminated); the first is
 	 * the engine's own model name as reported by /health/detailed */
 	const char *const *model_names;
+};
+
+/* The engine's code; linked into the worker binary only (registry.c). */
+struct vs_engine_ops {
+	uint32_t version; /* VS_ENGINE_API_VERSION */
+	const struct vs_engine_info *info;
 
 	int (*load)(const struct vs_engine_config *cfg, void **ctx, char *err, size_t errlen);
 	void (*unload)(void *ctx); /* accepts NULL */
@@ -118,17 +127,22 @@ struct vs_engine_ops {
 	int (*sample_rate)(void *ctx);
 };
 
-/* ---- registry (registry.c) ---- */
+/* ---- catalog (catalog.c): front and worker ---- */
 
 /* Engine by name, NULL if unknown. */
-const struct vs_engine_ops *vs_engine_find(const char *name);
+const struct vs_engine_info *vs_engine_find(const char *name);
 /* Default engine for a kind ("pocketsphinx", "espeak-ng"). */
-const struct vs_engine_ops *vs_engine_default(enum vs_engine_kind kind);
-/* All registered engines, NULL-terminated. */
-const struct vs_engine_ops *const *vs_engine_all(void);
-/* true if `model` is one of ops->model_names (case-sensitive). */
-bool vs_engine_accepts_model(const struct vs_engine_ops *ops, const char *model);
+const struct vs_engine_info *vs_engine_default(enum vs_engine_kind kind);
+/* All engines of this build, NULL-terminated. */
+const struct vs_engine_info *const *vs_engine_all(void);
+/* true if `model` is one of info->model_names (case-sensitive). */
+bool vs_engine_accepts_model(const struct vs_engine_info *info, const char *model);
 /* Writes "a, b, c" of accepted model names into buf (for 400 messages). */
-void vs_engine_model_list(const struct vs_engine_ops *ops, char *buf, size_t len);
+void vs_engine_model_list(const struct vs_engine_info *info, char *buf, size_t len);
+
+/* ---- registry (registry.c): the worker binary only ---- */
+
+/* The code of the engine `info` describes; NULL if this binary has none. */
+const struct vs_engine_ops *vs_engine_ops_of(const struct vs_engine_info *info);
 
 #endif

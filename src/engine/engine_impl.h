@@ -3,9 +3,10 @@
  *
  * DESIGN
  * Nothing outside src/engine includes this file: the rest of the server sees
- * engines only through engine.h and the registry. Each engine file exports
- * exactly one `const struct vs_engine_ops`; registry.c is the only place that
- * names them all.
+ * engines only through engine.h, the catalog and the registry. Each engine
+ * file exports exactly one `const struct vs_engine_ops`, whose info is its
+ * catalog entry; catalog.c and registry.c are the only places that name them
+ * all.
  *
  * The transcript builder (transcript.c) grows the arrays of a vs_transcript
  * in place, so a half-built transcript is always valid input for
@@ -27,6 +28,11 @@
 	"whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "tiny", "base", "small",       \
 	        "medium", "large", "large-v2", "large-v3", "turbo"
 #define VS_TTS_MODEL_ALIASES "tts-1", "tts-1-hd", "gpt-4o-mini-tts"
+
+extern const struct vs_engine_info vs_engine_pocketsphinx_info;
+extern const struct vs_engine_info vs_engine_espeak_ng_info;
+extern const struct vs_engine_info vs_engine_test_asr_info;
+extern const struct vs_engine_info vs_engine_test_tts_info;
 
 extern const struct vs_engine_ops vs_engine_pocketsphinx;
 extern const struct vs_engine_ops vs_engine_espeak_ng;

@@ -371,14 +371,9 @@ static int espeak_engine_list_voices(void *ctx, struct vs_voice **out, size_t *n
 	return 0;
 }
 
-/* espeak-ng has one "model" (its voice data); every name is an alias of it */
-static const char *const model_names[] = {"espeak-ng", VS_TTS_MODEL_ALIASES, NULL};
-
 const struct vs_engine_ops vs_engine_espeak_ng = {
         .version = VS_ENGINE_API_VERSION,
-        .name = "espeak-ng",
-        .kind = VS_ENGINE_TTS,
-        .model_names = model_names,
+        .info = &vs_engine_espeak_ng_info,
         .load = espeak_engine_load,
         .unload = espeak_engine_unload,
         .synthesize = espeak_engine_synthesize,

@@ -183,9 +183,9 @@ static int ps_engine_load(const struct vs_engine_config *cfg, void **ctx, char *
 	*ctx = NULL;
 	/* the same list that validated ASR_MODEL: a name accepted there loads here */
 	if (cfg && cfg->model && *cfg->model &&
-	    !vs_engine_accepts_model(&vs_engine_pocketsphinx, cfg->model)) {
+	    !vs_engine_accepts_model(&vs_engine_pocketsphinx_info, cfg->model)) {
 		char names[512];
-		vs_engine_model_list(&vs_engine_pocketsphinx, names, sizeof(names));
+		vs_engine_model_list(&vs_engine_pocketsphinx_info, names, sizeof(names));
 		snprintf(err, errlen, "pocketsphinx model '%.64s' is not available (available: %s)",
 		         cfg->model, names);
 		return -EINVAL;
@@ -412,15 +412,9 @@ static int ps_engine_transcribe(void *ctx, const int16_t *pcm, size_t n_samples,
 	return rc;
 }
 
-/* pocketsphinx here has one model, US English; every name is an alias of it */
-static const char *const model_names[] = {"pocketsphinx-en-us", "pocketsphinx", "en-us",
-                                          VS_ASR_MODEL_ALIASES, NULL};
-
 const struct vs_engine_ops vs_engine_pocketsphinx = {
         .version = VS_ENGINE_API_VERSION,
-        .name = "pocketsphinx",
-        .kind = VS_ENGINE_ASR,
-        .model_names = model_names,
+        .info = &vs_engine_pocketsphinx_info,
         .load = ps_engine_load,
         .unload = ps_engine_unload,
         .transcribe = ps_engine_transcribe,

@@ -183,14 +183,9 @@ static int test_sample_rate(void *ctx)
 	return TEST_RATE;
 }
 
-static const char *const asr_models[] = {"test-asr", VS_ASR_MODEL_ALIASES, NULL};
-static const char *const tts_models[] = {"test-tts", VS_TTS_MODEL_ALIASES, NULL};
-
 const struct vs_engine_ops vs_engine_test_asr = {
         .version = VS_ENGINE_API_VERSION,
-        .name = "test-asr",
-        .kind = VS_ENGINE_ASR,
-        .model_names = asr_models,
+        .info = &vs_engine_test_asr_info,
         .load = test_load,
         .unload = test_unload,
         .transcribe = test_transcribe,
@@ -198,9 +193,7 @@ const struct vs_engine_ops vs_engine_test_asr = {
 
 const struct vs_engine_ops vs_engine_test_tts = {
         .version = VS_ENGINE_API_VERSION,
-        .name = "test-tts",
-        .kind = VS_ENGINE_TTS,
-        .model_names = tts_models,
+        .info = &vs_engine_test_tts_info,
         .load = test_load,
         .unload = test_unload,
         .synthesize = test_synthesize,

@@ -70,7 +70,7 @@ struct vs_service {
 	const char *name; /* "asr" | "tts" */
 	enum vs_engine_kind kind;
 	const struct vs_config *cfg;
-	const struct vs_engine_ops *engine;
+	const struct vs_engine_info *engine;
 	char models_hint[256];
 	struct vs_pool *pool;
 	struct vs_slots slots;

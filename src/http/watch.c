@@ -65,7 +65,12 @@ static void watch_init(void)
 		vs_error("event=watch_failed err=\"%s\" msg=\"Hang-ups of waiting clients will be "
 		         "noticed only when their answer is ready\"",
 		         strerror(errno));
-	vs_reactor_add_tick(tick, NULL);
+	/* without its tick nobody reads the set: run as if epoll had failed
+	 * (the reactor logged why) */
+	if (W.epfd >= 0 && vs_reactor_add_tick(tick, NULL) < 0) {
+		close(W.epfd);
+		W.epfd = -1;
+	}
 }
 
 void vs_watch_suspended(struct vs_req *r)

@@ -12,7 +12,7 @@
  *     +--idle unload-- IDLE
  *     +--crash / request timeout / detach while busy (SIGKILL)
  *
- * One reactor thread (epoll) serves all pools: it reads frames from every
+ * The reactor thread (reactor.c) serves all pools: it reads frames from every
  * worker socket and hands them to the job (the HTTP request), reaps workers
  * whose socket hung up (a crash: the job gets 500), kills workers that run
  * past REQUEST_TIMEOUT_SECONDS (504), and every IDLE_CHECK_INTERVAL_SECONDS
@@ -28,42 +28,33 @@
  * (worker memory for /health/detailed and /metrics) is read from a copy of
  * the pids taken under the lock, after releasing it.
  *
- * Workers are exec'd with posix_spawn (our own binary, `worker` subcommand),
- * never forked from this threaded process.
+ * This file is the state machine; the reactor thread (epoll, ticks) is
+ * reactor.c, starting and reaping processes is spawn.c.
  */
 #include "worker/pool.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/time.h"
+#include "worker/reactor.h"
+#include "worker/spawn.h"
 
-#define MAX_POOLS 4
-#define MAX_TICKS 4
-#define TICK_MS 100
-#define WORKER_FD 3
 /* how long a worker whose socket was closed (idle unload, shutdown) may take
  * to exit before it is SIGKILLed; a healthy one exits in milliseconds */
 #define EXIT_GRACE_MS 5000
 
-extern char **environ;
-
 enum wstate { W_NONE = 0, W_IDLE, W_BUSY };
 
 struct worker {
+	struct vs_reactor_source src; /* first: the reactor hands us &src */
 	struct vs_pool *pool;
 	int slot;
 	enum wstate state;
@@ -77,14 +68,6 @@ struct worker {
 	struct vs_frame_reader rd;
 };
 
-/* A process the pool has let go of but not yet waited for. */
-struct dying {
-	pid_t pid;
-	int slot;
-	uint64_t kill_at_ms; /* SIGKILL then, if it has not exited */
-	bool killed;
-};
-
 struct vs_pool {
 	pthread_mutex_t mu;
 	struct vs_pool_config cfg;
@@ -92,32 +75,11 @@ struct vs_pool {
 	struct worker *w;
 	struct vs_pool_stats stats;
 	uint64_t next_idle_check_ms;
-	struct dying *dying; /* reaped without blocking on the reactor's tick */
-	size_t n_dying, cap_dying;
-	bool stopped; /* vs_pool_stop ran: submits fail with -ESHUTDOWN */
+	struct vs_dying_list dying; /* reaped without blocking, on the tick */
+	bool stopped;               /* vs_pool_stop ran: submits fail with -ESHUTDOWN */
 };
 
-static struct {
-	pthread_once_t once;
-	pthread_mutex_t mu; /* guards pools[] and ticks[] registration */
-	int epfd, evfd;
-	pthread_t thread;
-	bool started, stop; /* stop: reactor_main leaves its loop (guarded by mu) */
-	struct vs_pool *pools[MAX_POOLS];
-	int n_pools;
-	struct {
-		void (*fn)(void *);
-		void *opaque;
-	} ticks[MAX_TICKS];
-	int n_ticks;
-} reactor = {.once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER, .epfd = -1, .evfd = -1};
-
-static void wake_reactor(void)
-{
-	uint64_t one = 1;
-	ssize_t n = write(reactor.evfd, &one, sizeof(one));
-	(void)n;
-}
+static void worker_ready(struct vs_reactor_source *src);
 
 /* ---- worker lifecycle (pool lock held) ---- */
 
@@ -126,18 +88,9 @@ static int spawn_worker(struct worker *w)
 	struct vs_pool *p = w->pool;
 	char fdarg[16];
 	const char *argv[48];
-	int sv[2], n = 0, r;
-	posix_spawn_file_actions_t fa;
+	int n = 0, r;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	/* dup2 onto the same number would keep O_CLOEXEC: move it out of the way */
-	if (sv[1] == WORKER_FD) {
-		int moved = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
-		close(sv[1]);
-		sv[1] = moved;
-	}
-	snprintf(fdarg, sizeof(fdarg), "%d", WORKER_FD);
+	snprintf(fdarg, sizeof(fdarg), "%d", VS_WORKER_FD);
 	argv[n++] = p->exe;
 	argv[n++] = "worker";
 	argv[n++] = "--service";
@@ -150,108 +103,44 @@ static int spawn_worker(struct worker *w)
 		argv[n++] = p->cfg.worker_args[i];
 	argv[n] = NULL;
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], WORKER_FD);
-	r = posix_spawn(&w->pid, p->exe, &fa, NULL, (char *const *)argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(sv[1]);
-	if (r != 0) {
-		close(sv[0]);
-		vs_error("event=worker_spawn_failed service=%s slot=%d err=\"%s\"", p->cfg.service,
-		         w->slot, strerror(r));
-		return -r;
+	r = vs_spawn(p->exe, argv, &w->pid, &w->sock);
+	if (r < 0) {
+		vs_error("event=worker_spawn_failed service=%s slot=%d exe=%s err=\"%s\"",
+		         p->cfg.service, w->slot, p->exe, strerror(-r));
+		return r;
 	}
-	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
-	w->sock = sv[0];
 	w->loaded = false;
 	w->paused = false;
 	w->requests_served = 0;
 	w->spawned_ms = w->last_used_ms = vs_now_ms();
 	vs_frame_reader_init(&w->rd);
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = w};
-	epoll_ctl(reactor.epfd, EPOLL_CTL_ADD, w->sock, &ev);
+	w->src.ready = worker_ready;
+	vs_reactor_add(w->sock, &w->src);
 	p->stats.spawns++;
 	vs_info("event=worker_started service=%s slot=%d pid=%d engine=%s", p->cfg.service, w->slot,
 	        (int)w->pid, p->cfg.engine->name);
 	return 0;
 }
 
-/* waitpid without blocking: 1 and *status when pid has ended (or is not our
- * child any more), 0 while it runs. */
-static int try_wait(pid_t pid, int *status)
-{
-	pid_t r;
-	*status = 0;
-	while ((r = waitpid(pid, status, WNOHANG)) < 0 && errno == EINTR)
-		;
-	return r != 0;
-}
-
-/* Remembers a process to be reaped on the tick: the front never waits for a
- * worker (a stopped or stuck one would hang both services otherwise). */
-static void add_dying(struct vs_pool *p, pid_t pid, int slot, bool killed)
-{
-	if (p->n_dying == p->cap_dying) {
-		size_t cap = p->cap_dying ? p->cap_dying * 2 : 8;
-		struct dying *d = realloc(p->dying, cap * sizeof(*d));
-		if (!d) {
-			/* cannot track it: make sure it dies; PDEATHSIG reaps nothing,
-			 * so it stays a zombie until the front exits */
-			kill(pid, SIGKILL);
-			vs_error("event=worker_untracked service=%s slot=%d pid=%d reason=enomem",
-			         p->cfg.service, slot, (int)pid);
-			return;
-		}
-		p->dying = d;
-		p->cap_dying = cap;
-	}
-	p->dying[p->n_dying++] = (struct dying){.pid = pid,
-	                                        .slot = slot,
-	                                        .killed = killed,
-	                                        .kill_at_ms = vs_now_ms() + EXIT_GRACE_MS};
-}
-
-/* On the tick: reap what has ended, SIGKILL what outlived its grace. */
-static void check_dying(struct vs_pool *p, uint64_t now)
-{
-	for (size_t i = 0; i < p->n_dying;) {
-		struct dying *d = &p->dying[i];
-		int status;
-		if (try_wait(d->pid, &status)) {
-			p->dying[i] = p->dying[--p->n_dying];
-			continue;
-		}
-		if (!d->killed && now >= d->kill_at_ms) {
-			kill(d->pid, SIGKILL);
-			d->killed = true;
-			vs_warn("event=worker_killed service=%s slot=%d pid=%d "
-			        "reason=no_exit_after_close "
-			        "grace_ms=%d",
-			        p->cfg.service, d->slot, (int)d->pid, EXIT_GRACE_MS);
-		}
-		i++;
-	}
-}
-
 /* Ends a worker process and forgets it, without ever waiting for it.
  * kill_it: SIGKILL (crash, timeout, abandoned job) rather than a clean exit
  * on EOF (idle unload). Returns its wait status when it had already ended,
- * -1 when it is left to check_dying(). */
+ * -1 when it is left to the dying list (vs_dying_check on the tick). */
 static int reap_worker(struct worker *w, bool kill_it)
 {
 	int status = -1;
 	if (w->state == W_NONE)
 		return 0;
-	epoll_ctl(reactor.epfd, EPOLL_CTL_DEL, w->sock, NULL);
+	vs_reactor_del(w->sock);
 	close(w->sock);
 	w->sock = -1;
 	/* a crashed worker has usually ended already: keep its real status */
-	if (!try_wait(w->pid, &status)) {
+	if (!vs_spawn_try_wait(w->pid, &status)) {
 		if (kill_it)
 			kill(w->pid, SIGKILL);
 		/* an idle worker sees EOF on its socket and exits by itself */
-		if (!try_wait(w->pid, &status)) {
-			add_dying(w->pool, w->pid, w->slot, kill_it);
+		if (!vs_spawn_try_wait(w->pid, &status)) {
+			vs_dying_add(&w->pool->dying, w->pid, w->slot, kill_it, EXIT_GRACE_MS);
 			status = -1;
 		}
 	}
@@ -261,19 +150,6 @@ static int reap_worker(struct worker *w, bool kill_it)
 	w->job = NULL;
 	w->pid = 0;
 	return status;
-}
-
-static void describe_status(int status, char *buf, size_t len)
-{
-	if (status == -1)
-		snprintf(buf, len, "closed its socket");
-	else if (WIFSIGNALED(status))
-		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
-		         strsignal(WTERMSIG(status)));
-	else if (WIFEXITED(status))
-		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
-	else
-		snprintf(buf, len, "ended");
 }
 
 /* The worker's socket hung up or broke the protocol. */
@@ -286,7 +162,7 @@ static void worker_died(struct worker *w, const char *why)
 	char how[128], msg[300];
 
 	int status = reap_worker(w, true);
-	describe_status(status, how, sizeof(how));
+	vs_spawn_describe_status(status, how, sizeof(how));
 	if (was_busy && job) {
 		p->stats.crashes++;
 		vs_error("event=worker_crashed service=%s slot=%d pid=%d how=\"%s\" why=%s",
@@ -321,8 +197,7 @@ static void handle_frame(struct worker *w, struct vs_frame *f)
 		w->requests_served++;
 	}
 	if (job && !job->ops->on_frame(job, f) && !last) {
-		struct epoll_event ev = {.events = 0, .data.ptr = w};
-		epoll_ctl(reactor.epfd, EPOLL_CTL_MOD, w->sock, &ev);
+		vs_reactor_set_reading(w->sock, &w->src, false);
 		w->paused = true;
 	}
 }
@@ -386,72 +261,27 @@ static void check_timeouts(struct vs_pool *p, uint64_t now)
 	}
 }
 
-static bool reactor_stopping(void)
+/* Reactor thread: the worker's socket is readable or hung up. */
+static void worker_ready(struct vs_reactor_source *src)
 {
-	pthread_mutex_lock(&reactor.mu);
-	bool stop = reactor.stop;
-	pthread_mutex_unlock(&reactor.mu);
-	return stop;
+	struct worker *w = (struct worker *)src;
+	struct vs_pool *p = w->pool;
+	pthread_mutex_lock(&p->mu);
+	/* the entry may have been reaped by an earlier event of this batch */
+	if (w->state != W_NONE && w->sock >= 0)
+		worker_readable(w);
+	pthread_mutex_unlock(&p->mu);
 }
 
-static void *reactor_main(void *arg)
+/* Reactor tick: timeouts, idle unload, reaping. */
+static void pool_tick(void *opaque)
 {
-	(void)arg;
-	while (!reactor_stopping()) {
-		struct epoll_event evs[32];
-		int n = epoll_wait(reactor.epfd, evs, 32, TICK_MS);
-		for (int i = 0; i < n; i++) {
-			if (evs[i].data.ptr == NULL) {
-				uint64_t v;
-				ssize_t rr = read(reactor.evfd, &v, sizeof(v));
-				(void)rr;
-				continue;
-			}
-			struct worker *w = evs[i].data.ptr;
-			struct vs_pool *p = w->pool;
-			pthread_mutex_lock(&p->mu);
-			/* the entry may have been reaped by an earlier event of this batch */
-			if (w->state != W_NONE && w->sock >= 0)
-				worker_readable(w);
-			pthread_mutex_unlock(&p->mu);
-		}
-		/* re-arm workers whose reader caught up, and run timers */
-		uint64_t now = vs_now_ms();
-		pthread_mutex_lock(&reactor.mu);
-		int np = reactor.n_pools, nt = reactor.n_ticks;
-		pthread_mutex_unlock(&reactor.mu);
-		for (int i = 0; i < np; i++) {
-			struct vs_pool *p = reactor.pools[i];
-			pthread_mutex_lock(&p->mu);
-			check_timeouts(p, now);
-			check_dying(p, now);
-			pthread_mutex_unlock(&p->mu);
-		}
-		for (int i = 0; i < nt; i++)
-			reactor.ticks[i].fn(reactor.ticks[i].opaque);
-	}
-	return NULL;
-}
-
-static void reactor_start(void)
-{
-	reactor.epfd = epoll_create1(EPOLL_CLOEXEC);
-	reactor.evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-	epoll_ctl(reactor.epfd, EPOLL_CTL_ADD, reactor.evfd, &ev);
-	reactor.started = pthread_create(&reactor.thread, NULL, reactor_main, NULL) == 0;
-}
-
-void vs_reactor_add_tick(void (*fn)(void *opaque), void *opaque)
-{
-	pthread_once(&reactor.once, reactor_start);
-	pthread_mutex_lock(&reactor.mu);
-	if (reactor.n_ticks < MAX_TICKS) {
-		reactor.ticks[reactor.n_ticks].fn = fn;
-		reactor.ticks[reactor.n_ticks].opaque = opaque;
-		reactor.n_ticks++;
-	}
-	pthread_mutex_unlock(&reactor.mu);
+	struct vs_pool *p = opaque;
+	uint64_t now = vs_now_ms();
+	pthread_mutex_lock(&p->mu);
+	check_timeouts(p, now);
+	vs_dying_check(&p->dying, now);
+	pthread_mutex_unlock(&p->mu);
 }
 
 /* ---- public API ---- */
@@ -461,9 +291,9 @@ struct vs_pool *vs_pool_new(const struct vs_pool_config *cfg, const char *exe)
 	struct vs_pool *p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
-	pthread_once(&reactor.once, reactor_start);
 	pthread_mutex_init(&p->mu, NULL);
 	p->cfg = *cfg;
+	p->dying.service = cfg->service;
 	snprintf(p->exe, sizeof(p->exe), "%s", exe);
 	p->w = calloc((size_t)cfg->slots, sizeof(*p->w));
 	if (!p->w) {
@@ -475,10 +305,12 @@ struct vs_pool *vs_pool_new(const struct vs_pool_config *cfg, const char *exe)
 		vs_frame_reader_init(&p->w[i].rd);
 	}
 	p->next_idle_check_ms = vs_now_ms() + (uint64_t)(cfg->idle_check_interval_s * 1000);
-	pthread_mutex_lock(&reactor.mu);
-	if (reactor.n_pools < MAX_POOLS)
-		reactor.pools[reactor.n_pools++] = p;
-	pthread_mutex_unlock(&reactor.mu);
+	if (vs_reactor_add_tick(pool_tick, p) < 0) {
+		pthread_mutex_destroy(&p->mu);
+		free(p->w);
+		free(p);
+		return NULL;
+	}
 	if (cfg->idle_timeout_s > 0)
 		vs_info("event=idle_checker_started service=%s interval_s=%g timeout_min=%g "
 		        "msg=\"Idle timeout checker started\"",
@@ -516,8 +348,8 @@ void vs_pool_stop(struct vs_pool *p, double grace_s)
 	uint64_t deadline = vs_now_ms() + (uint64_t)(grace_s * 1000);
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
-		check_dying(p, vs_now_ms());
-		size_t left = p->n_dying;
+		vs_dying_check(&p->dying, vs_now_ms());
+		size_t left = p->dying.n;
 		pthread_mutex_unlock(&p->mu);
 		if (left == 0 || vs_now_ms() >= deadline)
 			break;
@@ -526,9 +358,9 @@ void vs_pool_stop(struct vs_pool *p, double grace_s)
 	pid_t left[VS_POOL_STOP_MAX];
 	size_t n = 0;
 	pthread_mutex_lock(&p->mu);
-	for (size_t i = 0; i < p->n_dying && n < VS_POOL_STOP_MAX; i++)
-		left[n++] = p->dying[i].pid;
-	p->n_dying = 0;
+	for (size_t i = 0; i < p->dying.n && n < VS_POOL_STOP_MAX; i++)
+		left[n++] = p->dying.d[i].pid;
+	p->dying.n = 0;
 	pthread_mutex_unlock(&p->mu);
 	for (size_t i = 0; i < n; i++) {
 		/* a worker that ignored EOF for the whole grace period (stuck, or
@@ -542,35 +374,15 @@ void vs_pool_stop(struct vs_pool *p, double grace_s)
 	}
 }
 
-void vs_reactor_stop(void)
-{
-	pthread_mutex_lock(&reactor.mu);
-	bool started = reactor.started;
-	reactor.stop = true;
-	reactor.started = false;
-	pthread_mutex_unlock(&reactor.mu);
-	if (!started)
-		return;
-	wake_reactor();
-	pthread_join(reactor.thread, NULL);
-	close(reactor.evfd);
-	close(reactor.epfd);
-	reactor.evfd = reactor.epfd = -1;
-}
-
 void vs_pool_free(struct vs_pool *p)
 {
 	if (!p)
 		return;
 	if (!p->stopped)
 		vs_pool_stop(p, 0);
-	pthread_mutex_lock(&reactor.mu);
-	for (int i = 0; i < reactor.n_pools; i++)
-		if (reactor.pools[i] == p)
-			reactor.pools[i] = reactor.pools[--reactor.n_pools];
-	pthread_mutex_unlock(&reactor.mu);
+	vs_reactor_remove_tick(pool_tick, p);
 	pthread_mutex_destroy(&p->mu);
-	free(p->dying);
+	vs_dying_free(&p->dying);
 	free(p->w);
 	free(p);
 }
@@ -642,9 +454,7 @@ void vs_pool_resume_reading(struct vs_pool *p, int slot)
 	struct worker *w = &p->w[slot];
 	if (w->state != W_NONE && w->paused) {
 		w->paused = false;
-		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = w};
-		epoll_ctl(reactor.epfd, EPOLL_CTL_MOD, w->sock, &ev);
-		wake_reactor();
+		vs_reactor_set_reading(w->sock, &w->src, true);
 	}
 	pthread_mutex_unlock(&p->mu);
 }

@@ -16,6 +16,7 @@
 
 #include "engine/engine.h"
 #include "worker/proto.h"
+#include "worker/reactor.h"
 
 struct vs_job;
 
@@ -34,10 +35,10 @@ struct vs_job {
 };
 
 struct vs_pool_config {
-	const char *service;                /* "asr" | "tts" */
-	const struct vs_engine_ops *engine; /* what the workers load */
-	int slots;                          /* max concurrent requests = max workers */
-	double idle_timeout_s;              /* 0 = never unload */
+	const char *service;                 /* "asr" | "tts" */
+	const struct vs_engine_info *engine; /* what the workers load */
+	int slots;                           /* max concurrent requests = max workers */
+	double idle_timeout_s;               /* 0 = never unload */
 	double idle_check_interval_s;
 	double request_timeout_s;       /* 0 = none */
 	const char *const *worker_args; /* extra argv for `voicestack worker`, NULL-terminated */
@@ -49,7 +50,8 @@ struct vs_pool_stats {
 
 struct vs_pool;
 
-/* Starts the shared reactor thread on first call. exe: path of our binary. */
+/* Starts the shared reactor thread on first call. exe: the worker binary.
+ * NULL when out of memory or the reactor's tick table is full. */
 struct vs_pool *vs_pool_new(const struct vs_pool_config *cfg, const char *exe);
 /* Frees the pool (stopping it with no grace if vs_pool_stop did not run).
  * Call after vs_reactor_stop(). Accepts NULL. */
@@ -62,8 +64,6 @@ void vs_pool_free(struct vs_pool *p);
  * own. Waits up to grace_s for them, then SIGKILLs the rest. Returns once
  * every worker is reaped. */
 void vs_pool_stop(struct vs_pool *p, double grace_s);
-/* Ends the reactor thread and closes its fds; after every vs_pool_stop. */
-void vs_reactor_stop(void);
 
 /* Sends a request to the worker of `slot` (spawning it if needed). The job's
  * callbacks fire until it ends with RESULT, END, ERROR or on_fail.
@@ -84,9 +84,5 @@ bool vs_pool_model_loaded(struct vs_pool *p);
 void vs_pool_get_stats(struct vs_pool *p, struct vs_pool_stats *s);
 /* Sum of workers' resident memory in MB (for /metrics). */
 double vs_pool_rss_mb(struct vs_pool *p);
-
-/* Called every reactor tick (~100 ms) on the reactor thread, e.g. to expire
- * queued requests. At most 4 hooks. */
-void vs_reactor_add_tick(void (*fn)(void *opaque), void *opaque);
 
 #endif

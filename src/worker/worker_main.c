@@ -1,18 +1,19 @@
 /* worker_main.c - one engine worker process.
  *
  * DESIGN
- * The front starts this with posix_spawn() of its own binary (exec, never a
- * bare fork of the threaded front: espeak-ng hangs when initialised before a
- * fork and changes the locale, pocketsphinx/sphinxbase call exit() on fatal
- * errors). A worker owns exactly one engine instance and serves one request
- * at a time over the socket it inherited as --fd:
+ * The front starts this with posix_spawn() of the worker binary,
+ * `voicestack-worker worker ...` (exec, never a bare fork of the threaded front: espeak-ng hangs
+ * when initialised before a fork and changes the locale, pocketsphinx/sphinxbase call exit() on
+ * fatal errors). A worker owns exactly one engine instance and serves one request at a time over
+ * the socket it inherited as --fd:
  *
  *   started --first request--> load model --ok--> LOADED frame, serve requests
  *                                   \--fail--> ERROR 503 frame, exit(3)
  *
  * It exits when the front closes the socket (idle unload), and dies with the
  * front (PR_SET_PDEATHSIG). All untrusted media decoding happens here, so a
- * crash in FFmpeg or an engine costs one request, not the server.
+ * crash in FFmpeg or an engine costs one request, not the server. The work
+ * itself is pipeline.c, shared with the one-shot CLI commands.
  * Runs niced (--nice) so the front keeps answering while workers saturate
  * the CPUs.
  */
@@ -34,8 +35,7 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "engine/engine.h"
-#include "api/openai.h"
-#include "media/media.h"
+#include "worker/pipeline.h"
 #include "worker/proto.h"
 
 struct worker {
@@ -70,17 +70,18 @@ static int ensure_loaded(struct worker *w)
 	r = w->ops->load(&w->cfg, &w->ctx, err, sizeof(err));
 	if (r < 0) {
 		char msg[700];
-		snprintf(msg, sizeof(msg), "Model failed to load (engine %s): %s", w->ops->name,
-		         err[0] ? err : strerror(-r));
-		vs_error("event=model_load_failed engine=%s reason=\"%s\"", w->ops->name, err);
+		snprintf(msg, sizeof(msg), "Model failed to load (engine %s): %s",
+		         w->ops->info->name, err[0] ? err : strerror(-r));
+		vs_error("event=model_load_failed engine=%s reason=\"%s\"", w->ops->info->name,
+		         err);
 		send_error(w, 503, msg, NULL, "model_load_failed");
 		exit(3);
 	}
 	uint64_t ms = vs_now_ms() - t0;
-	vs_info("event=model_loaded engine=%s model=%s load_ms=%llu", w->ops->name,
-	        w->ops->model_names[0], (unsigned long long)ms);
-	json_t *j = json_pack("{s:s, s:s, s:I}", "engine", w->ops->name, "model",
-	                      w->ops->model_names[0], "load_ms", (json_int_t)ms);
+	vs_info("event=model_loaded engine=%s model=%s load_ms=%llu", w->ops->info->name,
+	        w->ops->info->model_names[0], (unsigned long long)ms);
+	json_t *j = json_pack("{s:s, s:s, s:I}", "engine", w->ops->info->name, "model",
+	                      w->ops->info->model_names[0], "load_ms", (json_int_t)ms);
 	vs_frame_send_json(w->sock, VS_MSG_LOADED, j, -1);
 	json_decref(j);
 	return 0;
@@ -92,6 +93,11 @@ static const char *jstr(json_t *o, const char *key)
 	return (s && *s) ? s : NULL;
 }
 
+static void send_pipeline_error(struct worker *w, const struct vs_pipeline_err *e)
+{
+	send_error(w, e->status, e->message, e->param, e->code);
+}
+
 static void do_transcribe(struct worker *w, json_t *req, int fd)
 {
 	struct vs_asr_params p = {
@@ -100,123 +106,38 @@ static void do_transcribe(struct worker *w, json_t *req, int fd)
 	        .temperature = json_number_value(json_object_get(req, "temperature")),
 	        .want_words = json_is_true(json_object_get(req, "want_words")),
 	};
-	struct vs_transcript t = {0};
-	char err[512] = "";
-	int16_t *pcm = NULL;
-	size_t n = 0;
-	int r;
+	struct vs_pipeline_err e;
 
 	if (fd < 0) {
 		send_error(w, 500, "internal error: no upload descriptor", "file", NULL);
 		return;
 	}
-	r = vs_decode_fd(fd, 16000, w->max_audio_seconds, &pcm, &n, err, sizeof(err));
-	if (r == -EFBIG) {
-		char msg[600];
-		snprintf(msg, sizeof(msg),
-		         "Audio is longer than the limit of %g seconds "
-		         "(ASR_MAX_AUDIO_SECONDS): %s",
-		         w->max_audio_seconds, err);
-		send_error(w, 413, msg, "file", "audio_too_long");
+	json_t *out = vs_pipeline_transcribe(w->ops, w->ctx, fd, w->max_audio_seconds, &p, &e);
+	if (!out) {
+		send_pipeline_error(w, &e);
 		return;
 	}
-	if (r == -ERANGE) {
-		char msg[600];
-		snprintf(msg, sizeof(msg), "Unsupported audio: %s", err);
-		send_error(w, 400, msg, "file", "unsupported_sample_rate");
-		return;
-	}
-	if (r < 0) {
-		char msg[600];
-		snprintf(msg, sizeof(msg), "Could not decode the uploaded audio: %s",
-		         err[0] ? err : strerror(-r));
-		send_error(w, 400, msg, "file", "invalid_audio");
-		return;
-	}
-	r = w->ops->transcribe(w->ctx, pcm, n, &p, &t, err, sizeof(err));
-	free(pcm);
-	if (r < 0) {
-		int status = r == -EINVAL ? 400 : 500;
-		send_error(w, status, err[0] ? err : strerror(-r), r == -EINVAL ? "language" : NULL,
-		           r == -EINVAL ? "unsupported_value" : "engine_error");
-		vs_transcript_free(&t);
-		return;
-	}
-	json_t *out = vs_transcript_to_verbose_json(&t, p.want_words);
-	vs_transcript_free(&t);
-	if (!out || vs_frame_send_json(w->sock, VS_MSG_RESULT, out, -1) < 0)
+	if (vs_frame_send_json(w->sock, VS_MSG_RESULT, out, -1) < 0)
 		vs_error("event=send_failed what=result");
 	json_decref(out);
 }
 
-/* Encoded bytes go to the front as they are produced: the client hears the
- * first sentence while the engine is still on the last. Except the very
- * first bytes: a container header (wav, ogg) is written before the engine
- * has said a word, and once the front has sent it the HTTP status is 200.
- * So bytes are held back until the engine delivers its first samples, and
- * an engine that refuses the request (unknown voice) still gets a 400. */
-struct synth_state {
-	struct worker *w;
-	struct vs_encoder *enc;
-	size_t bytes, samples;
-	bool engine_started;
-	uint8_t *held;
-	size_t held_len;
-};
-
-static int send_frames(struct synth_state *s, const uint8_t *data, size_t len);
-
+/* Encoded bytes go to the front as they are produced (64 KiB AUDIO frames):
+ * the client hears the first sentence while the engine is still on the
+ * last. The pipeline holds a container header back until the engine's
+ * first samples, so a refused voice is still a 400, not a cut 200. */
 static int send_audio(void *opaque, const uint8_t *data, size_t len)
 {
-	struct synth_state *s = opaque;
-	if (!s->engine_started) {
-		uint8_t *nb = realloc(s->held, s->held_len + len);
-		if (!nb)
-			return -ENOMEM;
-		memcpy(nb + s->held_len, data, len);
-		s->held = nb;
-		s->held_len += len;
-		return 0;
-	}
-	return send_frames(s, data, len);
-}
-
-static int release_held(struct synth_state *s)
-{
-	int r = 0;
-	s->engine_started = true;
-	if (s->held_len)
-		r = send_frames(s, s->held, s->held_len);
-	free(s->held);
-	s->held = NULL;
-	s->held_len = 0;
-	return r;
-}
-
-static int send_frames(struct synth_state *s, const uint8_t *data, size_t len)
-{
-	s->bytes += len;
+	struct worker *w = opaque;
 	while (len > 0) {
 		uint32_t chunk = len > 65536 ? 65536 : (uint32_t)len;
-		int r = vs_frame_send(s->w->sock, VS_MSG_AUDIO, data, chunk, -1);
+		int r = vs_frame_send(w->sock, VS_MSG_AUDIO, data, chunk, -1);
 		if (r < 0)
 			return r;
 		data += chunk;
 		len -= chunk;
 	}
 	return 0;
-}
-
-static int pcm_to_encoder(void *opaque, const int16_t *pcm, size_t n)
-{
-	struct synth_state *s = opaque;
-	if (!s->engine_started) {
-		int r = release_held(s);
-		if (r < 0)
-			return r;
-	}
-	s->samples += n;
-	return vs_encoder_write(s->enc, pcm, n);
 }
 
 static void do_synthesize(struct worker *w, json_t *req)
@@ -227,9 +148,8 @@ static void do_synthesize(struct worker *w, json_t *req)
 	        .speed = json_number_value(json_object_get(req, "speed")),
 	};
 	const char *format = jstr(req, "response_format");
-	struct synth_state s = {.w = w};
-	char err[512] = "";
-	int r;
+	struct vs_pipeline_err e;
+	size_t samples = 0, bytes = 0;
 
 	if (!p.text || !format) {
 		send_error(w, 400, "input and response_format are required", "input", NULL);
@@ -237,32 +157,17 @@ static void do_synthesize(struct worker *w, json_t *req)
 	}
 	if (p.speed <= 0)
 		p.speed = 1.0;
-	r = vs_encoder_new(format, w->ops->sample_rate(w->ctx), send_audio, &s, &s.enc, err,
-	                   sizeof(err));
-	if (r < 0) {
-		send_error(w, r == -EINVAL ? 400 : 500, err[0] ? err : strerror(-r),
-		           "response_format", NULL);
-		return;
-	}
-	r = w->ops->synthesize(w->ctx, &p, pcm_to_encoder, &s, err, sizeof(err));
-	if (r == 0 && !s.engine_started)
-		r = release_held(&s); /* an engine that produced no samples at all */
-	if (r == 0)
-		r = vs_encoder_finish(s.enc);
-	vs_encoder_free(s.enc);
-	free(s.held);
+	int r = vs_pipeline_speak(w->ops, w->ctx, &p, format, send_audio, w, &samples, &bytes, &e);
 	if (r == -EPIPE)
 		return; /* the front went away; nothing to tell */
 	if (r < 0) {
 		/* Before the first AUDIO frame this becomes a proper HTTP error;
 		 * after it, the front can only cut the stream short. */
-		int status = r == -EINVAL ? 400 : 500;
-		send_error(w, status, err[0] ? err : strerror(-r), r == -EINVAL ? "voice" : NULL,
-		           r == -EINVAL ? "invalid_value" : "engine_error");
+		send_pipeline_error(w, &e);
 		return;
 	}
-	json_t *end = json_pack("{s:I, s:I}", "samples", (json_int_t)s.samples, "bytes",
-	                        (json_int_t)s.bytes);
+	json_t *end =
+	        json_pack("{s:I, s:I}", "samples", (json_int_t)samples, "bytes", (json_int_t)bytes);
 	vs_frame_send_json(w->sock, VS_MSG_END, end, -1);
 	json_decref(end);
 }
@@ -346,7 +251,7 @@ int vs_worker_main(int argc, char **argv)
 	if (nice_inc > 0)
 		setpriority(PRIO_PROCESS, 0, nice_inc);
 
-	w.ops = vs_engine_find(engine);
+	w.ops = vs_engine_ops_of(vs_engine_find(engine));
 	if (!w.ops) {
 		vs_error("event=worker_start_failed reason=\"unknown engine %s\"", engine);
 		return 2;

@@ -611,7 +611,7 @@ static void test_warnings_for_settings_the_engine_ignores(void **state)
 
 	/* values the engine does use are not warned about */
 	reset(NULL);
-	const struct vs_engine_ops *ps = vs_engine_find("pocketsphinx");
+	const struct vs_engine_info *ps = vs_engine_find("pocketsphinx");
 	assert_non_null(ps);
 	assert_non_null(ps->model_names);
 	assert_non_null(ps->model_names[0]);

@@ -100,25 +100,29 @@ static void test_registry_find_and_defaults(void **state)
 
 static void test_registry_every_engine_is_complete(void **state)
 {
-	const struct vs_engine_ops *const *all = vs_engine_all();
+	const struct vs_engine_info *const *all = vs_engine_all();
 	size_t i, n = 0;
 
 	(void)state;
 	assert_non_null(all);
 	for (i = 0; all[i]; i++, n++) {
-		const struct vs_engine_ops *o = all[i];
+		const struct vs_engine_info *info = all[i];
+		/* every catalog entry has its code in the worker binary */
+		const struct vs_engine_ops *o = vs_engine_ops_of(info);
 
+		assert_non_null(o);
+		assert_ptr_equal(o->info, info);
 		assert_int_equal(o->version, VS_ENGINE_API_VERSION);
-		assert_non_null(o->name);
-		assert_ptr_equal(vs_engine_find(o->name), o);
-		assert_non_null(o->model_names);
-		assert_non_null(o->model_names[0]);
+		assert_non_null(info->name);
+		assert_ptr_equal(vs_engine_find(info->name), info);
+		assert_non_null(info->model_names);
+		assert_non_null(info->model_names[0]);
 		assert_non_null(o->load);
 		assert_non_null(o->unload);
-		if (o->kind == VS_ENGINE_ASR) {
+		if (info->kind == VS_ENGINE_ASR) {
 			assert_non_null(o->transcribe);
 		} else {
-			assert_int_equal(o->kind, VS_ENGINE_TTS);
+			assert_int_equal(info->kind, VS_ENGINE_TTS);
 			assert_non_null(o->synthesize);
 			assert_non_null(o->list_voices);
 			assert_non_null(o->sample_rate);
@@ -129,8 +133,8 @@ static void test_registry_every_engine_is_complete(void **state)
 
 static void test_registry_models(void **state)
 {
-	const struct vs_engine_ops *ps = vs_engine_find("pocketsphinx");
-	const struct vs_engine_ops *es = vs_engine_find("espeak-ng");
+	const struct vs_engine_info *ps = vs_engine_find("pocketsphinx");
+	const struct vs_engine_info *es = vs_engine_find("espeak-ng");
 	char buf[256], tiny[10];
 
 	(void)state;
@@ -236,7 +240,7 @@ static int collect_sink(void *opaque, const int16_t *pcm, size_t n)
 
 static void test_test_asr(void **state)
 {
-	const struct vs_engine_ops *o = vs_engine_find("test-asr");
+	const struct vs_engine_ops *o = vs_engine_ops_of(vs_engine_find("test-asr"));
 	struct vs_asr_params p = {.language = NULL, .want_words = true};
 	struct vs_transcript t;
 	int16_t pcm[16000] = {0};
@@ -263,7 +267,7 @@ static void test_test_asr(void **state)
 
 static void test_test_tts(void **state)
 {
-	const struct vs_engine_ops *o = vs_engine_find("test-tts");
+	const struct vs_engine_ops *o = vs_engine_ops_of(vs_engine_find("test-tts"));
 	struct vs_tts_params p = {.text = "x", .voice = "alloy", .speed = 1.0};
 	struct collect c = {0};
 	char err[256] = "";
@@ -298,7 +302,7 @@ static void test_test_engine_crash(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		const struct vs_engine_ops *o = vs_engine_find("test-asr");
+		const struct vs_engine_ops *o = vs_engine_ops_of(vs_engine_find("test-asr"));
 		struct vs_asr_params p = {0};
 		struct vs_transcript t;
 		int16_t pcm[160] = {0};
@@ -328,7 +332,7 @@ static int ps_setup(void **state)
 	char err[512] = "";
 
 	(void)state;
-	ps_ops = vs_engine_find("pocketsphinx");
+	ps_ops = vs_engine_ops_of(vs_engine_find("pocketsphinx"));
 	if (ps_ops->load(&cfg, &ps_ctx, err, sizeof(err)) != 0) {
 		fprintf(stderr, "pocketsphinx load: %s\n", err);
 		return -1;
@@ -457,7 +461,7 @@ static int es_setup(void **state)
 	char err[512] = "";
 
 	(void)state;
-	es_ops = vs_engine_find("espeak-ng");
+	es_ops = vs_engine_ops_of(vs_engine_find("espeak-ng"));
 	if (es_ops->load(NULL, &es_ctx, err, sizeof(err)) != 0) {
 		fprintf(stderr, "espeak-ng load: %s\n", err);
 		return -1;

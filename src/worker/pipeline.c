@@ -1,0 +1,155 @@
+/* pipeline.c - decode -> engine -> render, once (see pipeline.h).
+ *
+ * DESIGN
+ * Errors are classified here, where they are known (a decoder's -EFBIG is
+ * "audio too long", an engine's -EINVAL is the client's language or voice),
+ * into the status/param/code the front answers with; the CLI prints the same
+ * message. No logging: the caller decides what a failure means.
+ */
+#include "worker/pipeline.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/openai.h"
+
+__attribute__((format(printf, 5, 6))) static void set_err(struct vs_pipeline_err *e, int status,
+                                                          const char *param, const char *code,
+                                                          const char *fmt, ...)
+{
+	va_list ap;
+	e->status = status;
+	e->param = param;
+	e->code = code;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+}
+
+json_t *vs_pipeline_transcribe(const struct vs_engine_ops *ops, void *ctx, int fd,
+                               double max_audio_s, const struct vs_asr_params *p,
+                               struct vs_pipeline_err *e)
+{
+	struct vs_transcript t = {0};
+	char err[512] = "";
+	int16_t *pcm = NULL;
+	size_t n = 0;
+
+	int r = vs_decode_fd(fd, 16000, max_audio_s, &pcm, &n, err, sizeof(err));
+	if (r == -EFBIG) {
+		set_err(e, 413, "file", "audio_too_long",
+		        "Audio is longer than the limit of %g seconds (ASR_MAX_AUDIO_SECONDS): %s",
+		        max_audio_s, err);
+		return NULL;
+	}
+	if (r == -ERANGE) {
+		set_err(e, 400, "file", "unsupported_sample_rate", "Unsupported audio: %s", err);
+		return NULL;
+	}
+	if (r < 0) {
+		set_err(e, 400, "file", "invalid_audio", "Could not decode the uploaded audio: %s",
+		        err[0] ? err : strerror(-r));
+		return NULL;
+	}
+	r = ops->transcribe(ctx, pcm, n, p, &t, err, sizeof(err));
+	free(pcm);
+	if (r < 0) {
+		bool client = r == -EINVAL;
+		set_err(e, client ? 400 : 500, client ? "language" : NULL,
+		        client ? "unsupported_value" : "engine_error", "%s",
+		        err[0] ? err : strerror(-r));
+		vs_transcript_free(&t);
+		return NULL;
+	}
+	json_t *out = vs_transcript_to_verbose_json(&t, p->want_words);
+	vs_transcript_free(&t);
+	if (!out)
+		set_err(e, 500, NULL, "engine_error", "out of memory");
+	return out;
+}
+
+struct speak_state {
+	struct vs_encoder *enc;
+	vs_bytes_sink_fn sink;
+	void *opaque;
+	size_t bytes, samples;
+	bool engine_started;
+	uint8_t *held;
+	size_t held_len;
+};
+
+static int to_sink(void *opaque, const uint8_t *data, size_t len)
+{
+	struct speak_state *s = opaque;
+	if (!s->engine_started) {
+		uint8_t *nb = realloc(s->held, s->held_len + len);
+		if (!nb)
+			return -ENOMEM;
+		memcpy(nb + s->held_len, data, len);
+		s->held = nb;
+		s->held_len += len;
+		return 0;
+	}
+	s->bytes += len;
+	return s->sink(s->opaque, data, len);
+}
+
+static int release_held(struct speak_state *s)
+{
+	int r = 0;
+	s->engine_started = true;
+	if (s->held_len)
+		r = to_sink(s, s->held, s->held_len);
+	free(s->held);
+	s->held = NULL;
+	s->held_len = 0;
+	return r;
+}
+
+static int pcm_to_encoder(void *opaque, const int16_t *pcm, size_t n)
+{
+	struct speak_state *s = opaque;
+	if (!s->engine_started) {
+		int r = release_held(s);
+		if (r < 0)
+			return r;
+	}
+	s->samples += n;
+	return vs_encoder_write(s->enc, pcm, n);
+}
+
+int vs_pipeline_speak(const struct vs_engine_ops *ops, void *ctx, const struct vs_tts_params *p,
+                      const char *format, vs_bytes_sink_fn sink, void *opaque, size_t *samples,
+                      size_t *bytes, struct vs_pipeline_err *e)
+{
+	struct speak_state s = {.sink = sink, .opaque = opaque};
+	char err[512] = "";
+
+	int r = vs_encoder_new(format, ops->sample_rate(ctx), to_sink, &s, &s.enc, err,
+	                       sizeof(err));
+	if (r < 0) {
+		set_err(e, r == -EINVAL ? 400 : 500, "response_format", NULL, "%s",
+		        err[0] ? err : strerror(-r));
+		return r;
+	}
+	r = ops->synthesize(ctx, p, pcm_to_encoder, &s, err, sizeof(err));
+	if (r == 0 && !s.engine_started)
+		r = release_held(&s); /* an engine that produced no samples at all */
+	if (r == 0)
+		r = vs_encoder_finish(s.enc);
+	vs_encoder_free(s.enc);
+	free(s.held);
+	*samples = s.samples;
+	*bytes = s.bytes;
+	if (r < 0 && r != -EPIPE) {
+		bool client = r == -EINVAL;
+		set_err(e, client ? 400 : 500, client ? "voice" : NULL,
+		        client ? "invalid_value" : "engine_error", "%s",
+		        err[0] ? err : strerror(-r));
+	}
+	return r;
+}
