@@ -28,6 +28,9 @@
 	        "medium", "large", "large-v2", "large-v3", "turbo"
 #define VS_TTS_MODEL_ALIASES "tts-1", "tts-1-hd", "gpt-4o-mini-tts"
 
+/* devices list of an engine that runs on the CPU only: {"cpu", NULL} */
+extern const char *const vs_engine_cpu_only[];
+
 extern const struct vs_engine_ops vs_engine_pocketsphinx;
 extern const struct vs_engine_ops vs_engine_espeak_ng;
 extern const struct vs_engine_ops vs_engine_test_asr;
