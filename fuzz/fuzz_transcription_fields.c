@@ -69,14 +69,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	struct vs_transcription_fields f = {
-		.model = field[0],
-		.language = field[1],
-		.prompt = field[2],
-		.response_format = field[3],
-		.temperature = field[4],
-		.timestamp_granularities = field[5],
-		.has_file = true,
-		.file_bytes = size,
+	        .model = field[0],
+	        .language = field[1],
+	        .prompt = field[2],
+	        .response_format = field[3],
+	        .temperature = field[4],
+	        .timestamp_granularities = field[5],
+	        .has_file = true,
+	        .file_bytes = size,
 	};
 	validate(&f, models);
 	validate(&f, NULL);

@@ -87,7 +87,10 @@ static int replay_file(const char *path)
 	return 1;
 }
 
-static int not_hidden(const struct dirent *d) { return d->d_name[0] != '.'; }
+static int not_hidden(const struct dirent *d)
+{
+	return d->d_name[0] != '.';
+}
 
 /* Replays every regular file in dir. Returns the count or a negative errno. */
 static int replay_dir(const char *dir)

@@ -123,13 +123,13 @@ static int setup_service(struct vs_service *svc, const struct vs_config *c, stru
 	vs_slots_init(&svc->slots, slots, asr ? c->asr_max_queue : c->tts_max_queue,
 	              asr ? c->asr_queue_timeout_seconds : c->tts_queue_timeout_seconds);
 	struct vs_pool_config pc = {
-		.service = svc->name,
-		.engine = svc->engine,
-		.slots = slots,
-		.idle_timeout_s = svc->idle_timeout_minutes * 60.0,
-		.idle_check_interval_s = c->idle_check_interval_seconds,
-		.request_timeout_s = c->request_timeout_seconds,
-		.worker_args = wargs,
+	        .service = svc->name,
+	        .engine = svc->engine,
+	        .slots = slots,
+	        .idle_timeout_s = svc->idle_timeout_minutes * 60.0,
+	        .idle_check_interval_s = c->idle_check_interval_seconds,
+	        .request_timeout_s = c->request_timeout_seconds,
+	        .worker_args = wargs,
 	};
 	svc->pool = vs_pool_new(&pc, exe);
 	return svc->pool ? 0 : -ENOMEM;
@@ -220,7 +220,8 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 		else if (strncmp(argv[i], "--service=", 10) == 0)
 			which = argv[i] + 10;
 		else {
-			fprintf(stderr, "voicestack serve: unknown option '%s' (see --help)\n", argv[i]);
+			fprintf(stderr, "voicestack serve: unknown option '%s' (see --help)\n",
+			        argv[i]);
 			return 2;
 		}
 	}
@@ -284,7 +285,8 @@ static int cmd_transcribe(struct vs_config *c, int argc, char **argv)
 		else if (argv[i][0] != '-' && !file)
 			file = argv[i];
 		else {
-			fprintf(stderr, "voicestack transcribe: unexpected argument '%s'\n", argv[i]);
+			fprintf(stderr, "voicestack transcribe: unexpected argument '%s'\n",
+			        argv[i]);
 			return 2;
 		}
 	}
@@ -314,7 +316,8 @@ static int cmd_transcribe(struct vs_config *c, int argc, char **argv)
 		return 1;
 	}
 	if (ops->load(&ec, &ctx, err, sizeof(err)) < 0) {
-		fprintf(stderr, "voicestack transcribe: engine %s failed to load: %s\n", ops->name, err);
+		fprintf(stderr, "voicestack transcribe: engine %s failed to load: %s\n", ops->name,
+		        err);
 		goto out;
 	}
 	if (ops->transcribe(ctx, pcm, n, &p, &t, err, sizeof(err)) < 0) {
@@ -363,10 +366,12 @@ static int speak_pcm(void *opaque, const int16_t *pcm, size_t n)
 
 static int cmd_speak(struct vs_config *c, int argc, char **argv)
 {
-	const char *text = NULL, *out = NULL, *voice = vs_openai_voices[VS_VOICE_ALLOY], *format = NULL;
+	const char *text = NULL, *out = NULL, *voice = vs_openai_voices[VS_VOICE_ALLOY],
+	           *format = NULL;
 	double speed = 1.0;
 	for (int i = 1; i < argc; i++) {
-		if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) && i + 1 < argc)
+		if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) &&
+		    i + 1 < argc)
 			out = argv[++i];
 		else if (strcmp(argv[i], "--voice") == 0 && i + 1 < argc)
 			voice = argv[++i];

@@ -113,8 +113,8 @@ struct cg_files {
 };
 
 static const struct cg_files cg_v2 = {"", "/memory.max", "/memory.current", "inactive_file"};
-static const struct cg_files cg_v1 = {"/memory", "/memory.limit_in_bytes",
-				      "/memory.usage_in_bytes", "total_inactive_file"};
+static const struct cg_files cg_v1 = {"/memory", "/memory.limit_in_bytes", "/memory.usage_in_bytes",
+                                      "total_inactive_file"};
 
 /* From /proc/self/cgroup: our memory cgroup path (relative, no trailing '/')
  * and which hierarchy it belongs to. */
@@ -297,7 +297,7 @@ static uint64_t monotonic_us(void)
 }
 
 void vs_guard_init(struct vs_guard *g, int mem_threshold_pct, int swap_threshold_pct,
-		   uint64_t cache_us)
+                   uint64_t cache_us)
 {
 	memset(g, 0, sizeof(*g));
 	g->mem_threshold_pct = mem_threshold_pct;
@@ -372,27 +372,26 @@ int vs_guard_check(struct vs_guard *g, struct vs_guard_verdict *v)
 	if (v->read_err) {
 		/* fail open: an unreadable /proc is no evidence of memory pressure */
 		snprintf(v->message, sizeof(v->message), "cannot read memory state: %s",
-			 strerror(-v->read_err));
+		         strerror(-v->read_err));
 		return 0;
 	}
 	if (r->mem_percent > g->mem_threshold_pct) {
 		v->reason = "memory";
 		v->retry_after_s = 60;
 		snprintf(v->message, sizeof(v->message),
-			 "Insufficient memory available: memory usage %.1f%% exceeds threshold "
-			 "%d%% (%.0f MB available of %.0f MB%s)",
-			 r->mem_percent, g->mem_threshold_pct, r->mem_available_mb,
-			 r->mem_total_mb, r->cgroup_limited ? " cgroup limit" : "");
+		         "Insufficient memory available: memory usage %.1f%% exceeds threshold "
+		         "%d%% (%.0f MB available of %.0f MB%s)",
+		         r->mem_percent, g->mem_threshold_pct, r->mem_available_mb, r->mem_total_mb,
+		         r->cgroup_limited ? " cgroup limit" : "");
 		return -EBUSY;
 	}
 	if (r->swap_percent > g->swap_threshold_pct) {
 		v->reason = "swap";
 		v->retry_after_s = 120;
 		snprintf(v->message, sizeof(v->message),
-			 "Swap usage too high: swap usage %.1f%% exceeds threshold %d%% "
-			 "(%.0f MB used of %.0f MB)",
-			 r->swap_percent, g->swap_threshold_pct, r->swap_used_mb,
-			 r->swap_total_mb);
+		         "Swap usage too high: swap usage %.1f%% exceeds threshold %d%% "
+		         "(%.0f MB used of %.0f MB)",
+		         r->swap_percent, g->swap_threshold_pct, r->swap_used_mb, r->swap_total_mb);
 		return -EBUSY;
 	}
 	return 0;

@@ -77,7 +77,7 @@ struct vs_guard_verdict {
 /* Thresholds in percent (1..100); cache_us is how long a reading is reused
  * (e.g. 250000). Uses the real root and CLOCK_MONOTONIC. */
 void vs_guard_init(struct vs_guard *g, int mem_threshold_pct, int swap_threshold_pct,
-		   uint64_t cache_us);
+                   uint64_t cache_us);
 void vs_guard_destroy(struct vs_guard *g); /* accepts NULL */
 
 /* For tests: read a fake tree instead of "/" (NULL or "" = real root), and a

@@ -29,8 +29,8 @@ enum vs_waiter_state { VS_WAIT_NONE = 0, VS_WAIT_QUEUED, VS_WAIT_GRANTED, VS_WAI
 struct vs_waiter {
 	struct vs_waiter *next;
 	enum vs_waiter_state state;
-	int slot;              /* when GRANTED */
-	uint64_t enqueued_ms;  /* for the queue-wait histogram */
+	int slot;             /* when GRANTED */
+	uint64_t enqueued_ms; /* for the queue-wait histogram */
 	uint64_t deadline_ms;
 	void (*wake)(struct vs_waiter *w);
 };

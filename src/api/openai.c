@@ -31,14 +31,10 @@ const char *vs_oai_error_type(int http_status)
 const char *vs_oai_error_default_code(int http_status)
 {
 	switch (http_status) {
-	case 429:
-		return "rate_limit_exceeded";
-	case 503:
-		return "service_unavailable";
-	case 504:
-		return "timeout";
-	default:
-		return NULL;
+	case 429: return "rate_limit_exceeded";
+	case 503: return "service_unavailable";
+	case 504: return "timeout";
+	default: return NULL;
 	}
 }
 
@@ -64,8 +60,7 @@ static json_t *str_or_null(const char *s)
 	return s && *s ? vs_oai_json_string(s) : json_null();
 }
 
-json_t *vs_oai_error(const char *message, const char *type, const char *param,
-                     const char *code)
+json_t *vs_oai_error(const char *message, const char *type, const char *param, const char *code)
 {
 	json_t *inner = json_object();
 	json_t *outer = json_object();
@@ -73,7 +68,8 @@ json_t *vs_oai_error(const char *message, const char *type, const char *param,
 		goto fail;
 	/* message and type are always strings, even when empty */
 	if (json_object_set_new(inner, "message", vs_oai_json_string(message)) < 0 ||
-	    json_object_set_new(inner, "type", vs_oai_json_string(type ? type : "server_error")) < 0 ||
+	    json_object_set_new(inner, "type", vs_oai_json_string(type ? type : "server_error")) <
+	            0 ||
 	    json_object_set_new(inner, "param", str_or_null(param)) < 0 ||
 	    json_object_set_new(inner, "code", str_or_null(code)) < 0)
 		goto fail;
@@ -88,8 +84,7 @@ fail:
 	return NULL;
 }
 
-char *vs_oai_error_body(int http_status, const char *message, const char *param,
-                        const char *code)
+char *vs_oai_error_body(int http_status, const char *message, const char *param, const char *code)
 {
 	if (!code || !*code)
 		code = vs_oai_error_default_code(http_status);

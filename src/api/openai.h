@@ -39,8 +39,7 @@ struct vs_oai_err {
 /* {"error":{"message":..,"type":..,"param":..,"code":..}}; NULL or "" param /
  * code become null. Invalid UTF-8 in message is replaced by '?'. New
  * reference, NULL only on out-of-memory. */
-json_t *vs_oai_error(const char *message, const char *type, const char *param,
-                     const char *code);
+json_t *vs_oai_error(const char *message, const char *type, const char *param, const char *code);
 
 /* Error "type" and default "code" (used when code is NULL or "") by status:
  *
@@ -58,8 +57,7 @@ const char *vs_oai_error_default_code(int http_status);
 
 /* Compact JSON text of the error body above; malloc'd (free()), NULL only on
  * out-of-memory. */
-char *vs_oai_error_body(int http_status, const char *message, const char *param,
-                        const char *code);
+char *vs_oai_error_body(int http_status, const char *message, const char *param, const char *code);
 /* Same for a filled struct vs_oai_err. */
 char *vs_oai_err_body(const struct vs_oai_err *e);
 
@@ -132,9 +130,9 @@ void vs_oai_timestamp(double seconds, char sep, char *buf, size_t len);
 #define VS_SPEECH_MAX_VOICE_CHARS 64
 
 struct vs_speech_limits {
-	size_t max_input_chars;              /* 0 = VS_SPEECH_MAX_INPUT_DEFAULT */
-	const char *const *accepted_models;  /* NULL-terminated; NULL = any name */
-	const char *models_hint;             /* "a, b" for messages; NULL = join list */
+	size_t max_input_chars;             /* 0 = VS_SPEECH_MAX_INPUT_DEFAULT */
+	const char *const *accepted_models; /* NULL-terminated; NULL = any name */
+	const char *models_hint;            /* "a, b" for messages; NULL = join list */
 };
 
 struct vs_speech_req {
@@ -167,15 +165,16 @@ struct vs_transcription_fields {
 	const char *prompt;
 	const char *response_format;
 	const char *temperature;
-	const char *timestamp_granularities; /* the timestamp_granularities[] values joined by ',' */
+	const char
+	        *timestamp_granularities; /* the timestamp_granularities[] values joined by ',' */
 	bool has_file;
 	size_t file_bytes;
 };
 
 struct vs_transcription_opts {
 	char model[64];
-	char language[16]; /* "" = engine default; primary subtag lower-cased */
-	char *prompt;      /* malloc'd or NULL */
+	char language[16];        /* "" = engine default; primary subtag lower-cased */
+	char *prompt;             /* malloc'd or NULL */
 	char response_format[16]; /* json (default) | text | srt | vtt | verbose_json */
 	double temperature;       /* 0..1, default 0 */
 	bool want_words;          /* "word" in timestamp_granularities */

@@ -100,14 +100,16 @@ static int render_cues(const json_t *v, bool vtt, char **body)
 	const json_t *segs = json_object_get(v, "segments");
 	size_t i, n = 0;
 	const json_t *seg;
-	json_array_foreach(segs, i, seg) {
+	json_array_foreach(segs, i, seg)
+	{
 		char a[32], b[32];
 		const char *text = str_field(seg, "text");
 		const char sep = vtt ? '.' : ',';
 
 		if (blank(text))
 			continue;
-		vs_oai_timestamp(json_number_value(json_object_get(seg, "start")), sep, a, sizeof(a));
+		vs_oai_timestamp(json_number_value(json_object_get(seg, "start")), sep, a,
+		                 sizeof(a));
 		vs_oai_timestamp(json_number_value(json_object_get(seg, "end")), sep, b, sizeof(b));
 		if (!vtt)
 			fprintf(f, "%zu\n", ++n);

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* Looks up key. Returns 1 with *val set if present (JSON null counts as
  * absent for optional fields: the value then is the default), 0 if absent
  * and optional, -EINVAL with *err filled if absent but required. */
@@ -78,9 +77,10 @@ static int parse_input(const json_t *root, size_t max, struct vs_speech_req *out
 		return -EINVAL;
 	}
 	if (chars > max) {
-		vs_oai_err_set(err, 400, "input", "string_above_max_length",
-		               "'input' is too long: %zu characters, the maximum is %zu characters.",
-		               chars, max);
+		vs_oai_err_set(
+		        err, 400, "input", "string_above_max_length",
+		        "'input' is too long: %zu characters, the maximum is %zu characters.",
+		        chars, max);
 		return -EINVAL;
 	}
 	out->input = malloc(bytes + 1);
@@ -103,7 +103,8 @@ static int parse_voice(const json_t *root, struct vs_speech_req *out, struct vs_
 	/* 64 code points are at most 256 bytes: always fits out->voice */
 	if (chars == 0 || chars > VS_SPEECH_MAX_VOICE_CHARS || bytes >= sizeof(out->voice)) {
 		vs_oai_err_set(err, 400, "voice", "invalid_value",
-		               "'voice' must be 1 to %d characters long.", VS_SPEECH_MAX_VOICE_CHARS);
+		               "'voice' must be 1 to %d characters long.",
+		               VS_SPEECH_MAX_VOICE_CHARS);
 		return -EINVAL;
 	}
 	memcpy(out->voice, s, bytes + 1);

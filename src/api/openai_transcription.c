@@ -36,7 +36,8 @@ static int check_format(const char *s, struct vs_transcription_opts *out, struct
 	}
 	vs_oai_err_set(err, 400, "response_format", "invalid_value",
 	               "'%.32s' is not a supported response_format. "
-	               "Supported: json, text, srt, vtt, verbose_json.", s);
+	               "Supported: json, text, srt, vtt, verbose_json.",
+	               s);
 	return -EINVAL;
 }
 
@@ -87,7 +88,8 @@ static int check_granularities(const char *s, struct vs_transcription_opts *out,
 		} else if (l != 0) {
 			vs_oai_err_set(err, 400, "timestamp_granularities", "invalid_value",
 			               "'%.*s' is not a valid timestamp granularity: "
-			               "use 'word' and/or 'segment'.", (int)(l > 32 ? 32 : l), b);
+			               "use 'word' and/or 'segment'.",
+			               (int)(l > 32 ? 32 : l), b);
 			return -EINVAL;
 		}
 		s = s[n] ? s + n + 1 : NULL;
@@ -140,8 +142,7 @@ static bool language_syntax_ok(const char *s)
 	return true;
 }
 
-static int check_language(const char *s, struct vs_transcription_opts *out,
-                          struct vs_oai_err *err)
+static int check_language(const char *s, struct vs_transcription_opts *out, struct vs_oai_err *err)
 {
 	out->language[0] = '\0';
 	if (!present(s))
@@ -171,9 +172,10 @@ static int check_prompt(const char *s, struct vs_transcription_opts *out, struct
 	}
 	size_t chars = vs_oai_utf8_chars(s, bytes);
 	if (chars > VS_TRANSCRIPTION_MAX_PROMPT_CHARS) {
-		vs_oai_err_set(err, 400, "prompt", "string_above_max_length",
-		               "'prompt' is too long: %zu characters, the maximum is %d characters.",
-		               chars, VS_TRANSCRIPTION_MAX_PROMPT_CHARS);
+		vs_oai_err_set(
+		        err, 400, "prompt", "string_above_max_length",
+		        "'prompt' is too long: %zu characters, the maximum is %d characters.",
+		        chars, VS_TRANSCRIPTION_MAX_PROMPT_CHARS);
 		return -EINVAL;
 	}
 	out->prompt = strdup(s);

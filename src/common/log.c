@@ -13,15 +13,27 @@
 static enum vs_log_level min_level = VS_LOG_INFO;
 static const char *proc_tag = "front";
 
-void vs_log_set_level(enum vs_log_level l) { min_level = l; }
-enum vs_log_level vs_log_get_level(void) { return min_level; }
-void vs_log_set_tag(const char *tag) { proc_tag = tag; }
+void vs_log_set_level(enum vs_log_level l)
+{
+	min_level = l;
+}
+enum vs_log_level vs_log_get_level(void)
+{
+	return min_level;
+}
+void vs_log_set_tag(const char *tag)
+{
+	proc_tag = tag;
+}
 
 int vs_log_parse_level(const char *s)
 {
-	static const struct { const char *name; enum vs_log_level l; } names[] = {
-		{"debug", VS_LOG_DEBUG}, {"info", VS_LOG_INFO},   {"warning", VS_LOG_WARN},
-		{"warn", VS_LOG_WARN},   {"error", VS_LOG_ERROR},
+	static const struct {
+		const char *name;
+		enum vs_log_level l;
+	} names[] = {
+	        {"debug", VS_LOG_DEBUG}, {"info", VS_LOG_INFO},   {"warning", VS_LOG_WARN},
+	        {"warn", VS_LOG_WARN},   {"error", VS_LOG_ERROR},
 	};
 	for (size_t i = 0; s && i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcasecmp(s, names[i].name) == 0)
@@ -42,7 +54,8 @@ void vs_log(enum vs_log_level l, const char *fmt, ...)
 		return;
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
-	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s proc=%s pid=%d ",
+	n = snprintf(line, sizeof(line),
+	             "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s proc=%s pid=%d ",
 	             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 	             (long)(tv.tv_usec / 1000), lname[l], proc_tag, (int)getpid());
 	va_start(ap, fmt);

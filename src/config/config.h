@@ -64,7 +64,7 @@ struct vs_config {
 
 	/* per service */
 	char asr_engine[VS_STR_MAX], tts_engine[VS_STR_MAX]; /* validated by the caller's checks */
-	char asr_model[VS_STR_MAX];                           /* "" = engine default */
+	char asr_model[VS_STR_MAX];                          /* "" = engine default */
 	char asr_compute_type[VS_STR_MAX];
 	char asr_device[VS_STR_MAX], tts_device[VS_STR_MAX];
 	bool asr_vad_enabled;
@@ -81,8 +81,8 @@ struct vs_config {
 	int tts_max_input_chars;      /* 4096 */
 	int max_json_body_kb;         /* TTS request body */
 	double asr_max_audio_seconds; /* decoded audio length */
-	int max_form_field_kb;     /* multipart fields other than the file */
-	int max_connections;       /* per service */
+	int max_form_field_kb;        /* multipart fields other than the file */
+	int max_connections;          /* per service */
 	double upload_stall_timeout_seconds;
 	double body_timeout_seconds;   /* whole request body */
 	double header_timeout_seconds; /* request head, and idle keep-alive */

@@ -17,7 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int is_blank(char ch) { return ch == ' ' || ch == '\t'; }
+static int is_blank(char ch)
+{
+	return ch == ' ' || ch == '\t';
+}
 
 static int is_key_char(char ch)
 {
@@ -55,8 +58,12 @@ static const char *parse_value(char *v)
 				switch (*p) {
 				case 'n': *out++ = '\n'; break;
 				case 't': *out++ = '\t'; break;
-				case '"': case '\\': *out++ = *p; break;
-				default: *out++ = '\\'; *out++ = *p; break; /* keep unknown escapes */
+				case '"':
+				case '\\': *out++ = *p; break;
+				default:
+					*out++ = '\\';
+					*out++ = *p;
+					break; /* keep unknown escapes */
 				}
 				continue;
 			}
@@ -112,8 +119,8 @@ static const char *parse_line(char *s, char **key, char **value)
 }
 
 /* path, if not NULL, prefixes syntax errors ("PATH line N: ..."). */
-static int parse_buf(const char *path, const char *buf, size_t len, vs_dotenv_fn fn,
-                     void *opaque, char *err, size_t errlen)
+static int parse_buf(const char *path, const char *buf, size_t len, vs_dotenv_fn fn, void *opaque,
+                     char *err, size_t errlen)
 {
 	const char *pre = path ? path : "", *sep = path ? " " : "";
 	char line[VS_DOTENV_LINE_MAX + 1];

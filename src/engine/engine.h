@@ -45,7 +45,7 @@ struct vs_engine_config {
 
 struct vs_word {
 	char *word;
-	double start, end; /* seconds from the start of the audio */
+	double start, end;  /* seconds from the start of the audio */
 	double probability; /* 0..1 */
 };
 
@@ -146,8 +146,8 @@ struct vs_engine_ops {
 	/* ASR: pcm is mono s16 at 16 kHz. Fills *out (caller frees with
 	 * vs_transcript_free). -EINVAL + err for an unsupported language etc. */
 	int (*transcribe)(void *ctx, const int16_t *pcm, size_t n_samples,
-	                  const struct vs_asr_params *p, struct vs_transcript *out,
-	                  char *err, size_t errlen);
+	                  const struct vs_asr_params *p, struct vs_transcript *out, char *err,
+	                  size_t errlen);
 
 	/* TTS */
 	int (*synthesize)(void *ctx, const struct vs_tts_params *p, vs_pcm_sink_fn sink,

@@ -59,17 +59,17 @@
 static const struct {
 	const char *espeak, *gender;
 } openai_map[VS_N_OPENAI_VOICES] = {
-	[VS_VOICE_ALLOY] = {"en-us+m3", "male"},
-	[VS_VOICE_ASH] = {"en-us+m1", "male"},
-	[VS_VOICE_BALLAD] = {"en-gb-x-rp+m7", "male"},
-	[VS_VOICE_CORAL] = {"en-us+f2", "female"},
-	[VS_VOICE_ECHO] = {"en-us+m2", "male"},
-	[VS_VOICE_FABLE] = {"en+m6", "male"},
-	[VS_VOICE_ONYX] = {"en-us+m4", "male"},
-	[VS_VOICE_NOVA] = {"en-us+f3", "female"},
-	[VS_VOICE_SAGE] = {"en+f4", "female"},
-	[VS_VOICE_SHIMMER] = {"en-us+f5", "female"},
-	[VS_VOICE_VERSE] = {"en-gb-scotland+m5", "male"},
+        [VS_VOICE_ALLOY] = {"en-us+m3", "male"},
+        [VS_VOICE_ASH] = {"en-us+m1", "male"},
+        [VS_VOICE_BALLAD] = {"en-gb-x-rp+m7", "male"},
+        [VS_VOICE_CORAL] = {"en-us+f2", "female"},
+        [VS_VOICE_ECHO] = {"en-us+m2", "male"},
+        [VS_VOICE_FABLE] = {"en+m6", "male"},
+        [VS_VOICE_ONYX] = {"en-us+m4", "male"},
+        [VS_VOICE_NOVA] = {"en-us+f3", "female"},
+        [VS_VOICE_SAGE] = {"en+f4", "female"},
+        [VS_VOICE_SHIMMER] = {"en-us+f5", "female"},
+        [VS_VOICE_VERSE] = {"en-gb-scotland+m5", "male"},
 };
 
 struct espeak_engine {
@@ -229,8 +229,7 @@ static void unknown_voice(const char *voice, char *err, size_t errlen)
 	         voice, names);
 }
 
-static int select_voice(const struct espeak_engine *e, const char *voice, char *err,
-                        size_t errlen)
+static int select_voice(const struct espeak_engine *e, const char *voice, char *err, size_t errlen)
 {
 	int ov;
 	const espeak_VOICE *ev;
@@ -353,7 +352,9 @@ static int espeak_engine_list_voices(void *ctx, struct vs_voice **out, size_t *n
 		/* languages: priority byte, then a NUL-terminated name */
 		lang = x->languages && x->languages[0] ? x->languages + 1 : name;
 		rc = add_voice(v, &n, name, lang,
-		               x->gender == 1 ? "male" : x->gender == 2 ? "female" : "");
+		               x->gender == 1   ? "male"
+		               : x->gender == 2 ? "female"
+		                                : "");
 	}
 	if (rc < 0) {
 		vs_voices_free(v, n);
@@ -368,15 +369,15 @@ static int espeak_engine_list_voices(void *ctx, struct vs_voice **out, size_t *n
 static const char *const model_names[] = {"espeak-ng", VS_TTS_MODEL_ALIASES, NULL};
 
 const struct vs_engine_ops vs_engine_espeak_ng = {
-	.version = VS_ENGINE_API_VERSION,
-	.name = "espeak-ng",
-	.kind = VS_ENGINE_TTS,
-	.model_names = model_names,
-	.devices = vs_engine_cpu_only,
-	.voices = vs_openai_voices,
-	.load = espeak_engine_load,
-	.unload = espeak_engine_unload,
-	.synthesize = espeak_engine_synthesize,
-	.list_voices = espeak_engine_list_voices,
-	.sample_rate = espeak_engine_sample_rate,
+        .version = VS_ENGINE_API_VERSION,
+        .name = "espeak-ng",
+        .kind = VS_ENGINE_TTS,
+        .model_names = model_names,
+        .devices = vs_engine_cpu_only,
+        .voices = vs_openai_voices,
+        .load = espeak_engine_load,
+        .unload = espeak_engine_unload,
+        .synthesize = espeak_engine_synthesize,
+        .list_voices = espeak_engine_list_voices,
+        .sample_rate = espeak_engine_sample_rate,
 };

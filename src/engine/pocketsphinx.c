@@ -169,13 +169,12 @@ static void ps_engine_unload(void *ctx)
 	free(e);
 }
 
-static int ps_engine_load(const struct vs_engine_config *cfg, void **ctx, char *err,
-                          size_t errlen)
+static int ps_engine_load(const struct vs_engine_config *cfg, void **ctx, char *err, size_t errlen)
 {
 	static const char *const files[] = {
-		MODEL_DIR "/en-us/mdef",
-		MODEL_DIR "/en-us.lm.bin",
-		MODEL_DIR "/cmudict-en-us.dict",
+	        MODEL_DIR "/en-us/mdef",
+	        MODEL_DIR "/en-us.lm.bin",
+	        MODEL_DIR "/cmudict-en-us.dict",
 	};
 	struct ps_engine *e;
 	size_t i;
@@ -311,8 +310,8 @@ static int collect_utterance(struct ps_engine *e, struct vs_transcript *t, bool 
 }
 
 /* pocketsphinx_continuous's recognize_from_file() loop over memory. */
-static int decode_vad(struct ps_engine *e, const int16_t *pcm, size_t n,
-                      struct vs_transcript *t, bool want_words, double duration)
+static int decode_vad(struct ps_engine *e, const int16_t *pcm, size_t n, struct vs_transcript *t,
+                      bool want_words, double duration)
 {
 	bool utt_started = false;
 	size_t off = 0;
@@ -349,8 +348,8 @@ static int decode_vad(struct ps_engine *e, const int16_t *pcm, size_t n,
 }
 
 /* cfg->vad == false: the whole audio is one utterance (-remove_silence no). */
-static int decode_whole(struct ps_engine *e, const int16_t *pcm, size_t n,
-                        struct vs_transcript *t, bool want_words, double duration)
+static int decode_whole(struct ps_engine *e, const int16_t *pcm, size_t n, struct vs_transcript *t,
+                        bool want_words, double duration)
 {
 	size_t off;
 
@@ -369,8 +368,8 @@ static int decode_whole(struct ps_engine *e, const int16_t *pcm, size_t n,
 }
 
 static int ps_engine_transcribe(void *ctx, const int16_t *pcm, size_t n_samples,
-                                const struct vs_asr_params *p, struct vs_transcript *out,
-                                char *err, size_t errlen)
+                                const struct vs_asr_params *p, struct vs_transcript *out, char *err,
+                                size_t errlen)
 {
 	struct ps_engine *e = ctx;
 	const char *lang = p ? p->language : NULL;
@@ -380,8 +379,10 @@ static int ps_engine_transcribe(void *ctx, const int16_t *pcm, size_t n_samples,
 
 	memset(out, 0, sizeof(*out));
 	if (!language_ok(lang)) {
-		snprintf(err, errlen, "language '%.32s' is not supported by pocketsphinx "
-		         "(supported: en)", lang);
+		snprintf(err, errlen,
+		         "language '%.32s' is not supported by pocketsphinx "
+		         "(supported: en)",
+		         lang);
 		return -EINVAL;
 	}
 	if (n_samples > 0 && !pcm) {
@@ -411,12 +412,12 @@ static const char *const model_names[] = {"pocketsphinx-en-us", "pocketsphinx", 
                                           VS_ASR_MODEL_ALIASES, NULL};
 
 const struct vs_engine_ops vs_engine_pocketsphinx = {
-	.version = VS_ENGINE_API_VERSION,
-	.name = "pocketsphinx",
-	.kind = VS_ENGINE_ASR,
-	.model_names = model_names,
-	.load = ps_engine_load,
-	.unload = ps_engine_unload,
+        .version = VS_ENGINE_API_VERSION,
+        .name = "pocketsphinx",
+        .kind = VS_ENGINE_ASR,
+        .model_names = model_names,
+        .load = ps_engine_load,
+        .unload = ps_engine_unload,
         .devices = vs_engine_cpu_only,
-	.transcribe = ps_engine_transcribe,
+        .transcribe = ps_engine_transcribe,
 };

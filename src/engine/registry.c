@@ -19,11 +19,9 @@
 #include "engine/engine_impl.h"
 
 static const struct vs_engine_ops *const engines[] = {
-	&vs_engine_pocketsphinx, /* ASR default: first ASR entry */
-	&vs_engine_espeak_ng,    /* TTS default: first TTS entry */
-	&vs_engine_test_asr,
-	&vs_engine_test_tts,
-	NULL,
+        &vs_engine_pocketsphinx, /* ASR default: first ASR entry */
+        &vs_engine_espeak_ng,    /* TTS default: first TTS entry */
+        &vs_engine_test_asr,     &vs_engine_test_tts, NULL,
 };
 
 const struct vs_engine_ops *vs_engine_find(const char *name)

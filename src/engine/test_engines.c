@@ -79,14 +79,12 @@ static int test_load(const struct vs_engine_ops *ops, const struct vs_engine_con
 	return rc;
 }
 
-static int test_asr_load(const struct vs_engine_config *cfg, void **ctx, char *err,
-                         size_t errlen)
+static int test_asr_load(const struct vs_engine_config *cfg, void **ctx, char *err, size_t errlen)
 {
 	return test_load(&vs_engine_test_asr, cfg, ctx, err, errlen);
 }
 
-static int test_tts_load(const struct vs_engine_config *cfg, void **ctx, char *err,
-                         size_t errlen)
+static int test_tts_load(const struct vs_engine_config *cfg, void **ctx, char *err, size_t errlen)
 {
 	return test_load(&vs_engine_test_tts, cfg, ctx, err, errlen);
 }
@@ -123,8 +121,8 @@ static int test_transcribe(void *ctx, const int16_t *pcm, size_t n_samples,
 	if (rc == 0)
 		rc = vs_transcript_add_segment(out, text, 0.0, duration, 0);
 	if (rc == 0)
-		rc = vs_transcript_finish(out, p && p->language && *p->language ? p->language : "en",
-		                          duration);
+		rc = vs_transcript_finish(
+		        out, p && p->language && *p->language ? p->language : "en", duration);
 	if (rc < 0)
 		snprintf(err, errlen, "out of memory");
 	return rc;
@@ -141,8 +139,10 @@ static int test_synthesize(void *ctx, const struct vs_tts_params *p, vs_pcm_sink
 	int rc;
 
 	if (vs_openai_voice_index(p->voice) < 0 && (!p->voice || strcmp(p->voice, TEST_VOICE))) {
-		snprintf(err, errlen, "unknown voice '%.64s' (test-tts knows the OpenAI voice "
-		         "names and 'test')", p->voice ? p->voice : "");
+		snprintf(err, errlen,
+		         "unknown voice '%.64s' (test-tts knows the OpenAI voice "
+		         "names and 'test')",
+		         p->voice ? p->voice : "");
 		return -EINVAL;
 	}
 	sleep_for(ms);
@@ -150,7 +150,8 @@ static int test_synthesize(void *ctx, const struct vs_tts_params *p, vs_pcm_sink
 		if (b == TONE_BLOCKS / 2)
 			crash_if_asked();
 		for (i = 0; i < sizeof(block) / sizeof(block[0]); i++, k++)
-			block[i] = (int16_t)(8000.0 * sin(2.0 * M_PI * TONE_HZ * (double)k / TEST_RATE));
+			block[i] = (int16_t)(8000.0 *
+			                     sin(2.0 * M_PI * TONE_HZ * (double)k / TEST_RATE));
 		rc = sink(opaque, block, sizeof(block) / sizeof(block[0]));
 		if (rc < 0)
 			return rc;
@@ -193,26 +194,26 @@ static const char *const asr_models[] = {"test-asr", VS_ASR_MODEL_ALIASES, NULL}
 static const char *const tts_models[] = {"test-tts", VS_TTS_MODEL_ALIASES, NULL};
 
 const struct vs_engine_ops vs_engine_test_asr = {
-	.version = VS_ENGINE_API_VERSION,
-	.name = "test-asr",
-	.kind = VS_ENGINE_ASR,
-	.model_names = asr_models,
-	.devices = vs_engine_cpu_only,
-	.load = test_asr_load,
-	.unload = test_unload,
-	.transcribe = test_transcribe,
+        .version = VS_ENGINE_API_VERSION,
+        .name = "test-asr",
+        .kind = VS_ENGINE_ASR,
+        .model_names = asr_models,
+        .devices = vs_engine_cpu_only,
+        .load = test_asr_load,
+        .unload = test_unload,
+        .transcribe = test_transcribe,
 };
 
 const struct vs_engine_ops vs_engine_test_tts = {
-	.version = VS_ENGINE_API_VERSION,
-	.name = "test-tts",
-	.kind = VS_ENGINE_TTS,
-	.model_names = tts_models,
-	.devices = vs_engine_cpu_only,
-	.voices = vs_openai_voices,
-	.load = test_tts_load,
-	.unload = test_unload,
-	.synthesize = test_synthesize,
-	.list_voices = test_list_voices,
-	.sample_rate = test_sample_rate,
+        .version = VS_ENGINE_API_VERSION,
+        .name = "test-tts",
+        .kind = VS_ENGINE_TTS,
+        .model_names = tts_models,
+        .devices = vs_engine_cpu_only,
+        .voices = vs_openai_voices,
+        .load = test_tts_load,
+        .unload = test_unload,
+        .synthesize = test_synthesize,
+        .list_voices = test_list_voices,
+        .sample_rate = test_sample_rate,
 };

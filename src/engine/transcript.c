@@ -53,8 +53,8 @@ int vs_transcript_add_word(struct vs_transcript *t, const char *word, size_t len
 	return 0;
 }
 
-int vs_transcript_add_segment(struct vs_transcript *t, const char *text, double start,
-                              double end, size_t first_word)
+int vs_transcript_add_segment(struct vs_transcript *t, const char *text, double start, double end,
+                              size_t first_word)
 {
 	struct vs_segment *s;
 	char *dup;

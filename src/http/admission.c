@@ -39,7 +39,8 @@ static void reject_busy(struct vs_req *r, int err)
 		r->reject_reason = "slot";
 		vs_req_set_error(r, 429, NULL, "rate_limit_exceeded",
 		                 "Too many concurrent requests: all %d %s slots are busy. "
-		                 "Retry later.", s.max, r->svc->name);
+		                 "Retry later.",
+		                 s.max, r->svc->name);
 	}
 	vs_info("event=reject reason=%s service=%s status=429 active=%d max_concurrent=%d "
 	        "queue_depth=%d msg=\"No free concurrency slot\"",
@@ -63,7 +64,8 @@ bool vs_admit_precheck(struct vs_req *r)
 	}
 	if (v.read_err_new)
 		vs_warn("event=resource_read_failed err=%d msg=\"Could not read memory usage; "
-		        "admitting requests without the memory guard\"", v.read_err);
+		        "admitting requests without the memory guard\"",
+		        v.read_err);
 
 	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 	                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -73,13 +75,15 @@ bool vs_admit_precheck(struct vs_req *r)
 		if (*end == '\0' && n > svc->max_body_bytes) {
 			r->reject_reason = "size";
 			if (r->route == R_TRANSCRIBE)
-				vs_req_set_error(r, 413, "file", "file_too_large",
-				                 "Upload of %llu bytes exceeds MAX_UPLOAD_SIZE_MB=%d",
-				                 n, svc->cfg->max_upload_size_mb);
+				vs_req_set_error(
+				        r, 413, "file", "file_too_large",
+				        "Upload of %llu bytes exceeds MAX_UPLOAD_SIZE_MB=%d", n,
+				        svc->cfg->max_upload_size_mb);
 			else
-				vs_req_set_error(r, 413, NULL, "request_too_large",
-				                 "Request body of %llu bytes exceeds MAX_JSON_BODY_KB=%d",
-				                 n, svc->cfg->max_json_body_kb);
+				vs_req_set_error(
+				        r, 413, NULL, "request_too_large",
+				        "Request body of %llu bytes exceeds MAX_JSON_BODY_KB=%d", n,
+				        svc->cfg->max_json_body_kb);
 			vs_info("event=reject reason=size service=%s status=413 bytes=%llu "
 			        "limit=%llu msg=\"Upload size over limit\"",
 			        svc->name, n, (unsigned long long)svc->max_body_bytes);

@@ -142,10 +142,10 @@ struct vs_req {
 	const char *reject_reason; /* "memory", "swap", "slot", "queue", "size", ... */
 
 	/* request payload */
-	struct vs_upload *up;  /* transcriptions */
-	char *json;            /* speech body */
+	struct vs_upload *up; /* transcriptions */
+	char *json;           /* speech body */
 	size_t json_len;
-	json_t *payload;       /* speech request, parsed before the slot */
+	json_t *payload; /* speech request, parsed before the slot */
 
 	/* worker answer (guarded by mu) */
 	bool answered;

@@ -111,7 +111,8 @@ static enum MHD_Result queue_reply(struct vs_req *r)
 	vs_req_release_slot(r);
 	const char *body = r->body ? r->body : "";
 	struct MHD_Response *resp = MHD_create_response_from_buffer(
-		strlen(body), (void *)body, r->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	        strlen(body), (void *)body,
+	        r->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 	r->body = NULL; /* owned by the response now */
 	if (!resp)
 		return MHD_NO;
@@ -132,7 +133,9 @@ static enum MHD_Result queue_reply(struct vs_req *r)
 	if (r->status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
 		                        (r->route == R_TRANSCRIBE || r->route == R_TRANSLATE ||
-		                         r->route == R_SPEECH) ? "POST" : "GET, HEAD");
+		                         r->route == R_SPEECH)
+		                                ? "POST"
+		                                : "GET, HEAD");
 	enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
 	r->phase = P_SENT;
@@ -147,15 +150,15 @@ static const struct {
 	const char *method;
 	int kinds; /* bit mask of services serving it */
 } routes[] = {
-	{"/v1/audio/transcriptions", R_TRANSCRIBE, "POST", 1 << VS_ENGINE_ASR},
-	{"/v1/audio/translations", R_TRANSLATE, "POST", 1 << VS_ENGINE_ASR},
-	{"/v1/audio/speech", R_SPEECH, "POST", 1 << VS_ENGINE_TTS},
-	{"/v1/audio/voices", R_VOICES, "GET", 1 << VS_ENGINE_TTS},
-	{"/v1/models", R_MODELS, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
-	{"/health", R_HEALTH, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
-	{"/health/detailed", R_HEALTH_DETAILED, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
-	{"/health/ready", R_HEALTH_READY, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
-	{"/metrics", R_METRICS, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
+        {"/v1/audio/transcriptions", R_TRANSCRIBE, "POST", 1 << VS_ENGINE_ASR},
+        {"/v1/audio/translations", R_TRANSLATE, "POST", 1 << VS_ENGINE_ASR},
+        {"/v1/audio/speech", R_SPEECH, "POST", 1 << VS_ENGINE_TTS},
+        {"/v1/audio/voices", R_VOICES, "GET", 1 << VS_ENGINE_TTS},
+        {"/v1/models", R_MODELS, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
+        {"/health", R_HEALTH, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
+        {"/health/detailed", R_HEALTH_DETAILED, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
+        {"/health/ready", R_HEALTH_READY, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
+        {"/metrics", R_METRICS, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
 };
 
 static bool method_is(const char *method, const char *want)
@@ -188,8 +191,8 @@ static bool route_request(struct vs_req *r, const char *url, const char *method)
 		return true;
 	}
 	r->route_label = "other";
-	vs_req_set_error(r, 404, NULL, "not_found", "No route %s %.200s on the %s service",
-	                 method, url, r->svc->name);
+	vs_req_set_error(r, 404, NULL, "not_found", "No route %s %.200s on the %s service", method,
+	                 url, r->svc->name);
 	return false;
 }
 
@@ -214,18 +217,10 @@ static void simple_get(struct vs_req *r)
 	int status = 200;
 	char *body = NULL;
 	switch (r->route) {
-	case R_HEALTH:
-		body = strdup("{\"status\":\"ok\"}");
-		break;
-	case R_HEALTH_DETAILED:
-		body = vs_health_detailed(r->svc, &status);
-		break;
-	case R_HEALTH_READY:
-		body = vs_health_ready(r->svc, &status);
-		break;
-	case R_MODELS:
-		body = vs_models_json(r->svc);
-		break;
+	case R_HEALTH: body = strdup("{\"status\":\"ok\"}"); break;
+	case R_HEALTH_DETAILED: body = vs_health_detailed(r->svc, &status); break;
+	case R_HEALTH_READY: body = vs_health_ready(r->svc, &status); break;
+	case R_MODELS: body = vs_models_json(r->svc); break;
 	case R_METRICS:
 		vs_req_set_body(r, 200, vs_stats_render(),
 		                "text/plain; version=0.0.4; charset=utf-8");
@@ -233,10 +228,10 @@ static void simple_get(struct vs_req *r)
 	case R_TRANSLATE:
 		vs_req_set_error(r, 400, "model", "unsupported_operation",
 		                 "Translation is not supported by the %s engine; use "
-		                 "/v1/audio/transcriptions", r->svc->engine->name);
+		                 "/v1/audio/transcriptions",
+		                 r->svc->engine->name);
 		return;
-	default:
-		break;
+	default: break;
 	}
 	vs_req_set_body(r, status, body, "application/json");
 }
@@ -304,8 +299,8 @@ static void new_request(struct vs_req *r, const char *url, const char *method)
 	                                             MHD_HTTP_HEADER_TRANSFER_ENCODING);
 	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 	                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
-	const char *expect = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-	                                                 MHD_HTTP_HEADER_EXPECT);
+	const char *expect =
+	        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
 	r->has_body = te || (cl && strcmp(cl, "0") != 0);
 	r->large_body = r->has_body && (te || expect || strtoull(cl, NULL, 10) > DISCARD_MAX_BYTES);
 	r->close_after = r->large_body;
@@ -316,8 +311,8 @@ static void new_request(struct vs_req *r, const char *url, const char *method)
 	if (r->route == R_TRANSCRIBE || r->route == R_SPEECH) {
 		const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 		                                             MHD_HTTP_HEADER_CONTENT_TYPE);
-		const char *want = r->route == R_TRANSCRIBE ? "multipart/form-data"
-		                                            : "application/json";
+		const char *want =
+		        r->route == R_TRANSCRIBE ? "multipart/form-data" : "application/json";
 		if (!ct || strncasecmp(ct, want, strlen(want)) != 0) {
 			vs_req_set_error(r, 415, NULL, "unsupported_media_type",
 			                 "Content-Type must be %s (got %.100s)", want,
@@ -359,7 +354,7 @@ static void finish_answer(struct vs_req *r)
 static bool write_reply(struct vs_req *r)
 {
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	const char *body = r->body ? r->body : "";
 	char head[256];
 	vs_req_release_slot(r);
@@ -394,7 +389,7 @@ bool vs_req_body_expired(struct vs_req *r)
 	pthread_mutex_lock(&r->mu);
 	bool mine = r->phase == P_BODY;
 	if (mine) {
-	r->phase = P_LINGER;
+		r->phase = P_LINGER;
 		r->reject_reason = "body_timeout";
 		vs_req_set_error(r, 408, NULL, "body_timeout",
 		                 "The request body did not arrive in full within "
@@ -537,9 +532,8 @@ static enum MHD_Result on_body(struct vs_req *r, const char *upload_data, size_t
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_data_size,
-                                 void **con_cls)
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
 {
 	struct vs_service *svc = cls;
 	struct vs_req *r = *con_cls;
@@ -597,7 +591,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		if (r->body_read) { /* speech: parsed, waiting for this slot only */
 			vs_tts_submit(r);
 			return submitted(r);
-			}
+		}
 		enter_body(r);
 		if (r->phase == P_REPLY)
 			return reply_or_discard(r, upload_data_size);
@@ -611,20 +605,17 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 	case P_LINGER:
 		/* the reply is written; MHD closes and conns.c drains the rest */
 		*upload_data_size = 0;
-			return MHD_NO;
+		return MHD_NO;
 	case P_DISCARD:
 		if (*upload_data_size > 0) {
 			*upload_data_size = 0;
 			return MHD_YES;
 		}
 		return queue_reply(r);
-	case P_REPLY:
-		return reply_or_discard(r, upload_data_size);
+	case P_REPLY: return reply_or_discard(r, upload_data_size);
 	case P_NEW:
 	case P_STREAMING:
-	case P_SENT:
-		*upload_data_size = 0;
-		return MHD_YES;
+	case P_SENT: *upload_data_size = 0; return MHD_YES;
 	}
 	return MHD_YES;
 }
@@ -667,7 +658,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 int vs_http_start(struct vs_service *svc)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)svc->port)};
-	struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)svc->port)};
+	struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6,
+	                           .sin6_port = htons((uint16_t)svc->port)};
 	struct sockaddr *addr = (struct sockaddr *)&sa;
 	int e = vs_conns_start(svc);
 	if (e < 0)
@@ -682,26 +674,28 @@ int vs_http_start(struct vs_service *svc)
 		flags |= MHD_USE_IPv6;
 	} else if (inet_pton(AF_INET, svc->cfg->host, &sa.sin_addr) != 1) {
 		vs_error("event=start_failed setting=HOST value=%s msg=\"HOST must be an IP "
-		         "address\"", svc->cfg->host);
+		         "address\"",
+		         svc->cfg->host);
 		return -EINVAL;
 	}
 	svc->daemon = MHD_start_daemon(
-		flags, (uint16_t)svc->port, NULL, NULL, on_access, svc,
-		MHD_OPTION_SOCK_ADDR, addr,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)svc->cfg->http_threads,
+	        flags, (uint16_t)svc->port, NULL, NULL, on_access, svc, MHD_OPTION_SOCK_ADDR, addr,
+	        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)svc->cfg->http_threads,
 	        MHD_OPTION_NOTIFY_COMPLETED, on_completed, svc, MHD_OPTION_CONNECTION_TIMEOUT,
 	        (unsigned)CONNECTION_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
 	        (unsigned)svc->cfg->max_connections, MHD_OPTION_NOTIFY_CONNECTION, vs_conns_notify,
 	        svc,
 	        /* 0 turns the per-IP limit off (e.g. behind a reverse proxy) */
 	        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)svc->cfg->max_connections_per_ip,
-		MHD_OPTION_END);
+	        MHD_OPTION_END);
 	if (!svc->daemon) {
 		vs_error("event=start_failed service=%s addr=%s:%d msg=\"Could not listen (port in "
-		         "use?)\"", svc->name, svc->cfg->host, svc->port);
+		         "use?)\"",
+		         svc->name, svc->cfg->host, svc->port);
 		return -EADDRINUSE;
 	}
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(svc->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	const union MHD_DaemonInfo *di =
+	        MHD_get_daemon_info(svc->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	if (di)
 		svc->port = di->port;
 	vs_info("event=listening service=%s addr=%s:%d engine=%s max_concurrent=%d max_queue=%d",

@@ -86,8 +86,7 @@ static bool tts_on_frame(struct vs_job *job, struct vs_frame *f)
 		r->answered = true;
 		vs_req_resume_locked(r);
 		break;
-	default:
-		break;
+	default: break;
 	}
 	/* the answer is over but a slow client still has audio to read: bounded */
 	if (last && r->stream_started && r->slen > r->soff)
@@ -101,8 +100,8 @@ static bool tts_on_frame(struct vs_job *job, struct vs_frame *f)
 }
 
 const struct vs_job_ops vs_tts_job_ops = {
-	.on_frame = tts_on_frame,
-	.on_fail = vs_job_on_fail,
+        .on_frame = tts_on_frame,
+        .on_fail = vs_job_on_fail,
 };
 
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
@@ -152,8 +151,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 
 int vs_tts_queue_stream(struct vs_req *r)
 {
-	struct MHD_Response *resp =
-		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_reader, r, NULL);
+	struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024,
+	                                                              stream_reader, r, NULL);
 	if (!resp)
 		return -ENOMEM;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -170,9 +169,9 @@ int vs_tts_queue_stream(struct vs_req *r)
 int vs_tts_parse(struct vs_req *r)
 {
 	struct vs_speech_limits lim = {
-		.max_input_chars = (size_t)r->svc->cfg->tts_max_input_chars,
-		.accepted_models = r->svc->engine->model_names,
-		.models_hint = r->svc->models_hint,
+	        .max_input_chars = (size_t)r->svc->cfg->tts_max_input_chars,
+	        .accepted_models = r->svc->engine->model_names,
+	        .models_hint = r->svc->models_hint,
 	};
 	struct vs_speech_req s = {0};
 	struct vs_oai_err err = {0};
@@ -235,7 +234,8 @@ void vs_tts_voices_render(struct vs_req *r)
 {
 	json_t *voices = json_object_get(r->result, "voices");
 	if (!json_is_array(voices)) {
-		vs_req_set_error(r, 500, NULL, "engine_error", "The engine did not list its voices");
+		vs_req_set_error(r, 500, NULL, "engine_error",
+		                 "The engine did not list its voices");
 		return;
 	}
 	json_t *names = json_array();

@@ -25,7 +25,7 @@
 enum { F_MODEL, F_LANGUAGE, F_PROMPT, F_FORMAT, F_TEMPERATURE, F_GRANULARITIES, F_COUNT };
 
 static const char *const field_names[F_COUNT] = {
-	"model", "language", "prompt", "response_format", "temperature", "timestamp_granularities",
+        "model", "language", "prompt", "response_format", "temperature", "timestamp_granularities",
 };
 
 struct vs_upload {
@@ -154,8 +154,9 @@ int vs_upload_begin(struct vs_req *r)
 	r->up = u;
 	u->pp = MHD_create_post_processor(r->conn, PP_BUFFER, on_part, u);
 	if (!u->pp) {
-		vs_req_set_error(r, 400, NULL, "invalid_multipart",
-		                 "Could not parse the multipart/form-data body (missing boundary?)");
+		vs_req_set_error(
+		        r, 400, NULL, "invalid_multipart",
+		        "Could not parse the multipart/form-data body (missing boundary?)");
 		return -EINVAL;
 	}
 	int fd = spool_open();
@@ -173,7 +174,8 @@ int vs_upload_feed(struct vs_req *r, const char *data, size_t len)
 	struct vs_upload *u = r->up;
 	if (MHD_post_process(u->pp, data, len) == MHD_NO) {
 		if (u->bad)
-			vs_req_set_body(r, u->err.status, vs_oai_err_body(&u->err), "application/json");
+			vs_req_set_body(r, u->err.status, vs_oai_err_body(&u->err),
+			                "application/json");
 		else
 			vs_req_set_error(r, 400, NULL, "invalid_multipart",
 			                 "Malformed multipart/form-data body");
@@ -191,7 +193,8 @@ static bool asr_on_frame(struct vs_job *job, struct vs_frame *f)
 	if (f->type == VS_MSG_RESULT) {
 		r->result = vs_frame_json(f);
 		if (!r->result)
-			vs_oai_err_set(&r->err, 500, NULL, "engine_error", "Malformed worker answer");
+			vs_oai_err_set(&r->err, 500, NULL, "engine_error",
+			               "Malformed worker answer");
 	} else if (f->type == VS_MSG_ERROR) {
 		json_t *j = vs_frame_json(f);
 		const char *p = json_string_value(json_object_get(j, "param"));
@@ -233,8 +236,8 @@ static void job_on_fail(struct vs_job *job, int status, const char *message, con
 }
 
 const struct vs_job_ops vs_asr_job_ops = {
-	.on_frame = asr_on_frame,
-	.on_fail = job_on_fail,
+        .on_frame = asr_on_frame,
+        .on_fail = job_on_fail,
 };
 
 void vs_job_on_fail(struct vs_job *job, int status, const char *message, const char *code)
@@ -267,14 +270,14 @@ void vs_asr_body_done(struct vs_req *r)
 		return;
 	}
 	struct vs_transcription_fields f = {
-		.model = u->fields[F_MODEL],
-		.language = u->fields[F_LANGUAGE],
-		.prompt = u->fields[F_PROMPT],
-		.response_format = u->fields[F_FORMAT],
-		.temperature = u->fields[F_TEMPERATURE],
-		.timestamp_granularities = u->fields[F_GRANULARITIES],
-		.has_file = u->file_parts > 0,
-		.file_bytes = u->file_bytes,
+	        .model = u->fields[F_MODEL],
+	        .language = u->fields[F_LANGUAGE],
+	        .prompt = u->fields[F_PROMPT],
+	        .response_format = u->fields[F_FORMAT],
+	        .temperature = u->fields[F_TEMPERATURE],
+	        .timestamp_granularities = u->fields[F_GRANULARITIES],
+	        .has_file = u->file_parts > 0,
+	        .file_bytes = u->file_bytes,
 	};
 	if (vs_transcription_validate(&f, r->svc->engine->model_names, r->svc->models_hint, &o,
 	                              &err) < 0) {
@@ -284,9 +287,9 @@ void vs_asr_body_done(struct vs_req *r)
 	snprintf(r->response_format, sizeof(r->response_format), "%s", o.response_format);
 	snprintf(r->model, sizeof(r->model), "%s", o.model);
 	r->want_words = o.want_words;
-	json_t *payload = json_pack("{s:s, s:s?, s:f, s:b}", "language", o.language, "prompt",
-	                            o.prompt, "temperature", o.temperature, "want_words",
-	                            o.want_words);
+	json_t *payload =
+	        json_pack("{s:s, s:s?, s:f, s:b}", "language", o.language, "prompt", o.prompt,
+	                  "temperature", o.temperature, "want_words", o.want_words);
 	vs_transcription_opts_free(&o);
 	lseek(u->fd, 0, SEEK_SET);
 	r->job.ops = &vs_asr_job_ops;

@@ -76,7 +76,6 @@ struct dec {
 	size_t errlen;
 };
 
-
 static int fd_read(void *opaque, uint8_t *buf, int len)
 {
 	struct fdio *io = opaque;
@@ -100,19 +99,11 @@ static int64_t fd_seek(void *opaque, int64_t off, int whence)
 
 	whence &= ~AVSEEK_FORCE;
 	switch (whence) {
-	case AVSEEK_SIZE:
-		return io->size;
-	case SEEK_SET:
-		pos = off;
-		break;
-	case SEEK_CUR:
-		pos = io->pos + off;
-		break;
-	case SEEK_END:
-		pos = io->size + off;
-		break;
-	default:
-		return AVERROR(EINVAL);
+	case AVSEEK_SIZE: return io->size;
+	case SEEK_SET: pos = off; break;
+	case SEEK_CUR: pos = io->pos + off; break;
+	case SEEK_END: pos = io->size + off; break;
+	default: return AVERROR(EINVAL);
 	}
 	if (pos < 0)
 		return AVERROR(EINVAL);
@@ -146,14 +137,16 @@ static int convert(struct dec *d, const uint8_t **in, int nb)
 	for (;;) {
 		room = swr_get_out_samples(d->swr, nb);
 		if (room < 0)
-			return vs_media_seterr(d->err, d->errlen, -EINVAL, "audio resampling failed");
+			return vs_media_seterr(d->err, d->errlen, -EINVAL,
+			                       "audio resampling failed");
 		room += 32;
 		if (reserve(d, (size_t)room) < 0)
 			return vs_media_seterr(d->err, d->errlen, -ENOMEM, "out of memory");
 		out = (uint8_t *)(d->pcm + d->n);
 		got = swr_convert(d->swr, &out, room, in, nb);
 		if (got < 0)
-			return vs_media_seterr(d->err, d->errlen, -EINVAL, "audio resampling failed");
+			return vs_media_seterr(d->err, d->errlen, -EINVAL,
+			                       "audio resampling failed");
 		d->n += (size_t)got;
 		if (d->n > d->max_samples)
 			return -EFBIG;
@@ -186,7 +179,8 @@ static int setup_swr(struct dec *d, const AVFrame *f)
 	int ret;
 
 	if (f->ch_layout.nb_channels <= 0 || f->sample_rate <= 0 || f->format < 0)
-		return vs_media_seterr(d->err, d->errlen, -EINVAL, "decoded audio has no channels or rate");
+		return vs_media_seterr(d->err, d->errlen, -EINVAL,
+		                       "decoded audio has no channels or rate");
 	ret = check_rate(f->sample_rate, d->err, d->errlen);
 	if (ret < 0)
 		return ret;
@@ -209,16 +203,17 @@ static int setup_swr(struct dec *d, const AVFrame *f)
 			return ret;
 		}
 	}
-	ret = swr_alloc_set_opts2(&d->swr, &mono, AV_SAMPLE_FMT_S16, d->out_rate, &in,
-				  f->format, f->sample_rate, 0, NULL);
+	ret = swr_alloc_set_opts2(&d->swr, &mono, AV_SAMPLE_FMT_S16, d->out_rate, &in, f->format,
+	                          f->sample_rate, 0, NULL);
 	if (ret >= 0)
 		ret = swr_init(d->swr);
 	if (ret < 0) {
 		av_channel_layout_uninit(&in);
 		drop_swr(d);
-		return vs_media_seterr(d->err, d->errlen, ret == AVERROR(ENOMEM) ? -ENOMEM : -EINVAL,
-			      "unsupported audio layout (%d channels, %d Hz)",
-			      f->ch_layout.nb_channels, f->sample_rate);
+		return vs_media_seterr(d->err, d->errlen,
+		                       ret == AVERROR(ENOMEM) ? -ENOMEM : -EINVAL,
+		                       "unsupported audio layout (%d channels, %d Hz)",
+		                       f->ch_layout.nb_channels, f->sample_rate);
 	}
 	d->in_layout = in;
 	d->in_fmt = f->format;
@@ -253,7 +248,7 @@ static int receive_all(struct dec *d, AVCodecContext *cc, AVFrame *f, int *bad)
 }
 
 static int open_input(struct fdio *io, AVFormatContext **fmtp, AVIOContext **pbp, char *err,
-		      size_t errlen)
+                      size_t errlen)
 {
 	AVFormatContext *fmt = NULL;
 	AVDictionary *opts = NULL;
@@ -280,13 +275,14 @@ static int open_input(struct fdio *io, AVFormatContext **fmtp, AVIOContext **pbp
 	if (ret == AVERROR(ENOMEM))
 		return vs_media_seterr(err, errlen, -EINVAL, CORRUPT);
 	if (ret < 0)
-		return vs_media_seterr(err, errlen, -EINVAL, "could not recognise the audio format");
+		return vs_media_seterr(err, errlen, -EINVAL,
+		                       "could not recognise the audio format");
 	*fmtp = fmt;
 	return 0;
 }
 
 static int open_decoder(AVFormatContext *fmt, int *idx, AVCodecContext **ccp, char *err,
-			size_t errlen)
+                        size_t errlen)
 {
 	const AVCodec *codec = NULL;
 	AVCodecContext *cc;
@@ -299,9 +295,10 @@ static int open_decoder(AVFormatContext *fmt, int *idx, AVCodecContext **ccp, ch
 	ret = av_find_best_stream(fmt, AVMEDIA_TYPE_AUDIO, -1, -1, &codec, 0);
 	if (ret == AVERROR_DECODER_NOT_FOUND) {
 		ret = av_find_best_stream(fmt, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0);
-		return vs_media_seterr(err, errlen, -EINVAL, "no decoder for the audio codec (%s)",
-			      ret >= 0 ? avcodec_get_name(fmt->streams[ret]->codecpar->codec_id)
-				       : "unknown");
+		return vs_media_seterr(
+		        err, errlen, -EINVAL, "no decoder for the audio codec (%s)",
+		        ret >= 0 ? avcodec_get_name(fmt->streams[ret]->codecpar->codec_id)
+		                 : "unknown");
 	}
 	if (ret < 0 || !codec)
 		return vs_media_seterr(err, errlen, -EINVAL, "no audio stream found");
@@ -325,7 +322,7 @@ static int open_decoder(AVFormatContext *fmt, int *idx, AVCodecContext **ccp, ch
 	ret = avcodec_open2(cc, codec, NULL);
 	if (ret < 0)
 		return vs_media_seterr(err, errlen, -EINVAL, "could not open the %s audio decoder",
-			      codec->name);
+		                       codec->name);
 	return 0;
 }
 
@@ -377,8 +374,9 @@ static int decode_all(struct dec *d, AVFormatContext *fmt, AVCodecContext *cc, i
 	if (ret >= 0 && d->swr)
 		ret = convert(d, NULL, 0);
 	if (ret >= 0 && d->n == 0)
-		ret = vs_media_seterr(d->err, d->errlen, -EINVAL, bad ? "audio could not be decoded (corrupt data)"
-							      : "audio contains no samples");
+		ret = vs_media_seterr(d->err, d->errlen, -EINVAL,
+		                      bad ? "audio could not be decoded (corrupt data)"
+		                          : "audio contains no samples");
 out:
 	av_packet_free(&pkt);
 	av_frame_free(&f);
@@ -401,11 +399,13 @@ static int finish(struct dec *d, AVFormatContext **fmt, AVIOContext **pb, AVCode
 }
 
 int vs_decode_fd(int fd, int out_rate, double max_seconds, int16_t **pcm, size_t *n_samples,
-		 char *err, size_t errlen)
+                 char *err, size_t errlen)
 {
 	struct fdio io = {.fd = fd};
-	struct dec d = {.out_rate = out_rate, .max_samples = HARD_MAX_SAMPLES, .err = err,
-			.errlen = errlen};
+	struct dec d = {.out_rate = out_rate,
+	                .max_samples = HARD_MAX_SAMPLES,
+	                .err = err,
+	                .errlen = errlen};
 	AVFormatContext *fmt = NULL;
 	AVIOContext *pb = NULL;
 	AVCodecContext *cc = NULL;

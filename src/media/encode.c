@@ -69,7 +69,6 @@ struct vs_encoder {
 	int state; /* 0 open, 1 finished, < 0 sticky error */
 };
 
-
 /* AVERROR(errno) is -errno; FFmpeg's own tags are not errnos */
 static int av2errno(int averr)
 {
@@ -181,14 +180,13 @@ static int resample(struct vs_encoder *e, const int16_t *in, int nb)
 		room = swr_get_out_samples(e->swr, nb) + 32;
 		if (room > e->scratch_cap) {
 			av_freep(&e->scratch);
-			e->scratch = av_malloc((size_t)room * (size_t)av_get_bytes_per_sample(
-								      e->cc->sample_fmt));
+			e->scratch = av_malloc((size_t)room *
+			                       (size_t)av_get_bytes_per_sample(e->cc->sample_fmt));
 			if (!e->scratch)
 				return -ENOMEM;
 			e->scratch_cap = room;
 		}
-		got = swr_convert(e->swr, &e->scratch, room, in ? (const uint8_t **)&in : NULL,
-				  nb);
+		got = swr_convert(e->swr, &e->scratch, room, in ? (const uint8_t **)&in : NULL, nb);
 		if (got < 0)
 			return av2errno(got);
 		if (got > 0 && av_audio_fifo_write(e->fifo, (void **)&e->scratch, got) != got)
@@ -207,7 +205,7 @@ static int setup_codec(struct vs_encoder *e, char *err, size_t errlen)
 
 	if (!codec)
 		return vs_media_seterr(err, errlen, -ENOTSUP, "encoder %s is not available",
-			      e->desc->encoder);
+		                       e->desc->encoder);
 	cc = e->cc = avcodec_alloc_context3(codec);
 	if (!cc)
 		return vs_media_seterr(err, errlen, -ENOMEM, "out of memory");
@@ -224,15 +222,16 @@ static int setup_codec(struct vs_encoder *e, char *err, size_t errlen)
 		cc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
 	ret = avcodec_open2(cc, codec, NULL);
 	if (ret < 0)
-		return vs_media_seterr(err, errlen, av2errno(ret), "cannot open encoder %s", codec->name);
+		return vs_media_seterr(err, errlen, av2errno(ret), "cannot open encoder %s",
+		                       codec->name);
 
 	if (cc->frame_size <= 0 || (codec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE))
 		e->frame_size = VAR_FRAME_SIZE;
 	else
 		e->frame_size = cc->frame_size;
 	e->pad_last = cc->frame_size > 0 &&
-		      !(codec->capabilities &
-			(AV_CODEC_CAP_SMALL_LAST_FRAME | AV_CODEC_CAP_VARIABLE_FRAME_SIZE));
+	              !(codec->capabilities &
+	                (AV_CODEC_CAP_SMALL_LAST_FRAME | AV_CODEC_CAP_VARIABLE_FRAME_SIZE));
 
 	e->st = avformat_new_stream(e->oc, NULL);
 	if (!e->st)
@@ -251,7 +250,7 @@ static int setup_pipeline(struct vs_encoder *e, int in_rate, char *err, size_t e
 	int ret;
 
 	ret = swr_alloc_set_opts2(&e->swr, &mono, cc->sample_fmt, cc->sample_rate, &mono,
-				  AV_SAMPLE_FMT_S16, in_rate, 0, NULL);
+	                          AV_SAMPLE_FMT_S16, in_rate, 0, NULL);
 	if (ret >= 0)
 		ret = swr_init(e->swr);
 	if (ret < 0)
@@ -298,12 +297,12 @@ static int write_header(struct vs_encoder *e, char *err, size_t errlen)
 	}
 	if (ret < 0)
 		return vs_media_seterr(err, errlen, e->sink_err ? e->sink_err : av2errno(ret),
-			      "cannot write the %s header", e->desc->name);
+		                       "cannot write the %s header", e->desc->name);
 	return 0;
 }
 
 int vs_encoder_new(const char *format, int in_rate, vs_bytes_sink_fn sink, void *opaque,
-		   struct vs_encoder **out, char *err, size_t errlen)
+                   struct vs_encoder **out, char *err, size_t errlen)
 {
 	const struct vs_format_desc *desc = vs_format_find(format);
 	struct vs_encoder *e;
@@ -328,7 +327,8 @@ int vs_encoder_new(const char *format, int in_rate, vs_bytes_sink_fn sink, void 
 	e->opaque = opaque;
 	ret = avformat_alloc_output_context2(&e->oc, NULL, desc->muxer, NULL);
 	if (ret < 0 || !e->oc)
-		ret = vs_media_seterr(err, errlen, -ENOTSUP, "muxer %s is not available", desc->muxer);
+		ret = vs_media_seterr(err, errlen, -ENOTSUP, "muxer %s is not available",
+		                      desc->muxer);
 	if (ret >= 0)
 		ret = setup_codec(e, err, errlen);
 	if (ret >= 0)

@@ -24,12 +24,12 @@
 #include <string.h>
 
 static const struct vs_format_desc formats[] = {
-	{"mp3", "audio/mpeg", "mp3", "libmp3lame", 64000, "id3v2_version=0:write_xing=0"},
-	{"opus", "audio/ogg", "ogg", "libopus", 32000, "page_duration=100000"},
-	{"aac", "audio/aac", "adts", "aac", 64000, NULL},
-	{"flac", "audio/flac", "flac", "flac", 0, "metadata_header_padding=0"},
-	{"wav", "audio/wav", "wav", "pcm_s16le", 0, NULL},
-	{"pcm", "audio/pcm", "s16le", "pcm_s16le", 0, NULL},
+        {"mp3", "audio/mpeg", "mp3", "libmp3lame", 64000, "id3v2_version=0:write_xing=0"},
+        {"opus", "audio/ogg", "ogg", "libopus", 32000, "page_duration=100000"},
+        {"aac", "audio/aac", "adts", "aac", 64000, NULL},
+        {"flac", "audio/flac", "flac", "flac", 0, "metadata_header_padding=0"},
+        {"wav", "audio/wav", "wav", "pcm_s16le", 0, NULL},
+        {"pcm", "audio/pcm", "s16le", "pcm_s16le", 0, NULL},
 };
 
 const struct vs_format_desc *vs_format_find(const char *name)

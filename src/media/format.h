@@ -12,12 +12,12 @@
 #include <stdint.h>
 
 struct vs_format_desc {
-	const char *name;        /* OpenAI response_format */
-	const char *mime;        /* Content-Type of the response */
-	const char *muxer;       /* libavformat short name */
-	const char *encoder;     /* libavcodec encoder name */
-	int64_t bit_rate;        /* 0: codec default / lossless */
-	const char *mux_opts;    /* "k=v:k=v" muxer options, NULL: none */
+	const char *name;     /* OpenAI response_format */
+	const char *mime;     /* Content-Type of the response */
+	const char *muxer;    /* libavformat short name */
+	const char *encoder;  /* libavcodec encoder name */
+	int64_t bit_rate;     /* 0: codec default / lossless */
+	const char *mux_opts; /* "k=v:k=v" muxer options, NULL: none */
 };
 
 /* NULL when name is not an output format */
@@ -26,6 +26,6 @@ const struct vs_format_desc *vs_format_find(const char *name);
 /* Writes a printf-style reason into err (if any) and returns ret, so error
  * paths read `return vs_media_seterr(err, errlen, -EINVAL, "...")`. */
 int vs_media_seterr(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+        __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -39,7 +39,7 @@ int vs_format_valid(const char *format); /* 1 if mp3|opus|aac|flac|wav|pcm */
 /* name of the i-th output format (table order), NULL past the end */
 const char *vs_format_name(size_t i);
 const char *vs_format_mime(const char *format); /* NULL if not valid */
-#define VS_SPEECH_RATE 24000 /* every output format is 24 kHz mono, as OpenAI */
+#define VS_SPEECH_RATE 24000                    /* every output format is 24 kHz mono, as OpenAI */
 
 /* Receives encoded bytes as they are produced. Return 0 or negative errno to
  * abort (the encoder call then returns it). */

@@ -53,29 +53,27 @@ char *vs_health_detailed(struct vs_service *svc, int *status)
 	*status = 200;
 
 	json_t *j = json_pack(
-		"{s:s, s:s, s:o,"
-		" s:{s:f, s:f, s:f, s:i},"
-		" s:{s:f, s:f, s:f, s:i},"
-		" s:{s:b, s:s, s:s, s:s},"
-		" s:{s:i, s:i, s:i},"
-		" s:{s:f, s:i},"
-		" s:{s:i, s:i, s:f},"
-		" s:o, s:f, s:s}",
-		"status", refusing ? "degraded" : "healthy", "service", svc->name, "timestamp",
-		iso_timestamp(),
-		"memory", "percent", round1(m.mem_percent), "available_mb", round1(m.mem_available_mb),
-		"total_mb", round1(m.mem_total_mb), "threshold_percent", c->memory_threshold_percent,
-		"swap", "percent", round1(m.swap_percent), "used_mb", round1(m.swap_used_mb), "total_mb",
-		round1(m.swap_total_mb), "threshold_percent", c->swap_threshold_percent,
-		"model", "loaded", vs_pool_model_loaded(svc->pool), "engine", svc->engine->name,
-		"model_name", svc->engine->model_names[0], "device", device_of(svc),
-		"concurrency", "active_requests", s.active, "max_concurrent", s.max,
-		"available_slots", s.available,
-		"config", "idle_timeout_minutes", svc->idle_timeout_minutes, "max_upload_mb",
-		c->max_upload_size_mb,
-		"queue", "depth", s.depth, "max", s.max_queue, "timeout_seconds", s.queue_timeout_s,
-		"workers", vs_pool_workers_json(svc->pool), "uptime_seconds",
-		(double)(vs_now_ms() - svc->started_ms) / 1000.0, "version", VS_VERSION);
+	        "{s:s, s:s, s:o,"
+	        " s:{s:f, s:f, s:f, s:i},"
+	        " s:{s:f, s:f, s:f, s:i},"
+	        " s:{s:b, s:s, s:s, s:s},"
+	        " s:{s:i, s:i, s:i},"
+	        " s:{s:f, s:i},"
+	        " s:{s:i, s:i, s:f},"
+	        " s:o, s:f, s:s}",
+	        "status", refusing ? "degraded" : "healthy", "service", svc->name, "timestamp",
+	        iso_timestamp(), "memory", "percent", round1(m.mem_percent), "available_mb",
+	        round1(m.mem_available_mb), "total_mb", round1(m.mem_total_mb), "threshold_percent",
+	        c->memory_threshold_percent, "swap", "percent", round1(m.swap_percent), "used_mb",
+	        round1(m.swap_used_mb), "total_mb", round1(m.swap_total_mb), "threshold_percent",
+	        c->swap_threshold_percent, "model", "loaded", vs_pool_model_loaded(svc->pool),
+	        "engine", svc->engine->name, "model_name", svc->engine->model_names[0], "device",
+	        device_of(svc), "concurrency", "active_requests", s.active, "max_concurrent", s.max,
+	        "available_slots", s.available, "config", "idle_timeout_minutes",
+	        svc->idle_timeout_minutes, "max_upload_mb", c->max_upload_size_mb, "queue", "depth",
+	        s.depth, "max", s.max_queue, "timeout_seconds", s.queue_timeout_s, "workers",
+	        vs_pool_workers_json(svc->pool), "uptime_seconds",
+	        (double)(vs_now_ms() - svc->started_ms) / 1000.0, "version", VS_VERSION);
 	if (refusing)
 		json_object_set_new(j, "degraded_reason", json_string(v.message));
 	char *out = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
@@ -104,9 +102,9 @@ char *vs_models_json(struct vs_service *svc)
 {
 	json_t *data = json_array();
 	for (const char *const *m = svc->engine->model_names; *m; m++)
-		json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id", *m, "object",
-		                                      "model", "created", 0, "owned_by",
-		                                      svc->engine->name));
+		json_array_append_new(data,
+		                      json_pack("{s:s, s:s, s:i, s:s}", "id", *m, "object", "model",
+		                                "created", 0, "owned_by", svc->engine->name));
 	json_t *j = json_pack("{s:s, s:o}", "object", "list", "data", data);
 	char *out = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
 	json_decref(j);

@@ -25,8 +25,8 @@ static const char *const kind_name[] = {"counter", "gauge", "histogram", "gauge"
 struct series {
 	uint64_t hash;
 	char *values[VS_METRIC_MAX_LABELS];
-	double value;    /* counter, gauge */
-	double sum;      /* histogram */
+	double value;      /* counter, gauge */
+	double sum;        /* histogram */
 	uint64_t counts[]; /* histogram: nbounds + 1, not cumulative */
 };
 
@@ -60,7 +60,7 @@ static bool valid_name(const char *s, bool allow_colon)
 	for (const char *p = s; *p; p++) {
 		char c = *p;
 		bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-			     (allow_colon && c == ':');
+		             (allow_colon && c == ':');
 		if (!alpha && !(p > s && c >= '0' && c <= '9'))
 			return false;
 	}
@@ -142,8 +142,7 @@ static void series_free(struct series *s, size_t nlabels)
 	free(s);
 }
 
-static struct series *series_new(const struct vs_metric *m, const char *const *vals,
-				 uint64_t hash)
+static struct series *series_new(const struct vs_metric *m, const char *const *vals, uint64_t hash)
 {
 	size_t nc = m->kind == K_HISTOGRAM ? m->nbounds + 1 : 0;
 	struct series *s = calloc(1, sizeof(*s) + nc * sizeof(s->counts[0]));
@@ -232,8 +231,8 @@ static bool same_shape(const struct vs_metric *a, const struct vs_metric *b)
 }
 
 static struct vs_metric *reg(enum kind kind, const char *name, const char *help,
-			     const char *const *label_names, const double *buckets, size_t n,
-			     double (*fn)(void *), void *opaque)
+                             const char *const *label_names, const double *buckets, size_t n,
+                             double (*fn)(void *), void *opaque)
 {
 	struct vs_metric *m, *old;
 
@@ -259,8 +258,8 @@ static struct vs_metric *reg(enum kind kind, const char *name, const char *help,
 	for (size_t i = 0; label_names && label_names[i]; i++) {
 		const char *l = label_names[i];
 		/* "__" is reserved by Prometheus; "le" is the histogram bucket label */
-		if (i >= VS_METRIC_MAX_LABELS || !valid_name(l, false) || strncmp(l, "__", 2) == 0 ||
-		    (kind == K_HISTOGRAM && strcmp(l, "le") == 0))
+		if (i >= VS_METRIC_MAX_LABELS || !valid_name(l, false) ||
+		    strncmp(l, "__", 2) == 0 || (kind == K_HISTOGRAM && strcmp(l, "le") == 0))
 			goto fail;
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(m->label_names[j], l) == 0)
@@ -294,26 +293,26 @@ fail:
 }
 
 struct vs_metric *vs_metric_counter(const char *name, const char *help,
-				    const char *const *label_names)
+                                    const char *const *label_names)
 {
 	return reg(K_COUNTER, name, help, label_names, NULL, 0, NULL, NULL);
 }
 
 struct vs_metric *vs_metric_gauge(const char *name, const char *help,
-				  const char *const *label_names)
+                                  const char *const *label_names)
 {
 	return reg(K_GAUGE, name, help, label_names, NULL, 0, NULL, NULL);
 }
 
 struct vs_metric *vs_metric_histogram(const char *name, const char *help,
-				      const char *const *label_names, const double *buckets,
-				      size_t n)
+                                      const char *const *label_names, const double *buckets,
+                                      size_t n)
 {
 	return reg(K_HISTOGRAM, name, help, label_names, buckets, n, NULL, NULL);
 }
 
-struct vs_metric *vs_metric_gauge_fn(const char *name, const char *help,
-				     double (*fn)(void *opaque), void *opaque)
+struct vs_metric *vs_metric_gauge_fn(const char *name, const char *help, double (*fn)(void *opaque),
+                                     void *opaque)
 {
 	if (!fn)
 		return NULL;
@@ -322,8 +321,8 @@ struct vs_metric *vs_metric_gauge_fn(const char *name, const char *help,
 
 /* ---- updates ---- */
 
-static void update(struct vs_metric *m, enum kind kind, const char *const *label_values,
-		   double v, bool add)
+static void update(struct vs_metric *m, enum kind kind, const char *const *label_values, double v,
+                   bool add)
 {
 	if (!m || m->kind != kind)
 		return;
@@ -412,8 +411,7 @@ static void put_escaped(FILE *f, const char *s, bool quote)
 }
 
 /* {a="x",b="y"[,le="..."]}; nothing when there are no labels and no le. */
-static void put_labels(FILE *f, const struct vs_metric *m, const struct series *s,
-		       const double *le)
+static void put_labels(FILE *f, const struct vs_metric *m, const struct series *s, const double *le)
 {
 	if (m->nlabels == 0 && !le)
 		return;

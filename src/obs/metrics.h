@@ -38,17 +38,17 @@ struct vs_metric;
  * is taken by a metric of another kind/labels/buckets, the limits above are
  * exceeded, or memory runs out. Handles stay valid until vs_metrics_reset(). */
 struct vs_metric *vs_metric_counter(const char *name, const char *help,
-				    const char *const *label_names);
+                                    const char *const *label_names);
 struct vs_metric *vs_metric_gauge(const char *name, const char *help,
-				  const char *const *label_names);
+                                  const char *const *label_names);
 /* buckets: finite, strictly increasing upper bounds; +Inf is always added. */
 struct vs_metric *vs_metric_histogram(const char *name, const char *help,
-				      const char *const *label_names, const double *buckets,
-				      size_t n);
+                                      const char *const *label_names, const double *buckets,
+                                      size_t n);
 /* A gauge without labels whose value is fn(opaque), called at render time
  * (from the rendering thread; fn must not call into this registry). */
-struct vs_metric *vs_metric_gauge_fn(const char *name, const char *help,
-				     double (*fn)(void *opaque), void *opaque);
+struct vs_metric *vs_metric_gauge_fn(const char *name, const char *help, double (*fn)(void *opaque),
+                                     void *opaque);
 
 /* Updates. m may be NULL (ignored), so a failed registration is not fatal.
  * Counters ignore negative and NaN increments; histograms ignore NaN. */

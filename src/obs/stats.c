@@ -33,8 +33,8 @@ void vs_stats_init(struct vs_service *const *svcs, int n)
 	static const char *const l_svc_route[] = {"service", "route", NULL};
 	static const char *const l_svc[] = {"service", NULL};
 	static const char *const l_rej[] = {"service", "reason", NULL};
-	static const double dur_b[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-	                               30, 60, 120, 300};
+	static const double dur_b[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+	                               2.5,   5,    10,    30,   60,  120,  300};
 	static const double wait_b[] = {0.001, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60};
 
 	for (int i = 0; i < n && i < MAX_SVCS; i++)
@@ -45,10 +45,11 @@ void vs_stats_init(struct vs_service *const *svcs, int n)
 	                                  "Time from request start to the last byte queued",
 	                                  l_svc_route, dur_b, sizeof(dur_b) / sizeof(dur_b[0]));
 	st.queue_wait = vs_metric_histogram("voicestack_queue_wait_seconds",
-	                                    "Time queued requests waited for a slot", l_svc,
-	                                    wait_b, sizeof(wait_b) / sizeof(wait_b[0]));
-	st.rejections = vs_metric_counter("voicestack_rejections_total",
-	                                  "Requests refused by admission control, by reason", l_rej);
+	                                    "Time queued requests waited for a slot", l_svc, wait_b,
+	                                    sizeof(wait_b) / sizeof(wait_b[0]));
+	st.rejections =
+	        vs_metric_counter("voicestack_rejections_total",
+	                          "Requests refused by admission control, by reason", l_rej);
 	static const char *const l_gone[] = {"service", "phase", NULL};
 	st.client_gone = vs_metric_counter("voicestack_client_gone_total",
 	                                   "Clients that hung up before their answer was complete, "
@@ -57,19 +58,19 @@ void vs_stats_init(struct vs_service *const *svcs, int n)
 	st.active = vs_metric_gauge("voicestack_active_requests", "Requests holding a slot", l_svc);
 	st.max_slots = vs_metric_gauge("voicestack_max_concurrent_requests",
 	                               "Configured concurrency slots", l_svc);
-	st.available = vs_metric_gauge("voicestack_available_slots", "Free concurrency slots",
-	                               l_svc);
+	st.available =
+	        vs_metric_gauge("voicestack_available_slots", "Free concurrency slots", l_svc);
 	st.queued = vs_metric_gauge("voicestack_queue_depth", "Requests waiting for a slot", l_svc);
 	st.queue_max = vs_metric_gauge("voicestack_queue_max", "Configured queue size", l_svc);
 	st.loads = vs_metric_counter("voicestack_model_loads_total",
-	                           "Models loaded by workers since start", l_svc);
+	                             "Models loaded by workers since start", l_svc);
 	st.unloads = vs_metric_counter("voicestack_model_unloads_total",
-	                             "Models unloaded after the idle timeout", l_svc);
+	                               "Models unloaded after the idle timeout", l_svc);
 	st.crashes = vs_metric_counter("voicestack_worker_crashes_total",
-	                             "Workers that died during a request", l_svc);
-	st.timeouts = vs_metric_counter("voicestack_request_timeouts_total",
-	                              "Workers killed for running past REQUEST_TIMEOUT_SECONDS",
-	                              l_svc);
+	                               "Workers that died during a request", l_svc);
+	st.timeouts =
+	        vs_metric_counter("voicestack_request_timeouts_total",
+	                          "Workers killed for running past REQUEST_TIMEOUT_SECONDS", l_svc);
 	st.loaded = vs_metric_gauge("voicestack_model_loaded", "1 while a worker holds the model",
 	                            l_svc);
 	st.rss = vs_metric_gauge("voicestack_worker_rss_bytes",

@@ -39,8 +39,8 @@ struct vs_pool_config {
 	int slots;                          /* max concurrent requests = max workers */
 	double idle_timeout_s;              /* 0 = never unload */
 	double idle_check_interval_s;
-	double request_timeout_s;           /* 0 = none */
-	const char *const *worker_args;     /* extra argv for `voicestack worker`, NULL-terminated */
+	double request_timeout_s;       /* 0 = none */
+	const char *const *worker_args; /* extra argv for `voicestack worker`, NULL-terminated */
 };
 
 struct vs_pool_stats {

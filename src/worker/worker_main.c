@@ -95,10 +95,10 @@ static const char *jstr(json_t *o, const char *key)
 static void do_transcribe(struct worker *w, json_t *req, int fd)
 {
 	struct vs_asr_params p = {
-		.language = jstr(req, "language"),
-		.prompt = jstr(req, "prompt"),
-		.temperature = json_number_value(json_object_get(req, "temperature")),
-		.want_words = json_is_true(json_object_get(req, "want_words")),
+	        .language = jstr(req, "language"),
+	        .prompt = jstr(req, "prompt"),
+	        .temperature = json_number_value(json_object_get(req, "temperature")),
+	        .want_words = json_is_true(json_object_get(req, "want_words")),
 	};
 	struct vs_transcript t = {0};
 	char err[512] = "";
@@ -222,9 +222,9 @@ static int pcm_to_encoder(void *opaque, const int16_t *pcm, size_t n)
 static void do_synthesize(struct worker *w, json_t *req)
 {
 	struct vs_tts_params p = {
-		.text = jstr(req, "input"),
-		.voice = jstr(req, "voice"),
-		.speed = json_number_value(json_object_get(req, "speed")),
+	        .text = jstr(req, "input"),
+	        .voice = jstr(req, "voice"),
+	        .speed = json_number_value(json_object_get(req, "speed")),
 	};
 	const char *format = jstr(req, "response_format");
 	struct synth_state s = {.w = w};
@@ -275,9 +275,10 @@ static void do_voices(struct worker *w)
 
 	if (w->ops->list_voices && w->ops->list_voices(w->ctx, &v, &n) == 0) {
 		for (size_t i = 0; i < n; i++)
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "name", v[i].name,
-			                                     "language", v[i].language ? v[i].language : "",
-			                                     "gender", v[i].gender ? v[i].gender : ""));
+			json_array_append_new(
+			        arr, json_pack("{s:s, s:s, s:s}", "name", v[i].name, "language",
+			                       v[i].language ? v[i].language : "", "gender",
+			                       v[i].gender ? v[i].gender : ""));
 		vs_voices_free(v, n);
 	}
 	json_t *out = json_pack("{s:o}", "voices", arr);
@@ -293,17 +294,17 @@ static void usage_error(const char *msg)
 int vs_worker_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"service", required_argument, NULL, 's'},
-		{"engine", required_argument, NULL, 'e'},
-		{"model", required_argument, NULL, 'm'},
-		{"device", required_argument, NULL, 'd'},
-		{"compute-type", required_argument, NULL, 'c'},
-		{"vad", required_argument, NULL, 'v'},
-		{"max-audio-seconds", required_argument, NULL, 'a'},
-		{"nice", required_argument, NULL, 'n'},
-		{"log-level", required_argument, NULL, 'l'},
-		{"fd", required_argument, NULL, 'f'},
-		{0},
+	        {"service", required_argument, NULL, 's'},
+	        {"engine", required_argument, NULL, 'e'},
+	        {"model", required_argument, NULL, 'm'},
+	        {"device", required_argument, NULL, 'd'},
+	        {"compute-type", required_argument, NULL, 'c'},
+	        {"vad", required_argument, NULL, 'v'},
+	        {"max-audio-seconds", required_argument, NULL, 'a'},
+	        {"nice", required_argument, NULL, 'n'},
+	        {"log-level", required_argument, NULL, 'l'},
+	        {"fd", required_argument, NULL, 'f'},
+	        {0},
 	};
 	/* the ASR_MAX_AUDIO_SECONDS default; the front always passes its value */
 	struct worker w = {.sock = -1, .max_audio_seconds = 600};

@@ -122,7 +122,8 @@ static void test_defaults_are_the_original_specs(void **state)
 	assert_int_equal(c.worker_nice, 10);
 	assert_int_equal(c.http_threads, 2);
 	for (size_t i = 0; vs_config_setting_name(i); i++)
-		assert_int_equal(vs_config_source_of(&c, vs_config_setting_name(i)), VS_SRC_DEFAULT);
+		assert_int_equal(vs_config_source_of(&c, vs_config_setting_name(i)),
+		                 VS_SRC_DEFAULT);
 	/* vs_config_defaults gives the same struct when nothing is set */
 	assert_int_equal(vs_config_defaults(&d, vs_engine_settings_checks()), 0);
 	assert_memory_equal(&c, &d, sizeof(c));
@@ -285,37 +286,39 @@ static void test_dotenv_parser_on_buffers(void **state)
 	static const struct {
 		const char *in, *out;
 	} ok[] = {
-		{"A=1", "1:A=[1];"},
-		{"A=\"x\\ny\\tz\\q\"", "1:A=[x\ny\tz\\q];"},
-		{"A='x\\ny'", "1:A=[x\\ny];"},
-		{"A=\n\nB= # c", "1:A=[];3:B=[];"},
-		{"  export   A = v v  ", "1:A=[v v];"},
-		{"exportA=1", "1:exportA=[1];"},
-		{"A=\"q\" # c\r\nB=2\r\n", "1:A=[q];2:B=[2];"},
+	        {"A=1", "1:A=[1];"},
+	        {"A=\"x\\ny\\tz\\q\"", "1:A=[x\ny\tz\\q];"},
+	        {"A='x\\ny'", "1:A=[x\\ny];"},
+	        {"A=\n\nB= # c", "1:A=[];3:B=[];"},
+	        {"  export   A = v v  ", "1:A=[v v];"},
+	        {"exportA=1", "1:exportA=[1];"},
+	        {"A=\"q\" # c\r\nB=2\r\n", "1:A=[q];2:B=[2];"},
 	};
 	static const struct {
 		const char *in, *why;
 	} bad[] = {
-		{"A", "line 1: expected KEY=VALUE"},
-		{"\nA 1", "line 2: expected KEY=VALUE"},
-		{"=1", "line 1: expected KEY=VALUE"},
-		{"A=\"open", "line 1: unterminated double quote"},
-		{"A='open", "line 1: unterminated single quote"},
-		{"A=\"x\" y", "line 1: unexpected text after closing quote"},
+	        {"A", "line 1: expected KEY=VALUE"},
+	        {"\nA 1", "line 2: expected KEY=VALUE"},
+	        {"=1", "line 1: expected KEY=VALUE"},
+	        {"A=\"open", "line 1: unterminated double quote"},
+	        {"A='open", "line 1: unterminated single quote"},
+	        {"A=\"x\" y", "line 1: unexpected text after closing quote"},
 	};
 	char err[256];
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		struct collected col = {""};
 		assert_int_equal(vs_dotenv_parse(ok[i].in, strlen(ok[i].in), collect, &col, err,
-		                                 sizeof(err)), 0);
+		                                 sizeof(err)),
+		                 0);
 		assert_string_equal(col.text, ok[i].out);
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct collected col = {""};
 		err[0] = '\0';
 		assert_int_equal(vs_dotenv_parse(bad[i].in, strlen(bad[i].in), collect, &col, err,
-		                                 sizeof(err)), -EINVAL);
+		                                 sizeof(err)),
+		                 -EINVAL);
 		assert_string_equal(err, bad[i].why);
 	}
 	/* a NUL byte and an over-long line are refused, not truncated */
@@ -325,8 +328,9 @@ static void test_dotenv_parser_on_buffers(void **state)
 	assert_non_null(longline);
 	memset(longline, 'a', VS_DOTENV_LINE_MAX + 7);
 	longline[0] = 'A', longline[1] = '=';
-	assert_int_equal(vs_dotenv_parse(longline, VS_DOTENV_LINE_MAX + 7, collect, &col, err,
-	                                 sizeof(err)), -EINVAL);
+	assert_int_equal(
+	        vs_dotenv_parse(longline, VS_DOTENV_LINE_MAX + 7, collect, &col, err, sizeof(err)),
+	        -EINVAL);
 	assert_string_equal(col.text, "");
 	free(longline);
 }
@@ -375,31 +379,31 @@ static void test_each_bad_value_class_is_rejected_naming_setting_and_value(void 
 	static const struct {
 		const char *name, *value, *allowed;
 	} bad[] = {
-		{"MEMORY_THRESHOLD_PERCENT", "150", "an integer from 1 to 100"}, /* range */
-		{"WORKER_NICE", "20", "an integer from 0 to 19"},
-		{"WORKER_NICE", "-1", "an integer from 0 to 19"},
-		{"HTTP_THREADS", "65", "an integer from 1 to 64"},
-		{"ASR_PORT", "abc", "an integer"},                    /* not a number */
-		{"MAX_UPLOAD_SIZE_MB", "10MB", "an integer"},         /* trailing junk */
-		{"MAX_UPLOAD_SIZE_MB", " 10", "an integer"},          /* leading blank */
-		{"HTTP_THREADS", "1.5", "an integer"},                /* fraction for an int */
-		{"ASR_PORT", "99999999999999999999", "an integer"},   /* overflow */
-		{"TTS_MAX_QUEUE", "", "an integer"},                  /* empty */
-		{"ASR_MAX_QUEUE", "0x10", "an integer"},              /* hex */
-		{"ASR_IDLE_TIMEOUT_MINUTES", "-1", "a number from 0"},
-		{"ASR_IDLE_TIMEOUT_MINUTES", "nan", "a number from 0"},
-		{"TTS_IDLE_TIMEOUT_MINUTES", "inf", "a number from 0"},
-		{"REQUEST_TIMEOUT_SECONDS", "5s", "a number from 0"},
-		{"IDLE_CHECK_INTERVAL_SECONDS", "0.05", "a number from 0.1 to 3600"},
-		{"ASR_QUEUE_TIMEOUT_SECONDS", "1e9", "a number from 0.1"},
-		{"LOG_LEVEL", "verbose", "one of debug, info, warning, error"}, /* enum */
-		{"ASR_DEVICE", "gpu", "one of cpu, cuda, auto"},
-		{"ASR_VAD_ENABLED", "maybe", "true or false"},                   /* bool */
-		{"ASR_ENGINE", "fasterwhisper", "pocketsphinx"},                 /* registry */
-		{"TTS_ENGINE", "pocketsphinx", "espeak-ng"},                     /* wrong kind */
-		{"HOST", "example.com", "numeric IPv4 or IPv6"},
-		{"ENV", "a\tb", "without control characters"},
-		{"ASR_MODEL", "x\ny", "without control characters"},
+	        {"MEMORY_THRESHOLD_PERCENT", "150", "an integer from 1 to 100"}, /* range */
+	        {"WORKER_NICE", "20", "an integer from 0 to 19"},
+	        {"WORKER_NICE", "-1", "an integer from 0 to 19"},
+	        {"HTTP_THREADS", "65", "an integer from 1 to 64"},
+	        {"ASR_PORT", "abc", "an integer"},                  /* not a number */
+	        {"MAX_UPLOAD_SIZE_MB", "10MB", "an integer"},       /* trailing junk */
+	        {"MAX_UPLOAD_SIZE_MB", " 10", "an integer"},        /* leading blank */
+	        {"HTTP_THREADS", "1.5", "an integer"},              /* fraction for an int */
+	        {"ASR_PORT", "99999999999999999999", "an integer"}, /* overflow */
+	        {"TTS_MAX_QUEUE", "", "an integer"},                /* empty */
+	        {"ASR_MAX_QUEUE", "0x10", "an integer"},            /* hex */
+	        {"ASR_IDLE_TIMEOUT_MINUTES", "-1", "a number from 0"},
+	        {"ASR_IDLE_TIMEOUT_MINUTES", "nan", "a number from 0"},
+	        {"TTS_IDLE_TIMEOUT_MINUTES", "inf", "a number from 0"},
+	        {"REQUEST_TIMEOUT_SECONDS", "5s", "a number from 0"},
+	        {"IDLE_CHECK_INTERVAL_SECONDS", "0.05", "a number from 0.1 to 3600"},
+	        {"ASR_QUEUE_TIMEOUT_SECONDS", "1e9", "a number from 0.1"},
+	        {"LOG_LEVEL", "verbose", "one of debug, info, warning, error"}, /* enum */
+	        {"ASR_DEVICE", "gpu", "one of cpu, cuda, auto"},
+	        {"ASR_VAD_ENABLED", "maybe", "true or false"},   /* bool */
+	        {"ASR_ENGINE", "fasterwhisper", "pocketsphinx"}, /* registry */
+	        {"TTS_ENGINE", "pocketsphinx", "espeak-ng"},     /* wrong kind */
+	        {"HOST", "example.com", "numeric IPv4 or IPv6"},
+	        {"ENV", "a\tb", "without control characters"},
+	        {"ASR_MODEL", "x\ny", "without control characters"},
 	};
 	struct vs_config c;
 	char err[512], want[256];
@@ -415,8 +419,8 @@ static void test_each_bad_value_class_is_rejected_naming_setting_and_value(void 
 			snprintf(want, sizeof(want), "%s=\"%s\" (from environment): must be ",
 			         bad[i].name, bad[i].value);
 		else if (!has_control(bad[i].value))
-			snprintf(want, sizeof(want), "%s=%s (from environment): must be ", bad[i].name,
-			         bad[i].value);
+			snprintf(want, sizeof(want), "%s=%s (from environment): must be ",
+			         bad[i].name, bad[i].value);
 		else
 			snprintf(want, sizeof(want), "%s=", bad[i].name);
 		if (strncmp(err, want, strlen(want)) != 0 || has_control(err) ||
@@ -507,8 +511,8 @@ static void test_bools_in_every_spelling(void **state)
 	static const struct {
 		const char *v;
 		bool b;
-	} cases[] = {{"true", true}, {"false", false}, {"1", true},    {"0", false},
-	             {"yes", true},  {"no", false},    {"on", true},   {"off", false},
+	} cases[] = {{"true", true}, {"false", false}, {"1", true},  {"0", false},
+	             {"yes", true},  {"no", false},    {"on", true}, {"off", false},
 	             {"TRUE", true}, {"Off", false},   {"YeS", true}};
 	struct vs_config c;
 
@@ -550,9 +554,8 @@ static void test_unknown_args_are_left_in_argv_in_order(void **state)
 	LOAD_OK(&c, "worker", "--kind", "asr", "--asr-port", "6001", "--fd=3", "--env-file",
 	        "other.env", "--log-level=debug", "-v", "--tts-port", "6002", "--", "--tts-port",
 	        "7000", "x");
-	static const char *const want[] = {"voicestack", "worker", "--kind",     "asr",
-	                                   "--fd=3",     "-v",     "--",         "--tts-port",
-	                                   "7000",       "x"};
+	static const char *const want[] = {"voicestack", "worker", "--kind",     "asr",  "--fd=3",
+	                                   "-v",         "--",     "--tts-port", "7000", "x"};
 	assert_int_equal(rest, sizeof(want) / sizeof(want[0]));
 	for (int i = 0; i < rest; i++)
 		assert_string_equal(argv_buf[i], want[i]);
@@ -690,9 +693,9 @@ static void test_warning_when_max_audio_cannot_finish_in_time(void **state)
 		const char *timeout;
 		int n;
 	} cases[] = {
-		{"300", 1},  /* the default timeout: 3600 x 0.5 s does not fit */
-		{"0", 0},    /* no timeout, nothing to contradict */
-		{"3600", 0}, /* a raised timeout makes room */
+	        {"300", 1},  /* the default timeout: 3600 x 0.5 s does not fit */
+	        {"0", 0},    /* no timeout, nothing to contradict */
+	        {"3600", 0}, /* a raised timeout makes room */
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct vs_config c;
@@ -801,7 +804,8 @@ static void test_docs_config_md_is_generated_from_the_table(void **state)
 			fclose(g);
 		}
 		fail_msg("%s differs from vs_config_print_markdown(); review and copy %s over it "
-		         "(or run `voicestack config --markdown > docs/CONFIG.md`)", docs_path, out);
+		         "(or run `voicestack config --markdown > docs/CONFIG.md`)",
+		         docs_path, out);
 	}
 	free(doc);
 	free(md);
@@ -851,34 +855,34 @@ static int group_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_defaults_are_the_original_specs),
-		T(test_env_overrides_default),
-		T(test_flag_overrides_env_in_both_spellings),
-		T(test_dotenv_overrides_default_and_env_overrides_dotenv),
-		T(test_dotenv_in_working_directory_is_read_without_flag),
-		T(test_missing_named_env_file_is_an_error),
-		T(test_dotenv_quotes_comments_export),
-		T(test_dotenv_parser_on_buffers),
-		T(test_malformed_dotenv_names_file_and_line),
-		T(test_error_message_format),
-		T(test_each_bad_value_class_is_rejected_naming_setting_and_value),
-		T(test_overlong_value_is_rejected_and_shortened_in_message),
-		T(test_overridden_bad_value_is_still_an_error),
-		T(test_flag_without_value_is_an_error),
-		T(test_ports_must_differ),
-		T(test_idle_timeout_takes_fractions),
-		T(test_bools_in_every_spelling),
-		T(test_choices_match_any_case_and_are_stored_canonically),
-		T(test_unknown_args_are_left_in_argv_in_order),
-		T(test_no_warnings_for_defaults),
-		T(test_warnings_for_settings_the_engine_ignores),
-		T(test_engine_names_come_from_the_callers_checks),
-	T(test_engine_names_come_from_the_callers_checks),
-		T(test_warnings_for_settings_that_contradict),
-		T(test_warning_when_max_audio_cannot_finish_in_time),
-		T(test_effective_config_shows_value_and_source),
-		T(test_help_and_markdown_list_every_setting),
-		T(test_docs_config_md_is_generated_from_the_table),
+	        T(test_defaults_are_the_original_specs),
+	        T(test_env_overrides_default),
+	        T(test_flag_overrides_env_in_both_spellings),
+	        T(test_dotenv_overrides_default_and_env_overrides_dotenv),
+	        T(test_dotenv_in_working_directory_is_read_without_flag),
+	        T(test_missing_named_env_file_is_an_error),
+	        T(test_dotenv_quotes_comments_export),
+	        T(test_dotenv_parser_on_buffers),
+	        T(test_malformed_dotenv_names_file_and_line),
+	        T(test_error_message_format),
+	        T(test_each_bad_value_class_is_rejected_naming_setting_and_value),
+	        T(test_overlong_value_is_rejected_and_shortened_in_message),
+	        T(test_overridden_bad_value_is_still_an_error),
+	        T(test_flag_without_value_is_an_error),
+	        T(test_ports_must_differ),
+	        T(test_idle_timeout_takes_fractions),
+	        T(test_bools_in_every_spelling),
+	        T(test_choices_match_any_case_and_are_stored_canonically),
+	        T(test_unknown_args_are_left_in_argv_in_order),
+	        T(test_no_warnings_for_defaults),
+	        T(test_warnings_for_settings_the_engine_ignores),
+	        T(test_engine_names_come_from_the_callers_checks),
+	        T(test_engine_names_come_from_the_callers_checks),
+	        T(test_warnings_for_settings_that_contradict),
+	        T(test_warning_when_max_audio_cannot_finish_in_time),
+	        T(test_effective_config_shows_value_and_source),
+	        T(test_help_and_markdown_list_every_setting),
+	        T(test_docs_config_md_is_generated_from_the_table),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -180,14 +180,16 @@ static void test_transcript_build_and_free(void **state)
 	vs_transcript_free(NULL);
 	vs_voices_free(NULL, 0);
 	memset(&t, 0, sizeof(t));
-	vs_transcript_free(&t); /* empty */
+	vs_transcript_free(&t);     /* empty */
 	for (i = 0; i < 100; i++) { /* crosses several growth steps */
 		snprintf(w, sizeof(w), "w%zu(2)", i);
 		assert_int_equal(vs_transcript_add_word(&t, w, strlen(w) - 3, (double)i,
-		                                        (double)i + 0.5, 0.5), 0);
+		                                        (double)i + 0.5, 0.5),
+		                 0);
 		if (i % 10 == 9)
 			assert_int_equal(vs_transcript_add_segment(&t, "ten words", (double)i - 9,
-			                                           (double)i + 0.5, i - 9), 0);
+			                                           (double)i + 0.5, i - 9),
+			                 0);
 	}
 	assert_int_equal(t.n_words, 100);
 	assert_string_equal(t.words[42].word, "w42");
@@ -277,7 +279,7 @@ static void test_test_tts(void **state)
 	assert_int_equal(o->synthesize(ctx, &p, collect_sink, &c, err, sizeof(err)), 0);
 	assert_int_equal(c.samples, 22050);
 	assert_true(c.calls > 1);
-	assert_true(c.first_at - t0 >= 0.095); /* slept before the first block */
+	assert_true(c.first_at - t0 >= 0.095);   /* slept before the first block */
 	assert_true(now() - c.first_at >= 0.08); /* and between blocks */
 	assert_true(c.peak > 1000);
 	p.voice = "nope";
@@ -484,8 +486,8 @@ static void test_es_hello_world_streams(void **state)
 	assert_int_equal(es_ops->synthesize(es_ctx, &p, collect_sink, &c, err, sizeof(err)), 0);
 	done = now();
 	assert_true((double)c.samples / rate > 0.3);
-	assert_true(c.peak > 1000); /* audible, not silence */
-	assert_true(c.calls > 1);   /* delivered in blocks ... */
+	assert_true(c.peak > 1000);     /* audible, not silence */
+	assert_true(c.calls > 1);       /* delivered in blocks ... */
 	assert_true(c.first_at < done); /* ... the first before synthesis ended */
 }
 
@@ -513,7 +515,8 @@ static void test_es_streams_before_long_text_ends(void **state)
 static void test_es_sink_abort(void **state)
 {
 	struct vs_tts_params p = {.text = "This sentence is long enough for several blocks.",
-	                          .voice = "en-us", .speed = 1.0};
+	                          .voice = "en-us",
+	                          .speed = 1.0};
 	struct collect c = {.fail_after = 1};
 	char err[512] = "";
 
@@ -527,8 +530,8 @@ static void test_es_voices(void **state)
 {
 	static const char *const openai[] = {"alloy", "ash",  "ballad", "coral",   "echo", "fable",
 	                                     "onyx",  "nova", "sage",   "shimmer", "verse"};
-	static const char *const bad[] = {"nope", "en-us+nope", "mb-us1", "us-mbrola-1",
-	                                  "../../etc/passwd", "en-us+../x"};
+	static const char *const bad[] = {"nope",        "en-us+nope",       "mb-us1",
+	                                  "us-mbrola-1", "../../etc/passwd", "en-us+../x"};
 	struct vs_tts_params p = {.text = "Hi", .speed = 1.0};
 	char err[512];
 	size_t i;
@@ -566,7 +569,8 @@ static void test_es_voices(void **state)
 static void test_es_speed(void **state)
 {
 	struct vs_tts_params p = {.text = "The quick brown fox jumps over the lazy dog.",
-	                          .voice = "en-us", .speed = 1.0};
+	                          .voice = "en-us",
+	                          .speed = 1.0};
 	struct collect normal = {0}, fast = {0}, fastest = {0};
 	char err[512];
 
@@ -613,26 +617,26 @@ static void test_es_list_voices(void **state)
 int main(void)
 {
 	const struct CMUnitTest basic[] = {
-		cmocka_unit_test(test_registry_find_and_defaults),
-		cmocka_unit_test(test_registry_every_engine_is_complete),
-		cmocka_unit_test(test_registry_models),
-		cmocka_unit_test(test_transcript_build_and_free),
-		cmocka_unit_test(test_test_asr),
-		cmocka_unit_test(test_test_tts),
-		cmocka_unit_test(test_test_engine_crash),
+	        cmocka_unit_test(test_registry_find_and_defaults),
+	        cmocka_unit_test(test_registry_every_engine_is_complete),
+	        cmocka_unit_test(test_registry_models),
+	        cmocka_unit_test(test_transcript_build_and_free),
+	        cmocka_unit_test(test_test_asr),
+	        cmocka_unit_test(test_test_tts),
+	        cmocka_unit_test(test_test_engine_crash),
 	};
 	const struct CMUnitTest pocketsphinx[] = {
-		cmocka_unit_test(test_ps_matches_pocketsphinx_continuous),
-		cmocka_unit_test(test_ps_language_and_empty),
-		cmocka_unit_test(test_ps_rejects_unknown_model),
+	        cmocka_unit_test(test_ps_matches_pocketsphinx_continuous),
+	        cmocka_unit_test(test_ps_language_and_empty),
+	        cmocka_unit_test(test_ps_rejects_unknown_model),
 	};
 	const struct CMUnitTest espeak[] = {
-		cmocka_unit_test(test_es_hello_world_streams),
-		cmocka_unit_test(test_es_streams_before_long_text_ends),
-		cmocka_unit_test(test_es_sink_abort),
-		cmocka_unit_test(test_es_voices),
-		cmocka_unit_test(test_es_speed),
-		cmocka_unit_test(test_es_list_voices),
+	        cmocka_unit_test(test_es_hello_world_streams),
+	        cmocka_unit_test(test_es_streams_before_long_text_ends),
+	        cmocka_unit_test(test_es_sink_abort),
+	        cmocka_unit_test(test_es_voices),
+	        cmocka_unit_test(test_es_speed),
+	        cmocka_unit_test(test_es_list_voices),
 	};
 	int failed = 0;
 

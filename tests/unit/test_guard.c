@@ -46,14 +46,14 @@ static void put(const char *rel, const char *text)
 }
 
 static void put_meminfo(unsigned long total_kb, unsigned long avail_kb, unsigned long swap_kb,
-			unsigned long swap_free_kb)
+                        unsigned long swap_free_kb)
 {
 	char buf[512];
 	snprintf(buf, sizeof(buf),
-		 "MemTotal:       %lu kB\nMemFree:        1234 kB\nMemAvailable:   %lu kB\n"
-		 "Buffers:          100 kB\nCached:         5000 kB\nSwapCached:        0 kB\n"
-		 "SwapTotal:      %lu kB\nSwapFree:       %lu kB\n",
-		 total_kb, avail_kb, swap_kb, swap_free_kb);
+	         "MemTotal:       %lu kB\nMemFree:        1234 kB\nMemAvailable:   %lu kB\n"
+	         "Buffers:          100 kB\nCached:         5000 kB\nSwapCached:        0 kB\n"
+	         "SwapTotal:      %lu kB\nSwapFree:       %lu kB\n",
+	         total_kb, avail_kb, swap_kb, swap_free_kb);
 	put("proc/meminfo", buf);
 }
 
@@ -151,7 +151,7 @@ static void test_memory_over_threshold(void **state)
 	assert_string_equal(v.reason, "memory");
 	assert_int_equal(v.retry_after_s, 60);
 	assert_string_equal(v.message, "Insufficient memory available: memory usage 93.1% exceeds "
-					"threshold 90% (1650 MB available of 24000 MB)");
+	                               "threshold 90% (1650 MB available of 24000 MB)");
 	vs_guard_destroy(&g);
 }
 
@@ -160,8 +160,8 @@ static void test_cgroup_v2_limit(void **state)
 	struct vs_mem_reading r;
 	put_meminfo(16000000, 14400000, 0, 0); /* the host: 10 % used */
 	put("proc/self/cgroup", "0::/kubepods/pod1/ctr\n");
-	put("sys/fs/cgroup/kubepods/pod1/ctr/memory.max", "2147483648\n");        /* 2048 MB */
-	put("sys/fs/cgroup/kubepods/pod1/ctr/memory.current", "1992294400\n");    /* 1900 MB */
+	put("sys/fs/cgroup/kubepods/pod1/ctr/memory.max", "2147483648\n");     /* 2048 MB */
+	put("sys/fs/cgroup/kubepods/pod1/ctr/memory.current", "1992294400\n"); /* 1900 MB */
 	put("sys/fs/cgroup/kubepods/pod1/ctr/memory.stat",
 	    "anon 1000\nfile 2000\nactive_file 5\ninactive_file 104857600\n"); /* 100 MB */
 	put("sys/fs/cgroup/kubepods/pod1/memory.max", "max\n");
@@ -191,8 +191,8 @@ static void test_cgroup_parent_limit_binds(void **state)
 	put("sys/fs/cgroup/pod/ctr/memory.max", "max\n");
 	put("sys/fs/cgroup/pod/ctr/memory.current", "104857600\n");
 	put("sys/fs/cgroup/pod/ctr/memory.stat", "inactive_file 0\n");
-	put("sys/fs/cgroup/pod/memory.max", "1073741824\n");     /* 1024 MB on the pod */
-	put("sys/fs/cgroup/pod/memory.current", "838860800\n"); /* 800 MB in the pod */
+	put("sys/fs/cgroup/pod/memory.max", "1073741824\n");               /* 1024 MB on the pod */
+	put("sys/fs/cgroup/pod/memory.current", "838860800\n");            /* 800 MB in the pod */
 	put("sys/fs/cgroup/pod/memory.stat", "inactive_file 209715200\n"); /* 200 MB */
 	assert_int_equal(vs_guard_read(&r, root), 0);
 	assert_true(r.cgroup_limited);
@@ -399,21 +399,22 @@ static void test_threads_share_guard(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_meminfo_percent, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_threshold_is_exclusive, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_swap_over_threshold, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_memory_over_threshold, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cgroup_v2_limit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cgroup_parent_limit_binds, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cgroup_max_uses_meminfo, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cgroup_limit_above_ram_ignored, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cgroup_namespace_root, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cgroup_v1, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_meminfo, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_real_proc, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cache_window, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fail_open_flag_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_threads_share_guard, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_meminfo_percent, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_threshold_is_exclusive, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_swap_over_threshold, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_memory_over_threshold, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_cgroup_v2_limit, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_cgroup_parent_limit_binds, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_cgroup_max_uses_meminfo, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_cgroup_limit_above_ram_ignored, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_cgroup_namespace_root, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_cgroup_v1, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_bad_meminfo, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_real_proc, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_cache_window, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_fail_open_flag_once, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_threads_share_guard, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -96,7 +96,7 @@ static int mem_fd(const void *data, size_t len)
 }
 
 static int decode_mem(const void *data, size_t len, double max_s, int16_t **pcm, size_t *n,
-		      char *err, size_t errlen)
+                      char *err, size_t errlen)
 {
 	int fd = mem_fd(data, len), ret;
 
@@ -204,14 +204,13 @@ static void test_encoder_bad_args(void **state)
 	char err[256] = "";
 
 	assert_int_equal(vs_encoder_new("ogg", IN_RATE, collect, &out, &e, err, sizeof(err)),
-			 -EINVAL);
+	                 -EINVAL);
 	assert_null(e);
 	assert_true(strlen(err) > 0);
 	err[0] = '\0';
 	assert_int_equal(vs_encoder_new("mp3", 0, collect, &out, &e, err, sizeof(err)), -EINVAL);
 	assert_true(strlen(err) > 0);
-	assert_int_equal(vs_encoder_new("mp3", IN_RATE, NULL, &out, &e, err, sizeof(err)),
-			 -EINVAL);
+	assert_int_equal(vs_encoder_new("mp3", IN_RATE, NULL, &out, &e, err, sizeof(err)), -EINVAL);
 	assert_int_equal(out.n, 0);
 	vs_encoder_free(NULL);
 }
@@ -232,8 +231,8 @@ static void test_encoder_sink_error(void **state)
 	size_t n;
 	int16_t *p = sine(IN_RATE, 2.0, &n);
 
-	assert_int_equal(vs_encoder_new("wav", IN_RATE, fail_after_first, &calls, &e, err,
-					sizeof(err)), 0);
+	assert_int_equal(
+	        vs_encoder_new("wav", IN_RATE, fail_after_first, &calls, &e, err, sizeof(err)), 0);
 	assert_int_equal(calls, 1); /* the header */
 	for (size_t i = 0; i < n && ret == 0; i += 1000)
 		ret = vs_encoder_write(e, p + i, n - i < 1000 ? n - i : 1000);
@@ -273,8 +272,8 @@ static void test_decode_garbage(void **state)
 static void test_decode_empty_and_text(void **state)
 {
 	static const char text[] =
-		"Dear customer,\nthis is a plain text file and not an audio file at all.\n"
-		"1,2,3\n4,5,6\n<html><body>hello</body></html>\n";
+	        "Dear customer,\nthis is a plain text file and not an audio file at all.\n"
+	        "1,2,3\n4,5,6\n<html><body>hello</body></html>\n";
 
 	expect_einval("", 0);
 	expect_einval(text, sizeof(text) - 1);
@@ -443,9 +442,9 @@ static void make_file(const char *name, const char *args, char *path, size_t pat
 
 	snprintf(path, pathlen, "%s/%s", tmpdir, name);
 	snprintf(cmd, sizeof(cmd),
-		 "ffmpeg -nostdin -v error -y -f lavfi -i sine=frequency=440:sample_rate=44100:"
-		 "duration=%.1f -ac 2 %s '%s'",
-		 SECS, args, path);
+	         "ffmpeg -nostdin -v error -y -f lavfi -i sine=frequency=440:sample_rate=44100:"
+	         "duration=%.1f -ac 2 %s '%s'",
+	         SECS, args, path);
 	assert_int_equal(system(cmd), 0);
 }
 
@@ -487,16 +486,16 @@ static void test_decode_ffmpeg_files(void **state)
 	static const struct {
 		const char *name, *args;
 	} in[] = {
-		{"stereo.m4a", "-c:a aac"}, /* moov at the end: needs seeking */
-		{"stereo.mp3", "-c:a libmp3lame"},
-		{"vorbis.ogg", "-c:a libvorbis"},
-		{"opus.ogg", "-c:a libopus -ar 48000"},
-		{"opus.webm", "-c:a libopus -ar 48000"},
-		{"adts.aac", "-c:a aac -ar 32000 -f adts"},
-		{"s32_51.flac", "-af 'pan=5.1|c0=c0|c1=c1|c2=c0|c3=c1|c4=c0|c5=c1' -c:a flac "
-				"-sample_fmt s32 -ar 96000"},
-		{"float.wav", "-c:a pcm_f32le -ar 48000"},
-		{"mono8k.wav", "-c:a pcm_u8 -ac 1 -ar 8000"},
+	        {"stereo.m4a", "-c:a aac"}, /* moov at the end: needs seeking */
+	        {"stereo.mp3", "-c:a libmp3lame"},
+	        {"vorbis.ogg", "-c:a libvorbis"},
+	        {"opus.ogg", "-c:a libopus -ar 48000"},
+	        {"opus.webm", "-c:a libopus -ar 48000"},
+	        {"adts.aac", "-c:a aac -ar 32000 -f adts"},
+	        {"s32_51.flac", "-af 'pan=5.1|c0=c0|c1=c1|c2=c0|c3=c1|c4=c0|c5=c1' -c:a flac "
+	                        "-sample_fmt s32 -ar 96000"},
+	        {"float.wav", "-c:a pcm_f32le -ar 48000"},
+	        {"mono8k.wav", "-c:a pcm_u8 -ac 1 -ar 8000"},
 	};
 	char path[128], err[256];
 
@@ -515,7 +514,7 @@ static void test_decode_ffmpeg_files(void **state)
 		if (fabs((double)n / DEC_RATE - SECS) > 0.1 ||
 		    fabs(zc_freq(pcm, n, DEC_RATE) - TONE) > 5)
 			fail_msg("%s: %.3f s, %.1f Hz", in[i].name, (double)n / DEC_RATE,
-				 zc_freq(pcm, n, DEC_RATE));
+			         zc_freq(pcm, n, DEC_RATE));
 		free(pcm);
 		unlink(path);
 	}
@@ -530,16 +529,20 @@ static void test_decode_video_files(void **state)
 
 	if (!have_ffmpeg())
 		skip();
-	make_file("av.mp4", "-f lavfi -i testsrc=size=32x32:rate=5:duration=1.5 -map 1:v -map 0:a "
-			    "-c:v mpeg4 -c:a aac", path, sizeof(path));
+	make_file("av.mp4",
+	          "-f lavfi -i testsrc=size=32x32:rate=5:duration=1.5 -map 1:v -map 0:a "
+	          "-c:v mpeg4 -c:a aac",
+	          path, sizeof(path));
 	assert_int_equal(decode_path(path, &pcm, &n, err, sizeof(err)), 0);
 	assert_true(fabs((double)n / DEC_RATE - SECS) < 0.1);
 	free(pcm);
 	unlink(path);
 
 	snprintf(path, sizeof(path), "%s/v.mp4", tmpdir);
-	snprintf(cmd, sizeof(cmd), "ffmpeg -nostdin -v error -y -f lavfi "
-		 "-i testsrc=size=32x32:rate=5:duration=1 -c:v mpeg4 '%s'", path);
+	snprintf(cmd, sizeof(cmd),
+	         "ffmpeg -nostdin -v error -y -f lavfi "
+	         "-i testsrc=size=32x32:rate=5:duration=1 -c:v mpeg4 '%s'",
+	         path);
 	assert_int_equal(system(cmd), 0);
 	pcm = NULL;
 	assert_int_equal(decode_path(path, &pcm, &n, err, sizeof(err)), -EINVAL);
@@ -601,26 +604,26 @@ static int remove_tmpdir(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_prestate(test_roundtrip, "mp3"),
-		cmocka_unit_test_prestate(test_roundtrip, "opus"),
-		cmocka_unit_test_prestate(test_roundtrip, "aac"),
-		cmocka_unit_test_prestate(test_roundtrip, "flac"),
-		cmocka_unit_test_prestate(test_roundtrip, "wav"),
-		cmocka_unit_test_prestate(test_roundtrip, "pcm"),
-		cmocka_unit_test(test_format_table),
-		cmocka_unit_test(test_encoder_bad_args),
-		cmocka_unit_test(test_encoder_sink_error),
-		cmocka_unit_test(test_decode_garbage),
-		cmocka_unit_test(test_decode_empty_and_text),
-		cmocka_unit_test(test_decode_header_only),
-		cmocka_unit_test(test_decode_not_seekable),
-		cmocka_unit_test(test_decode_max_seconds),
-		cmocka_unit_test(test_decode_sample_rate_range),
-		cmocka_unit_test(test_decode_declared_duration),
-		cmocka_unit_test(test_decode_damaged),
-		cmocka_unit_test(test_decode_ffmpeg_files),
-		cmocka_unit_test(test_decode_video_files),
-		cmocka_unit_test(test_decode_format_change),
+	        cmocka_unit_test_prestate(test_roundtrip, "mp3"),
+	        cmocka_unit_test_prestate(test_roundtrip, "opus"),
+	        cmocka_unit_test_prestate(test_roundtrip, "aac"),
+	        cmocka_unit_test_prestate(test_roundtrip, "flac"),
+	        cmocka_unit_test_prestate(test_roundtrip, "wav"),
+	        cmocka_unit_test_prestate(test_roundtrip, "pcm"),
+	        cmocka_unit_test(test_format_table),
+	        cmocka_unit_test(test_encoder_bad_args),
+	        cmocka_unit_test(test_encoder_sink_error),
+	        cmocka_unit_test(test_decode_garbage),
+	        cmocka_unit_test(test_decode_empty_and_text),
+	        cmocka_unit_test(test_decode_header_only),
+	        cmocka_unit_test(test_decode_not_seekable),
+	        cmocka_unit_test(test_decode_max_seconds),
+	        cmocka_unit_test(test_decode_sample_rate_range),
+	        cmocka_unit_test(test_decode_declared_duration),
+	        cmocka_unit_test(test_decode_damaged),
+	        cmocka_unit_test(test_decode_ffmpeg_files),
+	        cmocka_unit_test(test_decode_video_files),
+	        cmocka_unit_test(test_decode_format_change),
 	};
 
 	return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);

@@ -43,12 +43,12 @@ static const double buckets[] = {0.25, 0.5, 1};
 static void build_sample(double *fn_value)
 {
 	struct vs_metric *req = vs_metric_counter("vs_requests_total",
-						  "Requests by \\route\\\nand code", route_code);
+	                                          "Requests by \\route\\\nand code", route_code);
 	struct vs_metric *active = vs_metric_gauge("vs_active_requests", "In flight", NULL);
-	struct vs_metric *lat = vs_metric_histogram("vs_request_duration_seconds", "Latency",
-						    service, buckets, 3);
-	struct vs_metric *mem = vs_metric_gauge_fn("vs_memory_percent", "Memory used", fixed_fn,
-						   fn_value);
+	struct vs_metric *lat =
+	        vs_metric_histogram("vs_request_duration_seconds", "Latency", service, buckets, 3);
+	struct vs_metric *mem =
+	        vs_metric_gauge_fn("vs_memory_percent", "Memory used", fixed_fn, fn_value);
 	assert_non_null(req);
 	assert_non_null(active);
 	assert_non_null(lat);
@@ -75,32 +75,32 @@ static void test_render_exact(void **state)
 	char *text = vs_metrics_render();
 	assert_non_null(text);
 	assert_string_equal(text,
-		"# HELP vs_requests_total Requests by \\\\route\\\\\\nand code\n"
-		"# TYPE vs_requests_total counter\n"
-		"vs_requests_total{route=\"/v1/audio/speech\",code=\"200\"} 2\n"
-		"vs_requests_total{route=\"q\\\"x\\\\y\\nz\",code=\"500\"} 3.5\n"
-		"# HELP vs_active_requests In flight\n"
-		"# TYPE vs_active_requests gauge\n"
-		"vs_active_requests 1.5\n"
-		"# HELP vs_request_duration_seconds Latency\n"
-		"# TYPE vs_request_duration_seconds histogram\n"
-		"vs_request_duration_seconds_bucket{service=\"asr\",le=\"0.25\"} 1\n"
-		"vs_request_duration_seconds_bucket{service=\"asr\",le=\"0.5\"} 3\n"
-		"vs_request_duration_seconds_bucket{service=\"asr\",le=\"1\"} 3\n"
-		"vs_request_duration_seconds_bucket{service=\"asr\",le=\"+Inf\"} 4\n"
-		"vs_request_duration_seconds_sum{service=\"asr\"} 3.25\n"
-		"vs_request_duration_seconds_count{service=\"asr\"} 4\n"
-		"vs_request_duration_seconds_bucket{service=\"tts\",le=\"0.25\"} 1\n"
-		"vs_request_duration_seconds_bucket{service=\"tts\",le=\"0.5\"} 1\n"
-		"vs_request_duration_seconds_bucket{service=\"tts\",le=\"1\"} 1\n"
-		"vs_request_duration_seconds_bucket{service=\"tts\",le=\"+Inf\"} 1\n"
-		"vs_request_duration_seconds_sum{service=\"tts\"} 0.1\n"
-		"vs_request_duration_seconds_count{service=\"tts\"} 1\n"
-		"# HELP vs_memory_percent Memory used\n"
-		"# TYPE vs_memory_percent gauge\n"
-		"vs_memory_percent 42.5\n"
-		"# HELP vs_queue_depth Queued\n"
-		"# TYPE vs_queue_depth gauge\n");
+	                    "# HELP vs_requests_total Requests by \\\\route\\\\\\nand code\n"
+	                    "# TYPE vs_requests_total counter\n"
+	                    "vs_requests_total{route=\"/v1/audio/speech\",code=\"200\"} 2\n"
+	                    "vs_requests_total{route=\"q\\\"x\\\\y\\nz\",code=\"500\"} 3.5\n"
+	                    "# HELP vs_active_requests In flight\n"
+	                    "# TYPE vs_active_requests gauge\n"
+	                    "vs_active_requests 1.5\n"
+	                    "# HELP vs_request_duration_seconds Latency\n"
+	                    "# TYPE vs_request_duration_seconds histogram\n"
+	                    "vs_request_duration_seconds_bucket{service=\"asr\",le=\"0.25\"} 1\n"
+	                    "vs_request_duration_seconds_bucket{service=\"asr\",le=\"0.5\"} 3\n"
+	                    "vs_request_duration_seconds_bucket{service=\"asr\",le=\"1\"} 3\n"
+	                    "vs_request_duration_seconds_bucket{service=\"asr\",le=\"+Inf\"} 4\n"
+	                    "vs_request_duration_seconds_sum{service=\"asr\"} 3.25\n"
+	                    "vs_request_duration_seconds_count{service=\"asr\"} 4\n"
+	                    "vs_request_duration_seconds_bucket{service=\"tts\",le=\"0.25\"} 1\n"
+	                    "vs_request_duration_seconds_bucket{service=\"tts\",le=\"0.5\"} 1\n"
+	                    "vs_request_duration_seconds_bucket{service=\"tts\",le=\"1\"} 1\n"
+	                    "vs_request_duration_seconds_bucket{service=\"tts\",le=\"+Inf\"} 1\n"
+	                    "vs_request_duration_seconds_sum{service=\"tts\"} 0.1\n"
+	                    "vs_request_duration_seconds_count{service=\"tts\"} 1\n"
+	                    "# HELP vs_memory_percent Memory used\n"
+	                    "# TYPE vs_memory_percent gauge\n"
+	                    "vs_memory_percent 42.5\n"
+	                    "# HELP vs_queue_depth Queued\n"
+	                    "# TYPE vs_queue_depth gauge\n");
 	free(text);
 
 	/* callback gauges are evaluated at each render */
@@ -182,8 +182,8 @@ static size_t count(const char *hay, const char *needle)
 
 static void test_series_limit_and_sanitising(void **state)
 {
-	struct vs_metric *c = vs_metric_counter("vs_by_model_total", "m",
-						(const char *const[]){"model", NULL});
+	struct vs_metric *c =
+	        vs_metric_counter("vs_by_model_total", "m", (const char *const[]){"model", NULL});
 	char name[32];
 	for (int i = 0; i < VS_METRIC_MAX_SERIES + 44; i++) {
 		snprintf(name, sizeof(name), "m%d", i);
@@ -251,15 +251,15 @@ static void test_threads(void **state)
 	char *text = vs_metrics_render();
 	char expect[256];
 	snprintf(expect, sizeof(expect),
-		 "vs_requests_total{route=\"/v1/audio/transcriptions\",code=\"200\"} %d\n",
-		 THREADS * PER_THREAD);
+	         "vs_requests_total{route=\"/v1/audio/transcriptions\",code=\"200\"} %d\n",
+	         THREADS * PER_THREAD);
 	assert_non_null(strstr(text, expect));
 	snprintf(expect, sizeof(expect), "vs_d_seconds_count{service=\"asr\"} %d\n",
-		 THREADS * PER_THREAD);
+	         THREADS * PER_THREAD);
 	assert_non_null(strstr(text, expect));
 	/* values 0, .25, .5, .75 in equal numbers: sum = 1.5 per 4 observations */
 	snprintf(expect, sizeof(expect), "vs_d_seconds_sum{service=\"asr\"} %d\n",
-		 THREADS * PER_THREAD / 4 * 3 / 2);
+	         THREADS * PER_THREAD / 4 * 3 / 2);
 	assert_non_null(strstr(text, expect));
 	free(text);
 }
@@ -284,7 +284,7 @@ static void test_promtool(void **state)
 	double fn_value = 12.25;
 	build_sample(&fn_value);
 	struct vs_metric *c = vs_metric_counter("vs_odd_total", "odd label values",
-						(const char *const[]){"v", NULL});
+	                                        (const char *const[]){"v", NULL});
 	vs_counter_inc(c, (const char *const[]){"bad \xff utf8 \"quoted\" \\ back\nslash"});
 	vs_counter_inc(c, (const char *const[]){"\xc3\xa9t\xc3\xa9"});
 	char *text = vs_metrics_render();
@@ -300,12 +300,12 @@ static void test_promtool(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_render_exact, teardown),
-		cmocka_unit_test_teardown(test_unlabelled_starts_at_zero_and_values, teardown),
-		cmocka_unit_test_teardown(test_registration_rules, teardown),
-		cmocka_unit_test_teardown(test_series_limit_and_sanitising, teardown),
-		cmocka_unit_test_teardown(test_threads, teardown),
-		cmocka_unit_test_teardown(test_promtool, teardown),
+	        cmocka_unit_test_teardown(test_render_exact, teardown),
+	        cmocka_unit_test_teardown(test_unlabelled_starts_at_zero_and_values, teardown),
+	        cmocka_unit_test_teardown(test_registration_rules, teardown),
+	        cmocka_unit_test_teardown(test_series_limit_and_sanitising, teardown),
+	        cmocka_unit_test_teardown(test_threads, teardown),
+	        cmocka_unit_test_teardown(test_promtool, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,22 +60,25 @@ static void make_transcript(struct vs_transcript *t)
 
 	words[0] = (struct vs_word){.word = "Hello", .start = 0.0, .end = 0.7, .probability = 0.9};
 	words[1] = (struct vs_word){.word = "world.", .start = 0.8, .end = 1.5, .probability = 0.8};
-	words[2] = (struct vs_word){.word = "Second", .start = 3661.2346, .end = 3662.0,
-	                            .probability = 1.0};
-	words[3] = (struct vs_word){.word = "line", .start = 3662.1, .end = 3662.9996,
-	                            .probability = 0.5};
-	segs[0] = (struct vs_segment){.start = 0.0, .end = 1.5, .text = "Hello world.",
-	                              .first_word = 0, .n_words = 2};
-	segs[1] = (struct vs_segment){.start = 3661.2346, .end = 3662.9996, .text = "Second line",
-	                              .first_word = 2, .n_words = 2};
+	words[2] = (struct vs_word){
+	        .word = "Second", .start = 3661.2346, .end = 3662.0, .probability = 1.0};
+	words[3] = (struct vs_word){
+	        .word = "line", .start = 3662.1, .end = 3662.9996, .probability = 0.5};
+	segs[0] = (struct vs_segment){
+	        .start = 0.0, .end = 1.5, .text = "Hello world.", .first_word = 0, .n_words = 2};
+	segs[1] = (struct vs_segment){.start = 3661.2346,
+	                              .end = 3662.9996,
+	                              .text = "Second line",
+	                              .first_word = 2,
+	                              .n_words = 2};
 	*t = (struct vs_transcript){
-		.text = "Hello world. Second line",
-		.language = "en",
-		.duration = 3663.0004,
-		.segments = segs,
-		.n_segments = 2,
-		.words = words,
-		.n_words = 4,
+	        .text = "Hello world. Second line",
+	        .language = "en",
+	        .duration = 3663.0004,
+	        .segments = segs,
+	        .n_segments = 2,
+	        .words = words,
+	        .n_words = 4,
 	};
 }
 
@@ -87,8 +90,7 @@ static char *render(const json_t *v, const char *fmt, bool words, const char **c
 	return body;
 }
 
-static void assert_render(const json_t *v, const char *fmt, const char *want_ct,
-                          const char *want)
+static void assert_render(const json_t *v, const char *fmt, const char *want_ct, const char *want)
 {
 	const char *ct = NULL;
 	char *body = render(v, fmt, false, &ct);
@@ -346,9 +348,9 @@ static void test_render_cue_text(void **state)
 {
 	(void)state;
 	struct vs_segment segs[3] = {
-		{.start = 0, .end = 1, .text = "  a & <b>\r\n\n c --> d  "},
-		{.start = 1, .end = 2, .text = " \n "}, /* blank: dropped */
-		{.start = 2, .end = 3, .text = "e"},
+	        {.start = 0, .end = 1, .text = "  a & <b>\r\n\n c --> d  "},
+	        {.start = 1, .end = 2, .text = " \n "}, /* blank: dropped */
+	        {.start = 2, .end = 3, .text = "e"},
 	};
 	struct vs_transcript t = {.text = "x", .segments = segs, .n_segments = 3};
 	json_t *v = vs_transcript_to_verbose_json(&t, false);
@@ -387,9 +389,9 @@ static void test_timestamps(void **state)
 /* ---------------------------------------------------------------- speech */
 
 static const struct vs_speech_limits tts_lim = {
-	.max_input_chars = 4096,
-	.accepted_models = tts_models,
-	.models_hint = NULL,
+        .max_input_chars = 4096,
+        .accepted_models = tts_models,
+        .models_hint = NULL,
 };
 
 static int speech(const char *body, struct vs_speech_req *r, struct vs_oai_err *e)
@@ -418,8 +420,9 @@ static void test_speech_valid(void **state)
 	struct vs_speech_req r;
 	struct vs_oai_err e;
 
-	assert_int_equal(speech("{\"model\":\"tts-1\",\"input\":\"Hi there\",\"voice\":\"alloy\"}",
-	                        &r, &e), 0);
+	assert_int_equal(
+	        speech("{\"model\":\"tts-1\",\"input\":\"Hi there\",\"voice\":\"alloy\"}", &r, &e),
+	        0);
 	assert_string_equal(r.model, "tts-1");
 	assert_string_equal(r.input, "Hi there");
 	assert_string_equal(r.voice, "alloy");
@@ -430,7 +433,8 @@ static void test_speech_valid(void **state)
 	assert_int_equal(speech("{\"model\":\"tts-1-hd\",\"input\":\"x\",\"voice\":\"en-us+f3\","
 	                        "\"response_format\":\"wav\",\"speed\":2,\"instructions\":\"calm\","
 	                        "\"stream_format\":\"audio\",\"extra\":{\"a\":[1]}}",
-	                        &r, &e), 0);
+	                        &r, &e),
+	                 0);
 	assert_string_equal(r.model, "tts-1-hd");
 	assert_string_equal(r.voice, "en-us+f3");
 	assert_string_equal(r.response_format, "wav");
@@ -439,15 +443,19 @@ static void test_speech_valid(void **state)
 
 	/* null optional fields take their defaults; range ends are inclusive */
 	assert_int_equal(speech("{\"model\":\"tts-1\",\"input\":\"x\",\"voice\":\"v\","
-	                        "\"response_format\":null,\"speed\":null}", &r, &e), 0);
+	                        "\"response_format\":null,\"speed\":null}",
+	                        &r, &e),
+	                 0);
 	assert_string_equal(r.response_format, "mp3");
 	assert_near(r.speed, 1.0);
 	vs_speech_req_free(&r);
 	const char *fmts[] = {"mp3", "opus", "aac", "flac", "wav", "pcm"};
 	for (size_t i = 0; i < 6; i++) {
 		char body[160];
-		snprintf(body, sizeof(body), "{\"model\":\"tts-1\",\"input\":\"x\",\"voice\":\"v\","
-		         "\"response_format\":\"%s\",\"speed\":%s}", fmts[i], i % 2 ? "0.25" : "4.0");
+		snprintf(body, sizeof(body),
+		         "{\"model\":\"tts-1\",\"input\":\"x\",\"voice\":\"v\","
+		         "\"response_format\":\"%s\",\"speed\":%s}",
+		         fmts[i], i % 2 ? "0.25" : "4.0");
 		assert_int_equal(speech(body, &r, &e), 0);
 		assert_string_equal(r.response_format, fmts[i]);
 		assert_near(r.speed, i % 2 ? 0.25 : 4.0);
@@ -466,13 +474,16 @@ static void test_speech_control_chars(void **state)
 	struct vs_oai_err e;
 
 	assert_int_equal(speech("{\"model\":\"tts-1\",\"input\":\"\\u0001750S hello\","
-	                        "\"voice\":\"alloy\"}", &r, &e), 0);
+	                        "\"voice\":\"alloy\"}",
+	                        &r, &e),
+	                 0);
 	assert_string_equal(r.input, " 750S hello");
 	vs_speech_req_free(&r);
 
 	/* every C0 code but \t \n \r, and DEL, become one space each */
 	char body[1024], want[64];
-	size_t n = (size_t)snprintf(body, sizeof(body), "{\"model\":\"tts-1\",\"voice\":\"v\","
+	size_t n = (size_t)snprintf(body, sizeof(body),
+	                            "{\"model\":\"tts-1\",\"voice\":\"v\","
 	                            "\"input\":\"a");
 	size_t k = 0;
 	want[k++] = 'a';
@@ -490,7 +501,9 @@ static void test_speech_control_chars(void **state)
 
 	/* multi-byte UTF-8 is left alone */
 	assert_int_equal(speech("{\"model\":\"tts-1\",\"input\":\"caf\u00e9 \u2014 ok\","
-	                        "\"voice\":\"v\"}", &r, &e), 0);
+	                        "\"voice\":\"v\"}",
+	                        &r, &e),
+	                 0);
 	assert_string_equal(r.input, "caf\xc3\xa9 \xe2\x80\x94 ok");
 	vs_speech_req_free(&r);
 }
@@ -508,9 +521,10 @@ static void test_speech_malformed(void **state)
 	assert_non_null(strstr(e.message, "line 2, column"));
 	assert_non_null(strstr(e.message, "unexpected token"));
 
-	expect_reject("{\"model\":\"tts-1\",\"model\":\"tts-1\",\"input\":\"x\",\"voice\":\"v\"}", "",
+	expect_reject("{\"model\":\"tts-1\",\"model\":\"tts-1\",\"input\":\"x\",\"voice\":\"v\"}",
+	              "", "invalid_json");
+	expect_reject("{\"model\":\"tts-1\",\"input\":\"x\",\"voice\":\"v\"} x", "",
 	              "invalid_json");
-	expect_reject("{\"model\":\"tts-1\",\"input\":\"x\",\"voice\":\"v\"} x", "", "invalid_json");
 	expect_reject("{\"model\":\"tts-1\",\"input\":\"a\\u0000b\",\"voice\":\"v\"}", "",
 	              "invalid_json");
 	expect_reject("{\"model\":\"tts-1\",\"input\":\"\xff\",\"voice\":\"v\"}", "",
@@ -527,14 +541,17 @@ static void test_speech_fields(void **state)
 {
 	(void)state;
 	expect_reject("{\"input\":\"x\",\"voice\":\"v\"}", "model", "missing_required_parameter");
-	expect_reject("{\"model\":\"tts-1\",\"voice\":\"v\"}", "input", "missing_required_parameter");
-	expect_reject("{\"model\":\"tts-1\",\"input\":\"x\"}", "voice", "missing_required_parameter");
+	expect_reject("{\"model\":\"tts-1\",\"voice\":\"v\"}", "input",
+	              "missing_required_parameter");
+	expect_reject("{\"model\":\"tts-1\",\"input\":\"x\"}", "voice",
+	              "missing_required_parameter");
 	expect_reject("{\"model\":\"tts-1\",\"input\":\"\",\"voice\":\"v\"}", "input",
 	              "invalid_value");
 	expect_reject("{\"model\":\"tts-1\",\"input\":\"x\",\"voice\":\"\"}", "voice",
 	              "invalid_value");
 	expect_reject("{\"model\":\"tts-1\",\"input\":\"x\",\"voice\":\"v\","
-	              "\"response_format\":\"ogg\"}", "response_format", "invalid_value");
+	              "\"response_format\":\"ogg\"}",
+	              "response_format", "invalid_value");
 	expect_reject("{\"model\":\"tts-1\",\"input\":\"x\",\"voice\":\"v\",\"speed\":0.24}",
 	              "speed", "invalid_value");
 	expect_reject("{\"model\":\"tts-1\",\"input\":\"x\",\"voice\":\"v\",\"speed\":4.01}",
@@ -543,7 +560,8 @@ static void test_speech_fields(void **state)
 	expect_reject("{\"model\":1,\"input\":\"x\",\"voice\":\"v\"}", "model", "invalid_type");
 	expect_reject("{\"model\":\"tts-1\",\"input\":[\"x\"],\"voice\":\"v\"}", "input",
 	              "invalid_type");
-	expect_reject("{\"model\":\"tts-1\",\"input\":\"x\",\"voice\":{}}", "voice", "invalid_type");
+	expect_reject("{\"model\":\"tts-1\",\"input\":\"x\",\"voice\":{}}", "voice",
+	              "invalid_type");
 	expect_reject("{\"model\":\"tts-1\",\"input\":\"x\",\"voice\":\"v\",\"response_format\":3}",
 	              "response_format", "invalid_type");
 	expect_reject("{\"model\":\"tts-1\",\"input\":\"x\",\"voice\":\"v\",\"speed\":\"fast\"}",
@@ -649,7 +667,9 @@ static void test_speech_lengths(void **state)
 static struct vs_transcription_fields base_fields(void)
 {
 	return (struct vs_transcription_fields){
-		.model = "whisper-1", .has_file = true, .file_bytes = 1234,
+	        .model = "whisper-1",
+	        .has_file = true,
+	        .file_bytes = 1234,
 	};
 }
 
@@ -749,8 +769,9 @@ static void test_transcription_invalid(void **state)
 	struct vs_transcription_opts o;
 	struct vs_oai_err e;
 	f.model = "gpt-4o-transcribe";
-	assert_int_equal(vs_transcription_validate(&f, asr_models, "whisper-1 (pocketsphinx)", &o,
-	                                           &e), -EINVAL);
+	assert_int_equal(
+	        vs_transcription_validate(&f, asr_models, "whisper-1 (pocketsphinx)", &o, &e),
+	        -EINVAL);
 	assert_non_null(strstr(e.message, "whisper-1 (pocketsphinx)"));
 
 	f = base_fields();
@@ -777,8 +798,8 @@ static void test_transcription_invalid(void **state)
 	f.timestamp_granularities = "segment,sentence";
 	expect_asr_reject(&f, "timestamp_granularities", "invalid_value");
 
-	const char *bad_langs[] = {"english", "e", "en-", "e1", "en-US-x-y", "en-u",
-	                           "\xc3\xa9n", "en-us-0123456789"};
+	const char *bad_langs[] = {"english",   "e",    "en-",       "e1",
+	                           "en-US-x-y", "en-u", "\xc3\xa9n", "en-us-0123456789"};
 	for (size_t i = 0; i < sizeof(bad_langs) / sizeof(bad_langs[0]); i++) {
 		f = base_fields();
 		f.language = bad_langs[i];
@@ -804,23 +825,23 @@ static void test_transcription_invalid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_error_bodies),
-		cmocka_unit_test(test_error_object_and_sanitize),
-		cmocka_unit_test(test_utf8),
-		cmocka_unit_test(test_language_names),
-		cmocka_unit_test(test_verbose_json),
-		cmocka_unit_test(test_render_formats),
-		cmocka_unit_test(test_render_empty),
-		cmocka_unit_test(test_render_cue_text),
-		cmocka_unit_test(test_timestamps),
-		cmocka_unit_test(test_speech_valid),
-		cmocka_unit_test(test_speech_malformed),
-		cmocka_unit_test(test_speech_fields),
-		cmocka_unit_test(test_speech_models),
-		cmocka_unit_test(test_speech_lengths),
-		cmocka_unit_test(test_speech_control_chars),
-		cmocka_unit_test(test_transcription_valid),
-		cmocka_unit_test(test_transcription_invalid),
+	        cmocka_unit_test(test_error_bodies),
+	        cmocka_unit_test(test_error_object_and_sanitize),
+	        cmocka_unit_test(test_utf8),
+	        cmocka_unit_test(test_language_names),
+	        cmocka_unit_test(test_verbose_json),
+	        cmocka_unit_test(test_render_formats),
+	        cmocka_unit_test(test_render_empty),
+	        cmocka_unit_test(test_render_cue_text),
+	        cmocka_unit_test(test_timestamps),
+	        cmocka_unit_test(test_speech_valid),
+	        cmocka_unit_test(test_speech_malformed),
+	        cmocka_unit_test(test_speech_fields),
+	        cmocka_unit_test(test_speech_models),
+	        cmocka_unit_test(test_speech_lengths),
+	        cmocka_unit_test(test_speech_control_chars),
+	        cmocka_unit_test(test_transcription_valid),
+	        cmocka_unit_test(test_transcription_invalid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

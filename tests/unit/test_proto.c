@@ -221,13 +221,13 @@ static void test_large_post_never_blocks_and_round_trips(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_json_frame_round_trips),
-		cmocka_unit_test(test_descriptor_is_passed_and_cloexec),
-		cmocka_unit_test(test_incremental_reader_reassembles_split_frames),
-		cmocka_unit_test(test_bad_magic_is_a_protocol_error),
-		cmocka_unit_test(test_oversized_frame_is_refused),
-		cmocka_unit_test(test_eof_mid_frame_is_protocol_error_and_clean_eof_is_epipe),
-		cmocka_unit_test(test_large_post_never_blocks_and_round_trips),
+	        cmocka_unit_test(test_json_frame_round_trips),
+	        cmocka_unit_test(test_descriptor_is_passed_and_cloexec),
+	        cmocka_unit_test(test_incremental_reader_reassembles_split_frames),
+	        cmocka_unit_test(test_bad_magic_is_a_protocol_error),
+	        cmocka_unit_test(test_oversized_frame_is_refused),
+	        cmocka_unit_test(test_eof_mid_frame_is_protocol_error_and_clean_eof_is_epipe),
+	        cmocka_unit_test(test_large_post_never_blocks_and_round_trips),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -107,10 +107,10 @@ static void test_newcomer_does_not_jump_the_queue(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_no_queue_rejects_when_all_slots_busy),
-		cmocka_unit_test(test_queue_is_fifo_and_hands_slot_over),
-		cmocka_unit_test(test_queue_timeout_expires_waiters_in_order),
-		cmocka_unit_test(test_newcomer_does_not_jump_the_queue),
+	        cmocka_unit_test(test_no_queue_rejects_when_all_slots_busy),
+	        cmocka_unit_test(test_queue_is_fifo_and_hands_slot_over),
+	        cmocka_unit_test(test_queue_timeout_expires_waiters_in_order),
+	        cmocka_unit_test(test_newcomer_does_not_jump_the_queue),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -43,69 +43,81 @@
 #define MAX_KEY 1024
 
 static const char usage[] =
-	"Usage: voicestack-loadtest [OPTIONS]\n"
-	"Load-test the Voice Stack ASR and TTS services (or any OpenAI-compatible\n"
-	"audio server): N workers per service, each with one request in flight.\n"
-	"\n"
-	"  --service asr|tts|both  services to load (default both; both = at the\n"
-	"                          same time, --workers each)\n"
-	"  --workers N             concurrent requests per service (default 10, max %d)\n"
-	"  --requests N            requests per worker (default 5)\n"
-	"  --duration S            instead of --requests: start requests for S seconds\n"
-	"                          (fractions allowed), then wait for those in flight\n"
-	"  --timeout S             per-request timeout in seconds (default 300)\n"
-	"  --asr-url URL           ASR base or endpoint URL (default\n"
-	"                          http://localhost:5001); " ASR_ENDPOINT "\n"
-	"                          is appended unless the path already ends with it\n"
-	"  --tts-url URL           TTS base or endpoint URL (default\n"
-	"                          http://localhost:5002); " TTS_ENDPOINT " likewise\n"
-	"  --asr-host, --tts-host  aliases of --asr-url, --tts-url (the original's names)\n"
-	"  --file PATH             audio to upload for ASR (default: a 1.5 s 16 kHz WAV\n"
-	"                          of a speech-like signal made in memory)\n"
-	"  --text TEXT             TTS input (default \"This is a load test for the text\n"
-	"                          to speech service.\")\n"
-	"  --format FMT            TTS response_format, e.g. mp3, wav, opus (default: not\n"
-	"                          sent, the server's default)\n"
-	"  --voice NAME            TTS voice (default alloy)\n"
-	"  --api-key KEY           send Authorization: Bearer KEY\n"
-	"  --expect-continue       ASR uploads send Expect: 100-continue, so a server\n"
-	"                          can refuse (429) before the body is sent\n"
-	"  --json                  print the summary as JSON on stdout (instead of text)\n"
-	"  --verbose, -v           one line per finished request on stderr\n"
-	"  --help, -h              this text\n"
-	"  --version               print the version\n"
-	"\n"
-	"While running on a terminal, stderr shows one progress line a second.\n"
-	"Exit status: 0 every request got an HTTP answer (429 and 503 included),\n"
-	"1 some did not (transport error, timeout, ^C) or the run failed, 2 bad flags.\n";
+        "Usage: voicestack-loadtest [OPTIONS]\n"
+        "Load-test the Voice Stack ASR and TTS services (or any OpenAI-compatible\n"
+        "audio server): N workers per service, each with one request in flight.\n"
+        "\n"
+        "  --service asr|tts|both  services to load (default both; both = at the\n"
+        "                          same time, --workers each)\n"
+        "  --workers N             concurrent requests per service (default 10, max %d)\n"
+        "  --requests N            requests per worker (default 5)\n"
+        "  --duration S            instead of --requests: start requests for S seconds\n"
+        "                          (fractions allowed), then wait for those in flight\n"
+        "  --timeout S             per-request timeout in seconds (default 300)\n"
+        "  --asr-url URL           ASR base or endpoint URL (default\n"
+        "                          http://localhost:5001); " ASR_ENDPOINT "\n"
+        "                          is appended unless the path already ends with it\n"
+        "  --tts-url URL           TTS base or endpoint URL (default\n"
+        "                          http://localhost:5002); " TTS_ENDPOINT " likewise\n"
+        "  --asr-host, --tts-host  aliases of --asr-url, --tts-url (the original's names)\n"
+        "  --file PATH             audio to upload for ASR (default: a 1.5 s 16 kHz WAV\n"
+        "                          of a speech-like signal made in memory)\n"
+        "  --text TEXT             TTS input (default \"This is a load test for the text\n"
+        "                          to speech service.\")\n"
+        "  --format FMT            TTS response_format, e.g. mp3, wav, opus (default: not\n"
+        "                          sent, the server's default)\n"
+        "  --voice NAME            TTS voice (default alloy)\n"
+        "  --api-key KEY           send Authorization: Bearer KEY\n"
+        "  --expect-continue       ASR uploads send Expect: 100-continue, so a server\n"
+        "                          can refuse (429) before the body is sent\n"
+        "  --json                  print the summary as JSON on stdout (instead of text)\n"
+        "  --verbose, -v           one line per finished request on stderr\n"
+        "  --help, -h              this text\n"
+        "  --version               print the version\n"
+        "\n"
+        "While running on a terminal, stderr shows one progress line a second.\n"
+        "Exit status: 0 every request got an HTTP answer (429 and 503 included),\n"
+        "1 some did not (transport error, timeout, ^C) or the run failed, 2 bad flags.\n";
 
 enum {
-	OPT_SERVICE = 256, OPT_WORKERS, OPT_REQUESTS, OPT_DURATION, OPT_TIMEOUT, OPT_ASR_URL,
-	OPT_TTS_URL, OPT_FILE, OPT_TEXT, OPT_FORMAT, OPT_VOICE, OPT_API_KEY, OPT_JSON,
-	OPT_VERSION, OPT_EXPECT,
+	OPT_SERVICE = 256,
+	OPT_WORKERS,
+	OPT_REQUESTS,
+	OPT_DURATION,
+	OPT_TIMEOUT,
+	OPT_ASR_URL,
+	OPT_TTS_URL,
+	OPT_FILE,
+	OPT_TEXT,
+	OPT_FORMAT,
+	OPT_VOICE,
+	OPT_API_KEY,
+	OPT_JSON,
+	OPT_VERSION,
+	OPT_EXPECT,
 };
 
 static const struct option longopts[] = {
-	{"service", required_argument, NULL, OPT_SERVICE},
-	{"workers", required_argument, NULL, OPT_WORKERS},
-	{"requests", required_argument, NULL, OPT_REQUESTS},
-	{"duration", required_argument, NULL, OPT_DURATION},
-	{"timeout", required_argument, NULL, OPT_TIMEOUT},
-	{"asr-url", required_argument, NULL, OPT_ASR_URL},
-	{"asr-host", required_argument, NULL, OPT_ASR_URL},
-	{"tts-url", required_argument, NULL, OPT_TTS_URL},
-	{"tts-host", required_argument, NULL, OPT_TTS_URL},
-	{"file", required_argument, NULL, OPT_FILE},
-	{"text", required_argument, NULL, OPT_TEXT},
-	{"format", required_argument, NULL, OPT_FORMAT},
-	{"voice", required_argument, NULL, OPT_VOICE},
-	{"api-key", required_argument, NULL, OPT_API_KEY},
-	{"json", no_argument, NULL, OPT_JSON},
-	{"expect-continue", no_argument, NULL, OPT_EXPECT},
-	{"verbose", no_argument, NULL, 'v'},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, OPT_VERSION},
-	{NULL, 0, NULL, 0},
+        {"service", required_argument, NULL, OPT_SERVICE},
+        {"workers", required_argument, NULL, OPT_WORKERS},
+        {"requests", required_argument, NULL, OPT_REQUESTS},
+        {"duration", required_argument, NULL, OPT_DURATION},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"asr-url", required_argument, NULL, OPT_ASR_URL},
+        {"asr-host", required_argument, NULL, OPT_ASR_URL},
+        {"tts-url", required_argument, NULL, OPT_TTS_URL},
+        {"tts-host", required_argument, NULL, OPT_TTS_URL},
+        {"file", required_argument, NULL, OPT_FILE},
+        {"text", required_argument, NULL, OPT_TEXT},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"voice", required_argument, NULL, OPT_VOICE},
+        {"api-key", required_argument, NULL, OPT_API_KEY},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"expect-continue", no_argument, NULL, OPT_EXPECT},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
 };
 
 static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -200,10 +212,10 @@ out:
 static const char *audio_type(const char *name)
 {
 	static const char *const map[][2] = {
-		{"wav", "audio/wav"}, {"mp3", "audio/mpeg"}, {"mpga", "audio/mpeg"},
-		{"mpeg", "audio/mpeg"}, {"ogg", "audio/ogg"}, {"oga", "audio/ogg"},
-		{"opus", "audio/ogg"}, {"flac", "audio/flac"}, {"m4a", "audio/mp4"},
-		{"mp4", "audio/mp4"}, {"webm", "audio/webm"}, {"aac", "audio/aac"},
+	        {"wav", "audio/wav"},   {"mp3", "audio/mpeg"},  {"mpga", "audio/mpeg"},
+	        {"mpeg", "audio/mpeg"}, {"ogg", "audio/ogg"},   {"oga", "audio/ogg"},
+	        {"opus", "audio/ogg"},  {"flac", "audio/flac"}, {"m4a", "audio/mp4"},
+	        {"mp4", "audio/mp4"},   {"webm", "audio/webm"}, {"aac", "audio/aac"},
 	};
 	const char *dot = strrchr(name, '.');
 
@@ -244,7 +256,8 @@ static int read_file(const char *path, unsigned char **out, size_t *len, char *e
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
-			snprintf(err, el, "%s", r < 0 ? strerror(errno) : "file shrank while reading");
+			snprintf(err, el, "%s",
+			         r < 0 ? strerror(errno) : "file shrank while reading");
 			free(buf);
 			close(fd);
 			return -EIO;
@@ -289,33 +302,33 @@ static int parse_flags(int argc, char **argv, struct lt_opts *o, const char **ur
 			break;
 		case OPT_WORKERS:
 			if (parse_long(a, 1, LT_MAX_WORKERS, &n))
-				return bad("--workers %s: must be an integer from 1 to %d", a, LT_MAX_WORKERS);
+				return bad("--workers %s: must be an integer from 1 to %d", a,
+				           LT_MAX_WORKERS);
 			o->workers = (int)n;
 			break;
 		case OPT_REQUESTS:
 			if (parse_long(a, 1, 1000000000L, &n))
-				return bad("--requests %s: must be an integer from 1 to 1000000000", a);
+				return bad("--requests %s: must be an integer from 1 to 1000000000",
+				           a);
 			o->requests = n;
 			have_req = 1;
 			break;
 		case OPT_DURATION:
 			if (parse_secs(a, 0.001, 31 * 86400.0, &o->duration))
-				return bad("--duration %s: must be a number of seconds above 0, at most "
-				           "2678400 (31 days)", a);
+				return bad("--duration %s: must be a number of seconds above 0, at "
+				           "most "
+				           "2678400 (31 days)",
+				           a);
 			break;
 		case OPT_TIMEOUT:
 			if (parse_secs(a, 0.001, 86400.0, &o->timeout))
-				return bad("--timeout %s: must be a number of seconds above 0, at most 86400", a);
+				return bad("--timeout %s: must be a number of seconds above 0, at "
+				           "most 86400",
+				           a);
 			break;
-		case OPT_ASR_URL:
-			urls[LT_ASR] = a;
-			break;
-		case OPT_TTS_URL:
-			urls[LT_TTS] = a;
-			break;
-		case OPT_FILE:
-			o->file = a;
-			break;
+		case OPT_ASR_URL: urls[LT_ASR] = a; break;
+		case OPT_TTS_URL: urls[LT_TTS] = a; break;
+		case OPT_FILE: o->file = a; break;
 		case OPT_TEXT:
 			if (!*a || strlen(a) > MAX_TEXT)
 				return bad("--text: must be 1 to %d bytes", MAX_TEXT);
@@ -323,7 +336,8 @@ static int parse_flags(int argc, char **argv, struct lt_opts *o, const char **ur
 			break;
 		case OPT_FORMAT:
 			if (!valid_token(a, 16))
-				return bad("--format %s: must be a format name such as mp3 or wav", a);
+				return bad("--format %s: must be a format name such as mp3 or wav",
+				           a);
 			o->format = a;
 			break;
 		case OPT_VOICE:
@@ -336,23 +350,12 @@ static int parse_flags(int argc, char **argv, struct lt_opts *o, const char **ur
 				return bad("--api-key: must be 1 to %d bytes on one line", MAX_KEY);
 			o->api_key = a;
 			break;
-		case OPT_JSON:
-			o->json = 1;
-			break;
-		case OPT_EXPECT:
-			o->expect = 1;
-			break;
-		case 'v':
-			o->verbose = 1;
-			break;
-		case 'h':
-			printf(usage, LT_MAX_WORKERS);
-			return -1;
-		case OPT_VERSION:
-			printf("voicestack-loadtest %s\n", VS_VERSION);
-			return -1;
-		case ':':
-			return bad("%s: needs a value", argv[optind - 1]);
+		case OPT_JSON: o->json = 1; break;
+		case OPT_EXPECT: o->expect = 1; break;
+		case 'v': o->verbose = 1; break;
+		case 'h': printf(usage, LT_MAX_WORKERS); return -1;
+		case OPT_VERSION: printf("voicestack-loadtest %s\n", VS_VERSION); return -1;
+		case ':': return bad("%s: needs a value", argv[optind - 1]);
 		default:
 			if (optopt > 0 && optopt < 256)
 				return bad("unknown option -%c", optopt);
@@ -371,8 +374,12 @@ static int parse_flags(int argc, char **argv, struct lt_opts *o, const char **ur
 int main(int argc, char **argv)
 {
 	struct lt_opts o = {
-		.want = {1, 1}, .workers = 10, .requests = 5, .timeout = 300.0,
-		.text = DEFAULT_TEXT, .voice = "alloy",
+	        .want = {1, 1},
+	        .workers = 10,
+	        .requests = 5,
+	        .timeout = 300.0,
+	        .text = DEFAULT_TEXT,
+	        .voice = "alloy",
 	};
 	const char *urls[LT_NSVC] = {"http://localhost:5001", "http://localhost:5002"};
 	static const char *const endpoints[LT_NSVC] = {ASR_ENDPOINT, TTS_ENDPOINT};

@@ -56,7 +56,8 @@ static void text_service(const struct lt_stats *s, double elapsed)
 
 	printf("\n%s  %s\n", s->name[0] == 'a' ? "ASR" : "TTS", s->url);
 	printf("  requests     %ld sent, %ld completed: %ld HTTP answers, %ld transport errors "
-	       "(%ld timeouts)", s->sent, s->completed, s->answered, s->errors, s->timeouts);
+	       "(%ld timeouts)",
+	       s->sent, s->completed, s->answered, s->errors, s->timeouts);
 	if (s->aborted)
 		printf(", %ld aborted in flight", s->aborted);
 	printf("\n  status      ");
@@ -133,9 +134,9 @@ static json_t *json_latency(const struct lt_stats *s, int status)
 
 	if (lt_stats_latency(s, status, &l) < 0)
 		return NULL;
-	return json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, s:f}", "count", (json_int_t)l.n,
-	                 "min", l.min, "mean", l.mean, "p50", l.p50, "p90", l.p90, "p99", l.p99,
-	                 "max", l.max);
+	return json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, s:f}", "count", (json_int_t)l.n, "min",
+	                 l.min, "mean", l.mean, "p50", l.p50, "p90", l.p90, "p99", l.p99, "max",
+	                 l.max);
 }
 
 /* json_object_set_new() tolerates a NULL value by failing; count that. */
@@ -164,10 +165,11 @@ static json_t *json_service(const struct lt_stats *s, double elapsed)
 	for (int i = 0; !bad && i < s->nerr; i++) {
 		const struct lt_errkind *k = &s->err[i];
 
-		bad |= json_array_append_new(errs, json_pack("{s:i, s:s, s:s, s:I, s:b}", "code",
-		                             k->code, "message", curl_easy_strerror((CURLcode)k->code),
-		                             "example", k->example, "count", (json_int_t)k->count,
-		                             "timeout", k->code == CURLE_OPERATION_TIMEDOUT)) < 0;
+		bad |= json_array_append_new(
+		               errs, json_pack("{s:i, s:s, s:s, s:I, s:b}", "code", k->code,
+		                               "message", curl_easy_strerror((CURLcode)k->code),
+		                               "example", k->example, "count", (json_int_t)k->count,
+		                               "timeout", k->code == CURLE_OPERATION_TIMEDOUT)) < 0;
 	}
 	for (int i = 0; !bad && i < s->nretry; i++)
 		bad |= put(retry, s->retry[i].value, json_integer(s->retry[i].count)) < 0;
@@ -181,21 +183,18 @@ static json_t *json_service(const struct lt_stats *s, double elapsed)
 		json_decref(retry);
 		return NULL;
 	}
-	if (json_object_update_new(j, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o,"
-	                                        " s:f, s:f, s:f, s:o, s:o, s:I}",
-	                                        "url", s->url, "sent", (json_int_t)s->sent,
-	                                        "completed", (json_int_t)s->completed,
-	                                        "answered", (json_int_t)s->answered,
-	                                        "transport_errors", (json_int_t)s->errors,
-	                                        "timeouts", (json_int_t)s->timeouts,
-	                                        "aborted", (json_int_t)s->aborted,
-	                                        "status", status, "errors", errs,
-	                                        "elapsed_s", w,
-	                                        "throughput_rps",
-	                                        w > 0 ? (double)s->answered / w : 0.0,
-	                                        "ok_rps", w > 0 ? (double)count_2xx(s) / w : 0.0,
-	                                        "latency_ms", lat, "retry_after", retry,
-	                                        "bytes_received", (json_int_t)s->bytes_rx)) < 0) {
+	if (json_object_update_new(
+	            j, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o,"
+	                         " s:f, s:f, s:f, s:o, s:o, s:I}",
+	                         "url", s->url, "sent", (json_int_t)s->sent, "completed",
+	                         (json_int_t)s->completed, "answered", (json_int_t)s->answered,
+	                         "transport_errors", (json_int_t)s->errors, "timeouts",
+	                         (json_int_t)s->timeouts, "aborted", (json_int_t)s->aborted,
+	                         "status", status, "errors", errs, "elapsed_s", w, "throughput_rps",
+	                         w > 0 ? (double)s->answered / w : 0.0, "ok_rps",
+	                         w > 0 ? (double)count_2xx(s) / w : 0.0, "latency_ms", lat,
+	                         "retry_after", retry, "bytes_received", (json_int_t)s->bytes_rx)) <
+	    0) {
 		json_decref(j);
 		return NULL;
 	}
@@ -209,17 +208,19 @@ int lt_report_json(const struct lt_opts *o, const struct lt_stats st[LT_NSVC], d
 	int rc = 0;
 
 	cfg = json_pack("{s:s, s:i, s:I, s:f, s:f}", "service",
-	                o->want[LT_ASR] && o->want[LT_TTS] ? "both" : o->want[LT_ASR] ? "asr" : "tts",
-	                "workers", o->workers, "requests", (json_int_t)o->requests,
-	                "duration_s", o->duration, "timeout_s", o->timeout);
+	                o->want[LT_ASR] && o->want[LT_TTS] ? "both"
+	                : o->want[LT_ASR]                  ? "asr"
+	                                                   : "tts",
+	                "workers", o->workers, "requests", (json_int_t)o->requests, "duration_s",
+	                o->duration, "timeout_s", o->timeout);
 	if (!svcs || !cfg)
 		rc = -1;
 	for (int s = 0; svcs && s < LT_NSVC; s++)
 		if (o->want[s] && put(svcs, st[s].name, json_service(&st[s], elapsed)) < 0)
 			rc = -1;
 	root = json_pack("{s:s, s:s, s:o*, s:f, s:i, s:o*}", "tool", "voicestack-loadtest",
-	                 "version", VS_VERSION, "config", cfg, "elapsed_s", elapsed,
-	                 "exit_status", exit_status, "services", svcs);
+	                 "version", VS_VERSION, "config", cfg, "elapsed_s", elapsed, "exit_status",
+	                 exit_status, "services", svcs);
 	if (!root || rc < 0 || json_dumpf(root, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) < 0)
 		rc = -1;
 	else

@@ -44,7 +44,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#define BODY_HEAD 160       /* bytes of an error body shown by --verbose */
+#define BODY_HEAD 160 /* bytes of an error body shown by --verbose */
 #define POLL_MS 100
 
 struct upload {
@@ -134,7 +134,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
 	size_t len = size * n, i = 12, j = 0;
 
 	if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
-		w->retry_after[0] = '\0';     /* a new response (e.g. after 100) */
+		w->retry_after[0] = '\0'; /* a new response (e.g. after 100) */
 		return len;
 	}
 	if (len <= 12 || strncasecmp(buf, "Retry-After:", 12) != 0)
@@ -180,8 +180,8 @@ static void progress(struct loop *L, double now)
 		                        st->completed, L->inflight[s]);
 		for (int c = 100; c < LT_MAX_STATUS && off < sizeof(line); c++)
 			if (st->status[c])
-				off += (size_t)snprintf(line + off, sizeof(line) - off, "%d:%ld ", c,
-				                        st->status[c]);
+				off += (size_t)snprintf(line + off, sizeof(line) - off, "%d:%ld ",
+				                        c, st->status[c]);
 		if (off < sizeof(line))
 			off += (size_t)snprintf(line + off, sizeof(line) - off, "err:%ld]",
 			                        st->errors);
@@ -189,7 +189,7 @@ static void progress(struct loop *L, double now)
 	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1)
 		cols = ws.ws_col;
 	if (cols - 1 < sizeof(line))
-		line[cols - 1] = '\0';    /* never wrap: \r must return to the same line */
+		line[cols - 1] = '\0'; /* never wrap: \r must return to the same line */
 	fprintf(stderr, "\r\033[K%s", line);
 	fflush(stderr);
 	L->line_shown = 1;
@@ -229,7 +229,7 @@ static int want_more(const struct loop *L, const struct worker *w, double now)
 }
 
 static void verbose_line(struct loop *L, const struct worker *w, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 static void verbose_line(struct loop *L, const struct worker *w, const char *fmt, ...)
 {
@@ -268,7 +268,8 @@ static int finish(struct loop *L, struct worker *w, CURLcode rc, double now)
 				             (double)us / 1000.0, (unsigned long long)w->bytes);
 			else
 				verbose_line(L, w, "%ld in %.1f ms%s%s: %s", status,
-				             (double)us / 1000.0, w->retry_after[0] ? ", Retry-After " : "",
+				             (double)us / 1000.0,
+				             w->retry_after[0] ? ", Retry-After " : "",
 				             w->retry_after, w->head);
 		}
 	} else {
@@ -276,16 +277,15 @@ static int finish(struct loop *L, struct worker *w, CURLcode rc, double now)
 
 		lt_stats_error(st, (int)rc, rc == CURLE_OPERATION_TIMEDOUT, detail, now);
 		if (L->o->verbose)
-			verbose_line(L, w, "error CURLE %d (%s): %s", (int)rc, curl_easy_strerror(rc),
-			             detail);
+			verbose_line(L, w, "error CURLE %d (%s): %s", (int)rc,
+			             curl_easy_strerror(rc), detail);
 	}
 	if (want_more(L, w, now))
 		return start(L, w, now);
 	return 0;
 }
 
-static int setup_worker(struct loop *L, struct worker *w, int svc, int id, char *err,
-                        size_t errlen)
+static int setup_worker(struct loop *L, struct worker *w, int svc, int id, char *err, size_t errlen)
 {
 	const struct lt_opts *o = L->o;
 	CURL *e = curl_easy_init();
@@ -326,7 +326,8 @@ static int setup_worker(struct loop *L, struct worker *w, int svc, int id, char 
 	    curl_mime_data_cb(p, (curl_off_t)o->audio_len, up_read, up_seek, NULL, &w->up))
 		goto oom;
 	p = curl_mime_addpart(w->mime);
-	if (!p || curl_mime_name(p, "model") || curl_mime_data(p, "whisper-1", CURL_ZERO_TERMINATED))
+	if (!p || curl_mime_name(p, "model") ||
+	    curl_mime_data(p, "whisper-1", CURL_ZERO_TERMINATED))
 		goto oom;
 	p = curl_mime_addpart(w->mime);
 	if (!p || curl_mime_name(p, "response_format") ||
@@ -375,7 +376,8 @@ static int build_shared(struct loop *L, char *err, size_t errlen)
 		L->tts_body = j ? json_dumps(j, JSON_COMPACT) : NULL;
 		json_decref(j);
 		if (!L->tts_body) {
-			snprintf(err, errlen, "cannot build the TTS JSON body (is --text valid UTF-8?)");
+			snprintf(err, errlen,
+			         "cannot build the TTS JSON body (is --text valid UTF-8?)");
 			return -EINVAL;
 		}
 	}
@@ -392,7 +394,7 @@ static void teardown(struct loop *L)
 
 		if (w->active)
 			curl_multi_remove_handle(L->multi, w->easy);
-		curl_easy_cleanup(w->easy);   /* before the mime it points to */
+		curl_easy_cleanup(w->easy); /* before the mime it points to */
 		curl_mime_free(w->mime);
 	}
 	free(L->w);
@@ -434,7 +436,8 @@ static void raise_fd_limit(rlim_t need)
 		return;
 	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < need)
-		fprintf(stderr, "voicestack-loadtest: warning: open-file limit %llu is below the "
+		fprintf(stderr,
+		        "voicestack-loadtest: warning: open-file limit %llu is below the "
 		        "%llu this run needs; expect \"Couldn't connect\" errors (ulimit -n)\n",
 		        (unsigned long long)rl.rlim_cur, (unsigned long long)need);
 }
@@ -444,8 +447,8 @@ static int inflight(const struct loop *L)
 	return L->inflight[LT_ASR] + L->inflight[LT_TTS];
 }
 
-int lt_run(const struct lt_opts *o, struct lt_stats st[LT_NSVC], double *elapsed,
-           char *err, size_t errlen)
+int lt_run(const struct lt_opts *o, struct lt_stats st[LT_NSVC], double *elapsed, char *err,
+           size_t errlen)
 {
 	struct loop L = {.o = o, .st = st};
 	struct sigaction sa = {.sa_handler = on_sigint};
@@ -506,8 +509,10 @@ int lt_run(const struct lt_opts *o, struct lt_stats st[LT_NSVC], double *elapsed
 		now = lt_now();
 		if (g_interrupts == 1 && !reported) {
 			clear_line(&L);
-			fprintf(stderr, "interrupted: waiting for %d request(s) in flight "
-			        "(^C again to drop them)\n", inflight(&L));
+			fprintf(stderr,
+			        "interrupted: waiting for %d request(s) in flight "
+			        "(^C again to drop them)\n",
+			        inflight(&L));
 			reported = 1;
 		}
 		if (g_interrupts >= 2) {

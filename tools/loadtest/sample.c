@@ -32,7 +32,7 @@
 
 /* F1/F2 of a few vowels (Hz), roughly /a/ /i/ /u/ /e/ /o/ */
 static const double formants[][2] = {
-	{730, 1090}, {270, 2290}, {300, 870}, {530, 1840}, {570, 840},
+        {730, 1090}, {270, 2290}, {300, 870}, {530, 1840}, {570, 840},
 };
 
 static void put16(unsigned char *p, unsigned v)
@@ -88,7 +88,7 @@ int lt_sample_wav(unsigned char **out, size_t *len)
 		double ts = t - syl * 0.32, y = 0.0;
 
 		if (t < 0.2 || t > SECONDS - 0.2) {
-			y = 0.0;                          /* lead-in / tail silence */
+			y = 0.0; /* lead-in / tail silence */
 		} else if (ts < 0.22) {
 			double f0 = 120.0 + 40.0 * sin(2 * M_PI * 0.7 * t) + 60.0 * ts;
 			double env = sin(M_PI * ts / 0.22);
@@ -107,8 +107,8 @@ int lt_sample_wav(unsigned char **out, size_t *len)
 	put32(w + 4, (unsigned long)(total - 8));
 	memcpy(w + 8, "WAVEfmt ", 8);
 	put32(w + 16, 16);
-	put16(w + 20, 1);                /* PCM */
-	put16(w + 22, 1);                /* mono */
+	put16(w + 20, 1); /* PCM */
+	put16(w + 22, 1); /* mono */
 	put32(w + 24, RATE);
 	put32(w + 28, RATE * 2);
 	put16(w + 32, 2);

@@ -98,8 +98,7 @@ int lt_stats_answer(struct lt_stats *s, int status, double ms, const char *retry
 	return 0;
 }
 
-void lt_stats_error(struct lt_stats *s, int code, int is_timeout, const char *detail,
-                    double now)
+void lt_stats_error(struct lt_stats *s, int code, int is_timeout, const char *detail, double now)
 {
 	struct lt_errkind *k = NULL;
 
@@ -115,7 +114,7 @@ void lt_stats_error(struct lt_stats *s, int code, int is_timeout, const char *de
 		k->code = code;
 		snprintf(k->example, sizeof(k->example), "%s", detail ? detail : "");
 	}
-	if (!k)         /* table full: lump into the last kind rather than lose it */
+	if (!k) /* table full: lump into the last kind rather than lose it */
 		k = &s->err[LT_MAX_ERRKINDS - 1];
 	k->count++;
 }
