@@ -26,6 +26,7 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "engine/engine.h"
+#include "engine_settings.h"
 #include "http/http.h"
 #include "api/openai.h"
 #include "obs/metrics.h"
@@ -46,14 +47,15 @@ static void usage(FILE *f)
 	        "\n"
 	        "Options valid everywhere: --help, --version, --env-file PATH, and every setting\n"
 	        "below as --name-in-lower-case VALUE.\n\n");
-	vs_config_print_help(f);
+	vs_config_print_help(f, vs_engine_settings_checks());
 }
 
 static int load_config(struct vs_config *c, int *argc, char **argv)
 {
 	char err[512];
 	int rest = 0;
-	if (vs_config_load(c, *argc, argv, &rest, err, sizeof(err)) < 0) {
+	if (vs_config_load(c, vs_engine_settings_checks(), *argc, argv, &rest, err, sizeof(err)) <
+	    0) {
 		fprintf(stderr, "voicestack: invalid setting: %s\n", err);
 		return -EINVAL;
 	}
@@ -64,11 +66,6 @@ static int load_config(struct vs_config *c, int *argc, char **argv)
 	return 0;
 }
 
-static const struct vs_engine_info *engine_for(const struct vs_config *c, enum vs_engine_kind k)
-{
-	return vs_engine_find(k == VS_ENGINE_ASR ? c->asr_engine : c->tts_engine);
-}
-
 /* ---- serve ---- */
 
 static void log_warning(const char *msg, void *opaque)
@@ -77,15 +74,43 @@ static void log_warning(const char *msg, void *opaque)
 	vs_warn("event=setting_ignored msg=\"%s\"", msg);
 }
 
+/* Worker arguments of one service: the common ones, then what its engine's
+ * load() gets (ec, already checked against the engine's capabilities).
+ * Returns the count; args[count] = NULL. */
+static int worker_args(const struct vs_config *c, const struct vs_engine_config *ec,
+                       const char **args)
+{
+	static char audio[32], nice_s[8]; /* the same for both services */
+	int k = 0;
+
+	snprintf(audio, sizeof(audio), "%g", c->asr_max_audio_seconds);
+	snprintf(nice_s, sizeof(nice_s), "%d", c->worker_nice);
+	args[k++] = "--nice", args[k++] = nice_s;
+	args[k++] = "--log-level", args[k++] = c->log_level;
+	args[k++] = "--vad", args[k++] = ec->vad ? "1" : "0";
+	args[k++] = "--max-audio-seconds", args[k++] = audio;
+	if (ec->model)
+		args[k++] = "--model", args[k++] = ec->model;
+	if (ec->device)
+		args[k++] = "--device", args[k++] = ec->device;
+	if (ec->compute_type)
+		args[k++] = "--compute-type", args[k++] = ec->compute_type;
+	args[k] = NULL;
+	return k;
+}
+
 static int setup_service(struct vs_service *svc, const struct vs_config *c, struct vs_guard *g,
                          enum vs_engine_kind kind, const char *exe, const char **wargs)
 {
+	struct vs_engine_config ec;
 	bool asr = kind == VS_ENGINE_ASR;
 	memset(svc, 0, sizeof(*svc));
 	svc->name = asr ? "asr" : "tts";
 	svc->kind = kind;
 	svc->cfg = c;
-	svc->engine = engine_for(c, kind);
+	/* warnings about settings the engine cannot use, once per service */
+	svc->engine = vs_engine_settings(c, kind, &ec, log_warning, NULL);
+	worker_args(c, &ec, wargs);
 	svc->guard = g;
 	svc->port = asr ? c->asr_port : c->tts_port;
 	svc->idle_timeout_minutes = asr ? c->asr_idle_timeout_minutes : c->tts_idle_timeout_minutes;
@@ -185,7 +210,7 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 	static struct vs_service svcs[2];
 	static struct vs_guard guard;
 	const char *which = "all";
-	char exe[PATH_MAX], vad[4], audio[32], nice_s[8];
+	char exe[PATH_MAX];
 	struct vs_service *active[2];
 	int n_active = 0;
 
@@ -213,21 +238,7 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	vs_config_warnings(c, log_warning, NULL);
-
-	snprintf(vad, sizeof(vad), "%d", c->asr_vad_enabled ? 1 : 0);
-	snprintf(audio, sizeof(audio), "%g", c->asr_max_audio_seconds);
-	snprintf(nice_s, sizeof(nice_s), "%d", c->worker_nice);
-	static const char *wargs[20];
-	int k = 0;
-	wargs[k++] = "--nice", wargs[k++] = nice_s;
-	wargs[k++] = "--log-level", wargs[k++] = c->log_level;
-	wargs[k++] = "--vad", wargs[k++] = vad;
-	wargs[k++] = "--max-audio-seconds", wargs[k++] = audio;
-	if (vs_config_asr_model(c))
-		wargs[k++] = "--model", wargs[k++] = vs_config_asr_model(c);
-	if (c->asr_compute_type[0])
-		wargs[k++] = "--compute-type", wargs[k++] = c->asr_compute_type;
-	wargs[k] = NULL;
+	static const char *wargs[2][20]; /* per service: the pools keep the pointers */
 
 	vs_guard_init(&guard, c->memory_threshold_percent, c->swap_threshold_percent, 250000);
 	sigset_t set;
@@ -241,7 +252,7 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 		enum vs_engine_kind kind = i == 0 ? VS_ENGINE_ASR : VS_ENGINE_TTS;
 		if (strcmp(which, "all") && strcmp(which, i == 0 ? "asr" : "tts"))
 			continue;
-		if (setup_service(&svcs[i], c, &guard, kind, exe, wargs) < 0)
+		if (setup_service(&svcs[i], c, &guard, kind, exe, wargs[i]) < 0)
 			return 1;
 		active[n_active++] = &svcs[i];
 	}
@@ -307,7 +318,7 @@ int main(int argc, char **argv)
 	int rest = argc - 1;
 	char **args = argv + 1;
 	if (strcmp(cmd, "config") == 0 && argc > 2 && strcmp(argv[2], "--markdown") == 0) {
-		vs_config_print_markdown(stdout);
+		vs_config_print_markdown(stdout, vs_engine_settings_checks());
 		return 0;
 	}
 	if (load_config(&cfg, &rest, args) < 0)

@@ -11,12 +11,11 @@
  * Control characters in "input" are replaced by spaces (controls_to_spaces).
  */
 #include "api/openai.h"
+#include "media/media.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *const speech_formats[] = {"mp3", "opus", "aac", "flac", "wav", "pcm", NULL};
 
 /* Looks up key. Returns 1 with *val set if present (JSON null counts as
  * absent for optional fields: the value then is the default), 0 if absent
@@ -126,16 +125,17 @@ static int parse_format(const json_t *root, struct vs_speech_req *out, struct vs
 		return -EINVAL;
 	}
 	const char *s = json_string_value(v);
-	for (size_t i = 0; speech_formats[i]; i++) {
-		if (strcmp(s, speech_formats[i]) == 0) {
-			strcpy(out->response_format, speech_formats[i]);
-			return 0;
-		}
+	/* the formats are media's table (the encoder's), the one list of them */
+	if (vs_format_valid(s) && strlen(s) < sizeof(out->response_format)) {
+		strcpy(out->response_format, s);
+		return 0;
 	}
+	char names[64] = "";
+	for (size_t i = 0, w = 0; vs_format_name(i) && w < sizeof(names); i++)
+		w += (size_t)snprintf(names + w, sizeof(names) - w, "%s%s", i ? ", " : "",
+		                      vs_format_name(i));
 	vs_oai_err_set(err, 400, "response_format", "invalid_value",
-	               "'%.32s' is not a supported response_format. "
-	               "Supported: mp3, opus, aac, flac, wav, pcm.",
-	               s);
+	               "'%.32s' is not a supported response_format. Supported: %s.", s, names);
 	return -EINVAL;
 }
 

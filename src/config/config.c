@@ -1,20 +1,28 @@
-/* config.c - the settings table and everything it drives, see config.h.
+/* config.c - the settings table, parsing and validation, see config.h.
  *
  * DESIGN
- * `settings[]` is the single source of truth: one row per setting with its
+ * `vs_settings[]` is the single source of truth: one row per setting with its
  * name, type, bounds, default (as text, parsed by the same code as user
  * input, so a default can never bypass validation), unit, help and the offset
  * of its field in struct vs_config. Loading, --help, `voicestack config` and
  * docs/CONFIG.md are all loops over that table; adding a setting is one row
- * plus one struct field. The .env syntax lives in dotenv.c.
+ * plus one struct field. The .env syntax lives in dotenv.c, the printers in
+ * config_print.c.
+ *
+ * Config knows no engine: ASR_ENGINE and TTS_ENGINE are text here, and their
+ * valid values and defaults come from the caller's vs_config_check array
+ * (the engine registry's answers, src/engine_settings.c), so a typo is still
+ * an error naming its source and a new engine needs no change here. The
+ * other engine settings (model, device, compute type) are the original
+ * specification's vocabulary; whether an engine can use a value is decided
+ * at start-up against the engine's capability lists.
  *
  * Called once by the front at start-up (and by tests); not thread-safe, no
  * logging: errors are one line in the caller's err buffer.
  */
-#include "config.h"
+#include "config/table.h"
 
-#include "dotenv.h"
-#include "engine/engine.h"
+#include "config/dotenv.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -24,28 +32,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum type { T_INT, T_DOUBLE, T_BOOL, T_STRING, T_ENUM };
-
-/* Validator of a T_STRING setting: always writes what it accepts into
- * `allowed` (completing "must be ..."); with v == NULL it only does that (for
- * help and docs). Returns true if v is acceptable. */
-typedef bool (*check_fn)(const char *v, char *allowed, size_t len);
-
-struct setting {
-	const char *name;
-	enum type type;
-	size_t off;          /* of the field in struct vs_config */
-	double min, max;     /* T_INT, T_DOUBLE */
-	const char *choices; /* T_ENUM: "a|b|c", matched case-insensitively */
-	check_fn check;      /* T_STRING: optional */
-	const char *def;     /* default, as text */
-	const char *unit;    /* "" if none */
-	const char *help;
-};
-
 static bool check_host(const char *v, char *allowed, size_t len);
-static bool check_asr_engine(const char *v, char *allowed, size_t len);
-static bool check_tts_engine(const char *v, char *allowed, size_t len);
 
 #define F(field) offsetof(struct vs_config, field)
 #define INT(n, fld, lo, hi, d, u) n, T_INT, F(fld), lo, hi, NULL, NULL, d, u
@@ -55,7 +42,7 @@ static bool check_tts_engine(const char *v, char *allowed, size_t len);
 #define ENUM(n, fld, choices, d) n, T_ENUM, F(fld), 0, 0, choices, NULL, d, ""
 
 /* Order is the order of --help, `voicestack config` and docs/CONFIG.md. */
-static const struct setting settings[] = {
+const struct vs_setting vs_settings[] = {
         /* server */
         {STR("ENV", env, NULL, "dev"),
          "Deployment label, informational only (conventionally dev, development, production or "
@@ -80,8 +67,7 @@ static const struct setting settings[] = {
          "Reject uploads larger than this with 413."},
 
         /* ASR service */
-        {STR("ASR_ENGINE", asr_engine, check_asr_engine, "pocketsphinx"),
-         "Speech recognition engine."},
+        {STR("ASR_ENGINE", asr_engine, NULL, ""), "Speech recognition engine."},
         {STR("ASR_MODEL", asr_model, NULL, ""),
          "Model for the ASR engine; empty = the engine's own model. The names of OpenAI and of the "
          "original specification (whisper-1, base, small, medium, large-v3, ...) are aliases of "
@@ -91,10 +77,11 @@ static const struct setting settings[] = {
               "default|auto|int8|int8_float16|int8_float32|int8_bfloat16|int16|float16|bfloat16|"
               "float32",
               "int8"),
-         "Numeric precision, for engines that have the choice (faster-whisper style); "
-         "pocketsphinx has none and ignores it."},
+         "Numeric precision, for engines that have the choice (faster-whisper style); the "
+         "built-in engines have none and ignore it (with a warning when it is set)."},
         {ENUM("ASR_DEVICE", asr_device, "cpu|cuda|auto", "cpu"),
-         "Device the ASR engine runs on; pocketsphinx runs on the CPU only."},
+         "Device the ASR engine runs on; a device the engine cannot use is ignored with a "
+         "warning (the built-in engines run on the CPU only)."},
         {BOOL("ASR_VAD_ENABLED", asr_vad_enabled, "true"),
          "Voice activity detection: skip silence before recognition."},
         {INT("ASR_MAX_CONCURRENT_REQUESTS", asr_max_concurrent_requests, 1, 64, "2", "requests"),
@@ -108,9 +95,10 @@ static const struct setting settings[] = {
          "0 disables; fractions allowed (0.05 = 3 seconds)."},
 
         /* TTS service */
-        {STR("TTS_ENGINE", tts_engine, check_tts_engine, "espeak-ng"), "Speech synthesis engine."},
+        {STR("TTS_ENGINE", tts_engine, NULL, ""), "Speech synthesis engine."},
         {ENUM("TTS_DEVICE", tts_device, "cpu|cuda|mps|auto", "cpu"),
-         "Device the TTS engine runs on; espeak-ng runs on the CPU only."},
+         "Device the TTS engine runs on; a device the engine cannot use is ignored with a "
+         "warning (the built-in engines run on the CPU only)."},
         {INT("TTS_MAX_CONCURRENT_REQUESTS", tts_max_concurrent_requests, 1, 64, "2", "requests"),
          "Syntheses running at the same time; more wait in the queue or get 429."},
         {INT("TTS_MAX_QUEUE", tts_max_queue, 0, 1024, "0", "requests"),
@@ -142,7 +130,8 @@ static const struct setting settings[] = {
         {DBL("ASR_MAX_AUDIO_SECONDS", asr_max_audio_seconds, 1, 86400, "600", "seconds"),
          "Longest audio accepted for transcription (413): checked against the duration the file "
          "declares before decoding, and while decoding. A clip this long must finish within "
-         "REQUEST_TIMEOUT_SECONDS: pocketsphinx runs at about 0.15 x real time on one core, 0.5 "
+         "REQUEST_TIMEOUT_SECONDS: the default ASR engine runs at about 0.15 x real time on one "
+         "core, 0.5 "
          "is assumed for a busy machine, so keep ASR_MAX_AUDIO_SECONDS x 0.5 <= "
          "REQUEST_TIMEOUT_SECONDS (a start-up warning says when it is not). Sample rates outside "
          "8000..384000 Hz are refused with 400."},
@@ -175,14 +164,15 @@ static const struct setting settings[] = {
          "Threads of the HTTP front (libmicrohttpd); engines run in worker processes."},
 };
 
-#define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
+#define N_SETTINGS (sizeof(vs_settings) / sizeof(vs_settings[0]))
+const size_t vs_n_settings = N_SETTINGS;
 _Static_assert(N_SETTINGS <= VS_CONFIG_MAX_SETTINGS, "raise VS_CONFIG_MAX_SETTINGS");
 
 static const char *const source_names[] = {"default", ".env", "environment", "flag"};
 
 /* Seconds of work per second of audio assumed when checking
  * ASR_MAX_AUDIO_SECONDS against REQUEST_TIMEOUT_SECONDS. Measured here:
- * pocketsphinx transcribes 49.5 s of librivox speech in 7.2 s (0.15, model
+ * the default ASR engine transcribes 49.5 s of librivox speech in 7.2 s (0.15, model
  * load included) on an idle core; 0.5 leaves room for two workers sharing
  * a busy machine. */
 #define VS_ASR_CONSERVATIVE_RTF 0.5
@@ -199,39 +189,30 @@ static bool check_host(const char *v, char *allowed, size_t len)
 	return v && (inet_pton(AF_INET, v, addr) == 1 || inet_pton(AF_INET6, v, addr) == 1);
 }
 
-/* Valid engine names come from the registry, so a new engine needs no change here. */
-static bool check_engine(enum vs_engine_kind kind, const char *v, char *allowed, size_t len)
-{
-	const struct vs_engine_info *const *all = vs_engine_all();
-	const struct vs_engine_info *ops;
-	size_t n = 0;
-	int w;
-
-	w = snprintf(allowed, len,
-	             "one of the %s engines built in:", kind == VS_ENGINE_ASR ? "ASR" : "TTS");
-	for (; all && *all && w >= 0 && (size_t)w < len; all++)
-		if ((*all)->kind == kind)
-			w += snprintf(allowed + w, len - (size_t)w, "%s %s", n++ ? "," : "",
-			              (*all)->name);
-	ops = v ? vs_engine_find(v) : NULL;
-	return ops && ops->kind == kind;
-}
-
-static bool check_asr_engine(const char *v, char *allowed, size_t len)
-{
-	return check_engine(VS_ENGINE_ASR, v, allowed, len);
-}
-
-static bool check_tts_engine(const char *v, char *allowed, size_t len)
-{
-	return check_engine(VS_ENGINE_TTS, v, allowed, len);
-}
-
 /* ---- parsing one value ---- */
 
-/* What a setting accepts, completing "must be ...". */
-static void describe(const struct setting *s, char *buf, size_t len)
+/* The caller's check for s, NULL if none. */
+static const struct vs_config_check *check_of(const struct vs_setting *s,
+                                              const struct vs_config_check *checks)
 {
+	for (; checks && checks->setting; checks++)
+		if (strcmp(checks->setting, s->name) == 0)
+			return checks;
+	return NULL;
+}
+
+const char *vs_setting_default(const struct vs_setting *s, const struct vs_config_check *checks)
+{
+	const struct vs_config_check *x = check_of(s, checks);
+
+	return x && x->def ? x->def : s->def;
+}
+
+void vs_setting_describe(const struct vs_setting *s, const struct vs_config_check *checks,
+                         char *buf, size_t len)
+{
+	const struct vs_config_check *x = check_of(s, checks);
+
 	switch (s->type) {
 	case T_INT: snprintf(buf, len, "an integer from %.0f to %.0f", s->min, s->max); break;
 	case T_DOUBLE: snprintf(buf, len, "a number from %g to %g", s->min, s->max); break;
@@ -248,7 +229,9 @@ static void describe(const struct setting *s, char *buf, size_t len)
 		break;
 	}
 	case T_STRING:
-		if (s->check)
+		if (x && x->check)
+			x->check(NULL, buf, len);
+		else if (s->check)
 			s->check(NULL, buf, len);
 		else
 			snprintf(buf, len,
@@ -311,8 +294,10 @@ static bool has_control_chars(const char *v)
 }
 
 /* Parse v into s's field of c. Returns true, or false if v is not acceptable. */
-static bool parse_value(const struct setting *s, const char *v, struct vs_config *c)
+static bool parse_value(const struct vs_setting *s, const char *v, struct vs_config *c,
+                        const struct vs_config_check *checks)
 {
+	const struct vs_config_check *x = check_of(s, checks);
 	void *field = (char *)c + s->off;
 	char allowed[256], *end;
 
@@ -341,7 +326,8 @@ static bool parse_value(const struct setting *s, const char *v, struct vs_config
 	case T_ENUM: return match_choice(s->choices, v, field, VS_STR_MAX);
 	case T_STRING:
 		if (strlen(v) >= VS_STR_MAX || has_control_chars(v) ||
-		    (s->check && !s->check(v, allowed, sizeof(allowed))))
+		    (x && x->check ? !x->check(v, allowed, sizeof(allowed))
+		                   : s->check && !s->check(v, allowed, sizeof(allowed))))
 			return false;
 		memcpy(field, v, strlen(v) + 1);
 		return true;
@@ -369,55 +355,56 @@ static void show_value(const char *v, char *buf, size_t len)
 
 /* Set setting s from text v given by source src; `where` says where it was
  * found, for the error message. */
-static int set_value(struct vs_config *c, const struct setting *s, const char *v,
-                     enum vs_config_source src, const char *where, char *err, size_t errlen)
+static int set_value(struct vs_config *c, const struct vs_setting *s, const char *v,
+                     enum vs_config_source src, const char *where,
+                     const struct vs_config_check *checks, char *err, size_t errlen)
 {
 	char shown[80], allowed[256];
 
-	if (!parse_value(s, v, c)) {
+	if (!parse_value(s, v, c, checks)) {
 		show_value(v, shown, sizeof(shown));
-		describe(s, allowed, sizeof(allowed));
+		vs_setting_describe(s, checks, allowed, sizeof(allowed));
 		snprintf(err, errlen, "%s=%s (from %s): must be %s", s->name, shown, where,
 		         allowed);
 		return -EINVAL;
 	}
-	c->source[s - settings] = (unsigned char)src;
+	c->source[s - vs_settings] = (unsigned char)src;
 	return 0;
 }
 
-static const struct setting *find_setting(const char *name)
+static const struct vs_setting *find_setting(const char *name)
 {
 	for (size_t i = 0; i < N_SETTINGS; i++)
-		if (strcmp(settings[i].name, name) == 0)
-			return &settings[i];
+		if (strcmp(vs_settings[i].name, name) == 0)
+			return &vs_settings[i];
 	return NULL;
 }
 
 /* --max-upload-size-mb (n bytes of `flag`, after the dashes) -> MAX_UPLOAD_SIZE_MB */
-static const struct setting *find_flag(const char *flag, size_t n)
+static const struct vs_setting *find_flag(const char *flag, size_t n)
 {
 	for (size_t i = 0; i < N_SETTINGS; i++) {
-		const char *name = settings[i].name;
+		const char *name = vs_settings[i].name;
 		size_t k = 0;
 
 		while (k < n && name[k] && flag[k] == (name[k] == '_' ? '-' : tolower(name[k])))
 			k++;
 		if (k == n && name[k] == '\0')
-			return &settings[i];
+			return &vs_settings[i];
 	}
 	return NULL;
 }
 
 /* ---- loading ---- */
 
-int vs_config_defaults(struct vs_config *c)
+int vs_config_defaults(struct vs_config *c, const struct vs_config_check *checks)
 {
 	char err[256];
 
 	memset(c, 0, sizeof(*c));
 	for (size_t i = 0; i < N_SETTINGS; i++)
-		if (set_value(c, &settings[i], settings[i].def, VS_SRC_DEFAULT, "default", err,
-		              sizeof(err)) < 0)
+		if (set_value(c, &vs_settings[i], vs_setting_default(&vs_settings[i], checks),
+		              VS_SRC_DEFAULT, "default", checks, err, sizeof(err)) < 0)
 			return -EINVAL; /* a broken table; the unit test catches it */
 	return 0;
 }
@@ -425,6 +412,7 @@ int vs_config_defaults(struct vs_config *c)
 struct dotenv_ctx {
 	struct vs_config *c;
 	const char *path;
+	const struct vs_config_check *checks;
 	char *err;
 	size_t errlen;
 };
@@ -432,13 +420,13 @@ struct dotenv_ctx {
 static int on_dotenv(const char *key, const char *value, int line, void *opaque)
 {
 	struct dotenv_ctx *d = opaque;
-	const struct setting *s = find_setting(key);
+	const struct vs_setting *s = find_setting(key);
 	char where[VS_STR_MAX + 32];
 
 	if (!s) /* the file may be shared with other programs */
 		return 0;
 	snprintf(where, sizeof(where), "%s line %d", d->path, line);
-	return set_value(d->c, s, value, VS_SRC_DOTENV, where, d->err, d->errlen);
+	return set_value(d->c, s, value, VS_SRC_DOTENV, where, d->checks, d->err, d->errlen);
 }
 
 static bool is_env_file_flag(const char *a)
@@ -465,9 +453,10 @@ static int find_env_file(int argc, char **argv, const char **path, char *err, si
 	return 0;
 }
 
-static int load_dotenv(struct vs_config *c, const char *path, char *err, size_t errlen)
+static int load_dotenv(struct vs_config *c, const char *path, const struct vs_config_check *checks,
+                       char *err, size_t errlen)
 {
-	struct dotenv_ctx d = {c, path ? path : ".env", err, errlen};
+	struct dotenv_ctx d = {c, path ? path : ".env", checks, err, errlen};
 	int r = vs_dotenv_read(d.path, on_dotenv, &d, err, errlen);
 
 	if (r == -ENOENT && !path) /* ./.env is optional, a named file is not */
@@ -475,26 +464,28 @@ static int load_dotenv(struct vs_config *c, const char *path, char *err, size_t 
 	return r;
 }
 
-static int load_environment(struct vs_config *c, char *err, size_t errlen)
+static int load_environment(struct vs_config *c, const struct vs_config_check *checks, char *err,
+                            size_t errlen)
 {
 	for (size_t i = 0; i < N_SETTINGS; i++) {
-		const char *v = getenv(settings[i].name);
-		if (v && set_value(c, &settings[i], v, VS_SRC_ENV, "environment", err, errlen) < 0)
+		const char *v = getenv(vs_settings[i].name);
+		if (v && set_value(c, &vs_settings[i], v, VS_SRC_ENV, "environment", checks, err,
+		                   errlen) < 0)
 			return -EINVAL;
 	}
 	return 0;
 }
 
 /* Apply setting flags; compact everything else to the front of argv. */
-static int load_flags(struct vs_config *c, int argc, char **argv, int *rest_argc, char *err,
-                      size_t errlen)
+static int load_flags(struct vs_config *c, const struct vs_config_check *checks, int argc,
+                      char **argv, int *rest_argc, char *err, size_t errlen)
 {
 	int i, keep = argc > 0 ? 1 : 0; /* argv[0] stays */
 	char where[VS_STR_MAX];
 
 	for (i = 1; i < argc; i++) {
 		char *a = argv[i], *eq, *value;
-		const struct setting *s;
+		const struct vs_setting *s;
 
 		if (strcmp(a, "--") == 0)
 			break;             /* the rest is the caller's, "--" included */
@@ -523,7 +514,7 @@ static int load_flags(struct vs_config *c, int argc, char **argv, int *rest_argc
 		}
 		snprintf(where, sizeof(where), "flag %.*s", (int)(eq ? eq - a : (long)strlen(a)),
 		         a);
-		if (set_value(c, s, value, VS_SRC_FLAG, where, err, errlen) < 0)
+		if (set_value(c, s, value, VS_SRC_FLAG, where, checks, err, errlen) < 0)
 			return -EINVAL;
 	}
 	for (; i < argc; i++)
@@ -548,8 +539,8 @@ static int check_together(const struct vs_config *c, char *err, size_t errlen)
 	return 0;
 }
 
-int vs_config_load(struct vs_config *c, int argc, char **argv, int *rest_argc, char *err,
-                   size_t errlen)
+int vs_config_load(struct vs_config *c, const struct vs_config_check *checks, int argc, char **argv,
+                   int *rest_argc, char *err, size_t errlen)
 {
 	const char *env_file;
 	int r;
@@ -558,18 +549,18 @@ int vs_config_load(struct vs_config *c, int argc, char **argv, int *rest_argc, c
 		err[0] = '\0';
 	if (rest_argc)
 		*rest_argc = argc;
-	r = vs_config_defaults(c);
+	r = vs_config_defaults(c, checks);
 	if (r < 0) {
 		snprintf(err, errlen, "internal error: a default in the settings table is invalid");
 		return r;
 	}
 	r = find_env_file(argc, argv, &env_file, err, errlen);
 	if (r >= 0)
-		r = load_dotenv(c, env_file, err, errlen);
+		r = load_dotenv(c, env_file, checks, err, errlen);
 	if (r >= 0)
-		r = load_environment(c, err, errlen);
+		r = load_environment(c, checks, err, errlen);
 	if (r >= 0)
-		r = load_flags(c, argc, argv, rest_argc, err, errlen);
+		r = load_flags(c, checks, argc, argv, rest_argc, err, errlen);
 	if (r >= 0)
 		r = check_together(c, err, errlen);
 	return r < 0 ? r : 0;
@@ -579,8 +570,8 @@ int vs_config_load(struct vs_config *c, int argc, char **argv, int *rest_argc, c
 
 enum vs_config_source vs_config_source_of(const struct vs_config *c, const char *name)
 {
-	const struct setting *s = find_setting(name);
-	return s ? (enum vs_config_source)c->source[s - settings] : VS_SRC_DEFAULT;
+	const struct vs_setting *s = find_setting(name);
+	return s ? (enum vs_config_source)c->source[s - vs_settings] : VS_SRC_DEFAULT;
 }
 
 const char *vs_config_source_name(enum vs_config_source s)
@@ -590,95 +581,16 @@ const char *vs_config_source_name(enum vs_config_source s)
 
 const char *vs_config_setting_name(size_t i)
 {
-	return i < N_SETTINGS ? settings[i].name : NULL;
-}
-
-static void format_value(const struct vs_config *c, const struct setting *s, char *buf, size_t len)
-{
-	const void *field = (const char *)c + s->off;
-
-	switch (s->type) {
-	case T_INT: snprintf(buf, len, "%d", *(const int *)field); break;
-	case T_DOUBLE: snprintf(buf, len, "%.15g", *(const double *)field); break;
-	case T_BOOL: snprintf(buf, len, "%s", *(const bool *)field ? "true" : "false"); break;
-	case T_ENUM:
-	case T_STRING: snprintf(buf, len, "%s", (const char *)field); break;
-	}
+	return i < N_SETTINGS ? vs_settings[i].name : NULL;
 }
 
 /* ---- warnings ---- */
 
-/* Settings the built-in engines do not use. `uses` is the only value the
- * engine honours; NULL means it ignores the setting entirely, so only an
- * explicitly set value is worth a warning (the default int8 compute type is
- * the original's faster-whisper default and says nothing about the user). */
-static const struct engine_use {
-	const char *engine, *setting, *uses;
-} engine_uses[] = {
-        {"pocketsphinx", "ASR_COMPUTE_TYPE", NULL},
-        {"pocketsphinx", "ASR_DEVICE", "cpu"},
-        {"espeak-ng", "TTS_DEVICE", "cpu"},
-};
-
-static void warn_engine_uses(const struct vs_config *c, void (*fn)(const char *, void *),
-                             void *opaque)
-{
-	char msg[640], value[VS_STR_MAX];
-
-	for (size_t i = 0; i < sizeof(engine_uses) / sizeof(engine_uses[0]); i++) {
-		const struct engine_use *u = &engine_uses[i];
-		const struct setting *s = find_setting(u->setting);
-		const char *engine =
-		        strncmp(u->setting, "ASR_", 4) == 0 ? c->asr_engine : c->tts_engine;
-
-		if (!s || strcmp(engine, u->engine) != 0)
-			continue;
-		format_value(c, s, value, sizeof(value));
-		if (u->uses ? strcmp(value, u->uses) == 0
-		            : c->source[s - settings] == VS_SRC_DEFAULT)
-			continue;
-		if (u->uses)
-			snprintf(msg, sizeof(msg),
-			         "%s=%s does not apply to engine %s (it runs on %s); "
-			         "ignored",
-			         s->name, value, engine, u->uses);
-		else
-			snprintf(msg, sizeof(msg), "%s=%s does not apply to engine %s; ignored",
-			         s->name, value, engine);
-		fn(msg, opaque);
-	}
-}
-
-/* A model the engine does not list is dropped (with a warning) rather than
- * failing the start. The engine's list is the one its load() accepts, so a
- * name kept here always loads (the original's whisper names are aliases). */
-static bool asr_model_ignored(const struct vs_config *c)
-{
-	const struct vs_engine_info *asr = vs_engine_find(c->asr_engine);
-	return asr && c->asr_model[0] && !vs_engine_accepts_model(asr, c->asr_model);
-}
-
-const char *vs_config_asr_model(const struct vs_config *c)
-{
-	return c->asr_model[0] && !asr_model_ignored(c) ? c->asr_model : NULL;
-}
-
 void vs_config_warnings(const struct vs_config *c, void (*fn)(const char *msg, void *opaque),
                         void *opaque)
 {
-	const struct vs_engine_info *asr = vs_engine_find(c->asr_engine);
 	char msg[640];
 
-	warn_engine_uses(c, fn, opaque);
-	if (asr && asr_model_ignored(c)) {
-		snprintf(msg, sizeof(msg),
-		         "ASR_MODEL=%s does not apply to engine %s (it uses %s); "
-		         "ignored",
-		         c->asr_model, asr->name,
-		         asr->model_names && asr->model_names[0] ? asr->model_names[0]
-		                                                 : "its own model");
-		fn(msg, opaque);
-	}
 	if ((long)c->max_json_body_kb * 1024 < c->tts_max_input_chars) {
 		snprintf(msg, sizeof(msg),
 		         "MAX_JSON_BODY_KB=%d is too small for TTS_MAX_INPUT_CHARS"
@@ -711,187 +623,5 @@ void vs_config_warnings(const struct vs_config *c, void (*fn)(const char *msg, v
 			         name, svc[i]);
 			fn(msg, opaque);
 		}
-	}
-}
-
-/* ---- printing ---- */
-
-static const char *metavar(const struct setting *s)
-{
-	static const char *const names[] = {"N", "N", "BOOL", "TEXT", "WORD"};
-	return names[s->type];
-}
-
-static void flag_name(const struct setting *s, char *buf, size_t len)
-{
-	size_t i = 0;
-
-	snprintf(buf, len, "--");
-	for (; s->name[i] && i + 3 < len; i++)
-		buf[i + 2] = s->name[i] == '_' ? '-' : (char)tolower(s->name[i]);
-	buf[i + 2] = '\0';
-}
-
-/* Print text word-wrapped at 80 columns, each line indented by `indent`. */
-static void print_wrapped(FILE *f, int indent, const char *text)
-{
-	int col = 0;
-
-	while (*text) {
-		size_t n = strcspn(text, " ");
-		if (col > 0 && col + 1 + (int)n > 80) {
-			fputc('\n', f);
-			col = 0;
-		}
-		if (col == 0)
-			col = fprintf(f, "%*s", indent, "");
-		else
-			col += fprintf(f, " ");
-		col += fprintf(f, "%.*s", (int)n, text);
-		text += n;
-		text += strspn(text, " ");
-	}
-	fputc('\n', f);
-}
-
-void vs_config_print_help(FILE *f)
-{
-	char flag[64], allowed[256], line[512];
-
-	fprintf(f, "Settings (each also an environment variable or a .env line; precedence:\n"
-	           "flag > environment > .env file > default):\n\n");
-	fprintf(f, "  --env-file PATH\n");
-	print_wrapped(f, 8,
-	              "Read settings from PATH instead of ./.env; a missing file is an "
-	              "error.");
-	for (size_t i = 0; i < N_SETTINGS; i++) {
-		const struct setting *s = &settings[i];
-
-		flag_name(s, flag, sizeof(flag));
-		describe(s, allowed, sizeof(allowed));
-		fprintf(f, "  %s %s  (%s)\n", flag, metavar(s), s->name);
-		snprintf(line, sizeof(line), "Default %s%s%s; %s.", s->def[0] ? s->def : "empty",
-		         s->unit[0] ? " " : "", s->unit, allowed);
-		print_wrapped(f, 8, line);
-		print_wrapped(f, 8, s->help);
-	}
-}
-
-void vs_config_print_effective(const struct vs_config *c, FILE *f)
-{
-	char value[VS_STR_MAX];
-
-	for (size_t i = 0; i < N_SETTINGS; i++) {
-		format_value(c, &settings[i], value, sizeof(value));
-		fprintf(f, "%s=%s  (%s)\n", settings[i].name, value,
-		        vs_config_source_name(c->source[i]));
-	}
-}
-
-/* Markdown table cell: '|' would end the cell. */
-static void md_cell(FILE *f, const char *text)
-{
-	fputs(" ", f);
-	for (; *text; text++) {
-		if (*text == '|')
-			fputc('\\', f);
-		fputc(*text, f);
-	}
-	fputs(" |", f);
-}
-
-static const char md_intro[] =
-        "# Configuration\n"
-        "\n"
-        "<!-- Generated from the settings table in src/config/config.c by\n"
-        "     `voicestack config --markdown`. Do not edit: tests/unit/test_config.c fails\n"
-        "     when this file and the code differ. -->\n"
-        "\n"
-        "Every setting can be given in four ways; the first one present wins:\n"
-        "\n"
-        "1. a command-line flag: the name in lower case with `-` for `_`, e.g.\n"
-        "   `--max-upload-size-mb 100` or `--max-upload-size-mb=100` (a boolean flag\n"
-        "   alone, e.g. `--asr-vad-enabled`, means true);\n"
-        "2. an environment variable, e.g. `MAX_UPLOAD_SIZE_MB=100`;\n"
-        "3. a line of the `.env` file: `./.env` in the working directory if it exists, or\n"
-        "   the file named by `--env-file PATH` (which must exist);\n"
-        "4. the default.\n"
-        "\n"
-        "Every value given is checked at start-up, even one that a source of higher\n"
-        "precedence overrides. A bad value stops the program with one line naming the\n"
-        "setting, the value, where it came from and what is allowed, e.g.\n"
-        "\n"
-        "    MEMORY_THRESHOLD_PERCENT=150 (from environment): must be an integer from 1 to 100\n"
-        "\n"
-        "`voicestack config` prints the effective value of every setting and where it\n"
-        "came from (`default`, `.env`, `environment` or `flag`); `voicestack --help`\n"
-        "lists the flags.\n"
-        "\n"
-        "Values: booleans are `true`/`false`, `1`/`0`, `yes`/`no` or `on`/`off` (any\n"
-        "case); numbers are plain decimal, and settings in minutes or seconds take\n"
-        "fractions (`ASR_IDLE_TIMEOUT_MINUTES=0.05` is 3 seconds); choices are matched\n"
-        "in any case.\n"
-        "\n"
-        "## The .env file\n"
-        "\n"
-        "- One `KEY=VALUE` per line; blanks around `=` are allowed.\n"
-        "- Blank lines and lines starting with `#` are ignored.\n"
-        "- `export KEY=VALUE` is accepted, so the file can also be sourced by a shell.\n"
-        "- A value in single quotes is taken literally; in double quotes `\\\"`, `\\\\`,\n"
-        "  `\\n` and `\\t` are unescaped. After the closing quote only a comment may follow.\n"
-        "- In an unquoted value, `#` at its start or after a blank starts a comment;\n"
-        "  trailing blanks are dropped.\n"
-        "- Keys that are not settings of Voice Stack are ignored (the file may be shared\n"
-        "  with other programs). Keys are case-sensitive. A line that is not `KEY=VALUE`\n"
-        "  is an error.\n"
-        "- No variable expansion (`${VAR}`) and no multi-line values. At most 1 MiB,\n"
-        "  lines of at most 4096 bytes.\n"
-        "\n"
-        "## Compatibility with the original\n"
-        "\n"
-        "The settings of the original specification keep their names, defaults and\n"
-        "behaviour: `MEMORY_THRESHOLD_PERCENT` 90, `SWAP_THRESHOLD_PERCENT` 80,\n"
-        "`MAX_UPLOAD_SIZE_MB` 100, `ASR_/TTS_MAX_CONCURRENT_REQUESTS` 2,\n"
-        "`ASR_/TTS_IDLE_TIMEOUT_MINUTES` 60 (0 disables), idle models looked for every 60\n"
-        "seconds. The settings added by Voice Stack in C default to that behaviour too:\n"
-        "`ASR_MAX_QUEUE` and `TTS_MAX_QUEUE` are 0, so a request that finds every slot\n"
-        "busy gets 429 at once, as in the original; set them above 0 to let requests\n"
-        "wait up to `*_QUEUE_TIMEOUT_SECONDS` instead. The limits\n"
-        "(`TTS_MAX_INPUT_CHARS`, `MAX_JSON_BODY_KB`, `ASR_MAX_AUDIO_SECONDS`,\n"
-        "`REQUEST_TIMEOUT_SECONDS`) bound what a client can make the server do.\n"
-        "\n"
-        "Differences: `HOST` defaults to 127.0.0.1 (the original listened on 0.0.0.0);\n"
-        "the engines are pocketsphinx and espeak-ng, so `ASR_MODEL` defaults to empty\n"
-        "(the engine's own model) and `ASR_COMPUTE_TYPE`, `ASR_DEVICE` and `TTS_DEVICE`\n"
-        "are accepted, so a `.env` written for the original still loads, but a value\n"
-        "the engine cannot use is ignored with one warning at start-up.\n"
-        "\n"
-        "## Settings\n"
-        "\n"
-        "| Setting | Flag | Default | Allowed | Unit | Description |\n"
-        "| --- | --- | --- | --- | --- | --- |\n";
-
-void vs_config_print_markdown(FILE *f)
-{
-	char flag[64], allowed[256], buf[320];
-
-	fputs(md_intro, f);
-	for (size_t i = 0; i < N_SETTINGS; i++) {
-		const struct setting *s = &settings[i];
-
-		flag_name(s, flag, sizeof(flag));
-		describe(s, allowed, sizeof(allowed));
-		fputs("|", f);
-		snprintf(buf, sizeof(buf), "`%s`", s->name);
-		md_cell(f, buf);
-		snprintf(buf, sizeof(buf), "`%s`", flag);
-		md_cell(f, buf);
-		if (s->def[0])
-			snprintf(buf, sizeof(buf), "`%s`", s->def);
-		md_cell(f, s->def[0] ? buf : "*(empty)*");
-		md_cell(f, allowed);
-		md_cell(f, s->unit);
-		md_cell(f, s->help);
-		fputs("\n", f);
 	}
 }

@@ -1,7 +1,7 @@
 /* config.h - every setting of Voice Stack, defined once.
  *
  * DESIGN
- * One table (config.c, `settings[]`, Redis static_configs style) gives each
+ * One table (config.c, `vs_settings[]`, Redis static_configs style) gives each
  * setting its name, type, bounds, default, unit and help text, and the offset
  * of its field in `struct vs_config`. That table drives: parsing from the
  * environment, a .env file and command-line flags; `voicestack --help`;
@@ -17,6 +17,12 @@
  *
  * Loaded once in the front at start-up, read-only afterwards (no locking).
  * Nothing here logs: errors go to an err buffer, warnings to a callback.
+ *
+ * Config includes no other layer (it sits just above common/): what only the
+ * engine registry knows (engine names, the default engine) reaches it as
+ * vs_config_check entries from the caller; whether an engine can use a
+ * model, device or compute type is checked at start-up outside config
+ * (src/engine_settings.c) against the engine's capability lists.
  */
 #ifndef VS_CONFIG_H
 #define VS_CONFIG_H
@@ -31,6 +37,20 @@
 
 enum vs_config_source { VS_SRC_DEFAULT = 0, VS_SRC_DOTENV, VS_SRC_ENV, VS_SRC_FLAG };
 
+/* A check config cannot make itself, supplied by the caller: an array of
+ * these, ended by an entry whose setting is NULL, goes to vs_config_load(),
+ * vs_config_defaults() and the printers. NULL (no array) leaves every
+ * setting to the table alone, where ASR_ENGINE and TTS_ENGINE are any text,
+ * empty by default. */
+struct vs_config_check {
+	const char *setting; /* e.g. "ASR_ENGINE" */
+	const char *def;     /* default in place of the table's; NULL keeps it */
+	/* true if v is acceptable; always writes what is, completing "must be
+	 * ...", into allowed (with v == NULL it only does that, for help and
+	 * docs). NULL: the table's own check. */
+	bool (*check)(const char *v, char *allowed, size_t len);
+};
+
 struct vs_config {
 	char env[VS_STR_MAX];  /* ENV: free label, e.g. dev|production|test (informational) */
 	char host[VS_STR_MAX]; /* HOST: numeric IPv4/IPv6 address to bind */
@@ -43,7 +63,7 @@ struct vs_config {
 	int max_upload_size_mb;
 
 	/* per service */
-	char asr_engine[VS_STR_MAX], tts_engine[VS_STR_MAX]; /* registry names, validated */
+	char asr_engine[VS_STR_MAX], tts_engine[VS_STR_MAX]; /* validated by the caller's checks */
 	char asr_model[VS_STR_MAX];                          /* "" = engine default */
 	char asr_compute_type[VS_STR_MAX];
 	char asr_device[VS_STR_MAX], tts_device[VS_STR_MAX];
@@ -77,9 +97,10 @@ struct vs_config {
 	unsigned char source[VS_CONFIG_MAX_SETTINGS];
 };
 
-/* Fill c with the defaults only (no .env, environment or flags). For workers
- * and other modules' tests. Returns 0 (-EINVAL only if the table is broken). */
-int vs_config_defaults(struct vs_config *c);
+/* Fill c with the defaults only (no .env, environment or flags). For other
+ * modules' tests. Returns 0 (-EINVAL only if the table or a check's default
+ * is broken). */
+int vs_config_defaults(struct vs_config *c, const struct vs_config_check *checks);
 
 /* Fill c with defaults, then .env, environment, and the flags found in
  * argv[0..argc). --env-file PATH / --env-file=PATH is consumed here. Arguments
@@ -90,8 +111,8 @@ int vs_config_defaults(struct vs_config *c);
  * another negative errno (explicit --env-file cannot be read) with a one-line
  * message in err naming the setting, the value, its source and what is
  * allowed (the caller prints it and exits 2). Does not log. */
-int vs_config_load(struct vs_config *c, int argc, char **argv, int *rest_argc, char *err,
-                   size_t errlen);
+int vs_config_load(struct vs_config *c, const struct vs_config_check *checks, int argc, char **argv,
+                   int *rest_argc, char *err, size_t errlen);
 
 /* Where setting `name` (e.g. "ASR_PORT") got its value; VS_SRC_DEFAULT for an
  * unknown name. */
@@ -101,21 +122,16 @@ const char *vs_config_source_name(enum vs_config_source s);
 /* Name of the i-th setting in table order, NULL when i is past the end. */
 const char *vs_config_setting_name(size_t i);
 
-/* The model to hand to the ASR engine's load(): NULL (the engine's own
- * model) when ASR_MODEL is empty or is one vs_config_warnings() reports as
- * ignored (not among the engine's model_names), else c->asr_model. */
-const char *vs_config_asr_model(const struct vs_config *c);
-
-/* Warnings for settings that do not apply to the chosen engines, or that
- * contradict each other (one line each, logged by the caller once at
- * start-up). Calls fn(msg, opaque) once per warning. */
+/* Warnings for settings that contradict each other (one line each, logged
+ * by the caller once at start-up); settings an engine cannot use are warned
+ * about by src/engine_settings.c. Calls fn(msg, opaque) once per warning. */
 void vs_config_warnings(const struct vs_config *c, void (*fn)(const char *msg, void *opaque),
                         void *opaque);
 
 /* Print the settings as --help text / as `voicestack config` / as Markdown
- * (the whole of docs/CONFIG.md). */
-void vs_config_print_help(FILE *f);
+ * (the whole of docs/CONFIG.md), in config_print.c. */
+void vs_config_print_help(FILE *f, const struct vs_config_check *checks);
 void vs_config_print_effective(const struct vs_config *c, FILE *f);
-void vs_config_print_markdown(FILE *f);
+void vs_config_print_markdown(FILE *f, const struct vs_config_check *checks);
 
 #endif

@@ -6,10 +6,15 @@
  * never links pocketsphinx, espeak-ng or FFmpeg (they load in workers only;
  * registry.c maps an entry to its code in the worker binary). The test
  * engines are listed like the real ones so integration tests can select them
- * through ASR_ENGINE / TTS_ENGINE without a special build.
+ * through ASR_ENGINE / TTS_ENGINE without a special build. Also here, for the
+ * same reason: each engine's capabilities (devices, compute types, voices),
+ * the names every engine shares (the OpenAI voices) and the list helpers
+ * that start-up (src/engine_settings.c) and every load() check them with.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "engine/engine_impl.h"
 
@@ -21,14 +26,41 @@ static const char *const espeak_models[] = {"espeak-ng", VS_TTS_MODEL_ALIASES, N
 static const char *const test_asr_models[] = {"test-asr", VS_ASR_MODEL_ALIASES, NULL};
 static const char *const test_tts_models[] = {"test-tts", VS_TTS_MODEL_ALIASES, NULL};
 
+const char *const vs_engine_cpu_only[] = {"cpu", NULL};
+
+const char *const vs_openai_voices[VS_N_OPENAI_VOICES + 1] = {
+        [VS_VOICE_ALLOY] = "alloy",     [VS_VOICE_ASH] = "ash",     [VS_VOICE_BALLAD] = "ballad",
+        [VS_VOICE_CORAL] = "coral",     [VS_VOICE_ECHO] = "echo",   [VS_VOICE_FABLE] = "fable",
+        [VS_VOICE_ONYX] = "onyx",       [VS_VOICE_NOVA] = "nova",   [VS_VOICE_SAGE] = "sage",
+        [VS_VOICE_SHIMMER] = "shimmer", [VS_VOICE_VERSE] = "verse", NULL,
+};
+
 const struct vs_engine_info vs_engine_pocketsphinx_info = {
-        .name = "pocketsphinx", .kind = VS_ENGINE_ASR, .model_names = ps_models};
+        .name = "pocketsphinx",
+        .kind = VS_ENGINE_ASR,
+        .model_names = ps_models,
+        .devices = vs_engine_cpu_only,
+};
 const struct vs_engine_info vs_engine_espeak_ng_info = {
-        .name = "espeak-ng", .kind = VS_ENGINE_TTS, .model_names = espeak_models};
+        .name = "espeak-ng",
+        .kind = VS_ENGINE_TTS,
+        .model_names = espeak_models,
+        .devices = vs_engine_cpu_only,
+        .voices = vs_openai_voices,
+};
 const struct vs_engine_info vs_engine_test_asr_info = {
-        .name = "test-asr", .kind = VS_ENGINE_ASR, .model_names = test_asr_models};
+        .name = "test-asr",
+        .kind = VS_ENGINE_ASR,
+        .model_names = test_asr_models,
+        .devices = vs_engine_cpu_only,
+};
 const struct vs_engine_info vs_engine_test_tts_info = {
-        .name = "test-tts", .kind = VS_ENGINE_TTS, .model_names = test_tts_models};
+        .name = "test-tts",
+        .kind = VS_ENGINE_TTS,
+        .model_names = test_tts_models,
+        .devices = vs_engine_cpu_only,
+        .voices = vs_openai_voices,
+};
 
 static const struct vs_engine_info *const engines[] = {
         &vs_engine_pocketsphinx_info, /* ASR default: first ASR entry */
@@ -59,31 +91,79 @@ const struct vs_engine_info *const *vs_engine_all(void)
 	return engines;
 }
 
-bool vs_engine_accepts_model(const struct vs_engine_info *info, const char *model)
+int vs_openai_voice_index(const char *name)
 {
-	if (!info || !model || !info->model_names)
+	for (int i = 0; name && i < VS_N_OPENAI_VOICES; i++)
+		if (strcasecmp(vs_openai_voices[i], name) == 0)
+			return i;
+	return -1;
+}
+
+bool vs_engine_list_has(const char *const *list, const char *v)
+{
+	if (!list || !v)
 		return false;
-	for (size_t i = 0; info->model_names[i]; i++)
-		if (strcmp(info->model_names[i], model) == 0)
+	for (; *list; list++)
+		if (strcmp(*list, v) == 0)
 			return true;
 	return false;
 }
 
-void vs_engine_model_list(const struct vs_engine_info *info, char *buf, size_t len)
+void vs_engine_list_join(const char *const *list, char *buf, size_t len)
 {
 	size_t used = 0;
 
 	if (!buf || len == 0)
 		return;
 	buf[0] = '\0';
-	if (!info || !info->model_names)
-		return;
-	for (size_t i = 0; info->model_names[i] && used < len; i++) {
-		int n = snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
-		                 info->model_names[i]);
+	for (size_t i = 0; list && list[i] && used < len; i++) {
+		int n = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", list[i]);
 
 		if (n < 0)
 			break;
 		used += (size_t)n; /* may pass len: snprintf truncated, loop ends */
 	}
+}
+
+bool vs_engine_accepts_model(const struct vs_engine_info *info, const char *model)
+{
+	return info && vs_engine_list_has(info->model_names, model);
+}
+
+void vs_engine_model_list(const struct vs_engine_info *info, char *buf, size_t len)
+{
+	vs_engine_list_join(info ? info->model_names : NULL, buf, len);
+}
+
+/* One field of vs_engine_check_config(): what = "model", "device", ... */
+static int check_one(const struct vs_engine_info *info, const char *what, const char *v,
+                     const char *const *list, char *err, size_t errlen)
+{
+	char names[512];
+
+	if (!v || !*v || vs_engine_list_has(list, v))
+		return 0;
+	vs_engine_list_join(list, names, sizeof(names));
+	if (list)
+		snprintf(err, errlen, "%s %s '%.64s' is not available (available: %s)", info->name,
+		         what, v, names);
+	else
+		snprintf(err, errlen, "%s has no choice of %s ('%.64s' given)", info->name, what, v);
+	return -EINVAL;
+}
+
+int vs_engine_check_config(const struct vs_engine_info *info, const struct vs_engine_config *cfg,
+                           char *err, size_t errlen)
+{
+	int r;
+
+	if (!cfg)
+		return 0;
+	r = check_one(info, "model", cfg->model, info->model_names, err, errlen);
+	if (r == 0)
+		r = check_one(info, "device", cfg->device, info->devices, err, errlen);
+	if (r == 0)
+		r = check_one(info, "compute type", cfg->compute_type, info->compute_types, err,
+		              errlen);
+	return r;
 }

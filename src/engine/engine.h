@@ -32,13 +32,15 @@ enum vs_engine_kind {
 	VS_ENGINE_TTS = 2,
 };
 
-/* Settings an engine may use; a field that does not apply is ignored (the
- * config layer warns about it once at start-up). */
+/* Settings an engine may use. Start-up (src/engine_settings.c) fills them
+ * from the settings and drops, with one warning, a value the engine's
+ * capability lists below do not name; load() refuses one that still does not
+ * apply (vs_engine_check_config()), so a value either works or is refused. */
 struct vs_engine_config {
-	const char *model;  /* ASR_MODEL; NULL or "" = engine default */
-	const char *device; /* ASR_DEVICE / TTS_DEVICE */
-	const char *compute_type;
-	bool vad; /* ASR_VAD_ENABLED */
+	const char *model;        /* ASR_MODEL; NULL or "" = engine default */
+	const char *device;       /* ASR_DEVICE / TTS_DEVICE; NULL = devices[0] */
+	const char *compute_type; /* ASR_COMPUTE_TYPE; NULL = the engine's own */
+	bool vad;                 /* ASR_VAD_ENABLED */
 };
 
 /* ---- ASR ---- */
@@ -87,6 +89,31 @@ struct vs_tts_params {
 	double speed;      /* 0.25 .. 4.0 */
 };
 
+/* The voice names of OpenAI's speech API, the one table of them: every TTS
+ * engine accepts each (mapping it to a voice of its own) and lists them
+ * first in list_voices(); GET /v1/audio/voices shows them as openai_voices.
+ * The enum indexes vs_openai_voices[] so an engine's mapping table can be
+ * written with designated initializers and checked for completeness. */
+enum vs_openai_voice {
+	VS_VOICE_ALLOY,
+	VS_VOICE_ASH,
+	VS_VOICE_BALLAD,
+	VS_VOICE_CORAL,
+	VS_VOICE_ECHO,
+	VS_VOICE_FABLE,
+	VS_VOICE_ONYX,
+	VS_VOICE_NOVA,
+	VS_VOICE_SAGE,
+	VS_VOICE_SHIMMER,
+	VS_VOICE_VERSE,
+	VS_N_OPENAI_VOICES
+};
+/* NULL-terminated; [VS_VOICE_ALLOY] is the default voice (OpenAI's first) */
+extern const char *const vs_openai_voices[VS_N_OPENAI_VOICES + 1];
+/* index of an OpenAI voice name, -1 if it is not one; any case ("Alloy"),
+ * as the espeak-ng engine has always accepted */
+int vs_openai_voice_index(const char *name);
+
 struct vs_voice {
 	char *name;
 	char *language;
@@ -103,6 +130,18 @@ struct vs_engine_info {
 	/* model names a client may send in "model" (NULL-terminated); the first is
 	 * the engine's own model name as reported by /health/detailed */
 	const char *const *model_names;
+	/* Capabilities, NULL-terminated lists of the values the settings may
+	 * give (checked at start-up, where a value not listed is dropped with one
+	 * warning, and again by load()):
+	 * devices: where it runs (ASR_DEVICE / TTS_DEVICE), [0] the default;
+	 * compute_types: numeric precisions (ASR_COMPUTE_TYPE), NULL when the
+	 *   engine has no choice (then any value given is ignored);
+	 * voices: TTS voice names always accepted, [0] the default voice
+	 *   (vs_openai_voices for every engine so far); list_voices() may add
+	 *   the engine's own after load. NULL for ASR. */
+	const char *const *devices;
+	const char *const *compute_types;
+	const char *const *voices;
 };
 
 /* The engine's code; linked into the worker binary only (registry.c). */
@@ -139,6 +178,16 @@ const struct vs_engine_info *const *vs_engine_all(void);
 bool vs_engine_accepts_model(const struct vs_engine_info *info, const char *model);
 /* Writes "a, b, c" of accepted model names into buf (for 400 messages). */
 void vs_engine_model_list(const struct vs_engine_info *info, char *buf, size_t len);
+/* true if v is one of the NULL-terminated list (case-sensitive; false for a
+ * NULL list or v). */
+bool vs_engine_list_has(const char *const *list, const char *v);
+/* Writes "a, b, c" of a NULL-terminated list into buf ("" for NULL). */
+void vs_engine_list_join(const char *const *list, char *buf, size_t len);
+/* What every load() checks first: each non-empty field of cfg is one that
+ * info lists (model_names, devices, compute_types). 0, or -EINVAL with the
+ * reason in err naming the value and what the engine accepts. */
+int vs_engine_check_config(const struct vs_engine_info *info, const struct vs_engine_config *cfg,
+                           char *err, size_t errlen);
 
 /* ---- registry (registry.c): the worker binary only ---- */
 

@@ -33,6 +33,8 @@ extern const struct vs_engine_info vs_engine_pocketsphinx_info;
 extern const struct vs_engine_info vs_engine_espeak_ng_info;
 extern const struct vs_engine_info vs_engine_test_asr_info;
 extern const struct vs_engine_info vs_engine_test_tts_info;
+/* devices list of an engine that runs on the CPU only: {"cpu", NULL} */
+extern const char *const vs_engine_cpu_only[];
 
 extern const struct vs_engine_ops vs_engine_pocketsphinx;
 extern const struct vs_engine_ops vs_engine_espeak_ng;

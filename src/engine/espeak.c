@@ -55,24 +55,22 @@
 #define RATE_MIN espeakRATE_MINIMUM
 #define RATE_MAX 700
 
-struct openai_voice {
-	const char *openai, *espeak, *gender;
+/* The espeak-ng voice+variant each OpenAI voice maps to, and its gender. */
+static const struct {
+	const char *espeak, *gender;
+} openai_map[VS_N_OPENAI_VOICES] = {
+        [VS_VOICE_ALLOY] = {"en-us+m3", "male"},
+        [VS_VOICE_ASH] = {"en-us+m1", "male"},
+        [VS_VOICE_BALLAD] = {"en-gb-x-rp+m7", "male"},
+        [VS_VOICE_CORAL] = {"en-us+f2", "female"},
+        [VS_VOICE_ECHO] = {"en-us+m2", "male"},
+        [VS_VOICE_FABLE] = {"en+m6", "male"},
+        [VS_VOICE_ONYX] = {"en-us+m4", "male"},
+        [VS_VOICE_NOVA] = {"en-us+f3", "female"},
+        [VS_VOICE_SAGE] = {"en+f4", "female"},
+        [VS_VOICE_SHIMMER] = {"en-us+f5", "female"},
+        [VS_VOICE_VERSE] = {"en-gb-scotland+m5", "male"},
 };
-
-static const struct openai_voice openai_voices[] = {
-        {"alloy", "en-us+m3", "male"},
-        {"ash", "en-us+m1", "male"},
-        {"ballad", "en-gb-x-rp+m7", "male"},
-        {"coral", "en-us+f2", "female"},
-        {"echo", "en-us+m2", "male"},
-        {"fable", "en+m6", "male"},
-        {"onyx", "en-us+m4", "male"},
-        {"nova", "en-us+f3", "female"},
-        {"sage", "en+f4", "female"},
-        {"shimmer", "en-us+f5", "female"},
-        {"verse", "en-gb-scotland+m5", "male"},
-};
-#define N_OPENAI (sizeof(openai_voices) / sizeof(openai_voices[0]))
 
 struct espeak_engine {
 	int rate;
@@ -111,9 +109,13 @@ static int espeak_engine_load(const struct vs_engine_config *cfg, void **ctx, ch
 {
 	struct espeak_engine *e;
 	const char *path = NULL;
-	int rate;
+	int rate, rc;
 
 	*ctx = NULL;
+	/* the same lists that checked the settings at start-up */
+	rc = vs_engine_check_config(&vs_engine_espeak_ng_info, cfg, err, errlen);
+	if (rc < 0)
+		return rc;
 	if (loaded) {
 		snprintf(err, errlen, "espeak-ng is already loaded in this process");
 		return -EBUSY;
@@ -163,16 +165,6 @@ static int espeak_engine_sample_rate(void *ctx)
 }
 
 /* ---- voices ---- */
-
-static const struct openai_voice *openai_lookup(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < N_OPENAI; i++)
-		if (strcasecmp(openai_voices[i].openai, name) == 0)
-			return &openai_voices[i];
-	return NULL;
-}
 
 /* The espeak-ng voice (not MBROLA) that `base` names, by file name ("en-us"),
  * identifier ("gmw/en-US") or voice name ("English (America)"), case
@@ -228,26 +220,28 @@ static bool variant_exists(const struct espeak_engine *e, const char *variant)
 
 static void unknown_voice(const char *voice, char *err, size_t errlen)
 {
+	char names[256];
+
+	vs_engine_list_join(vs_openai_voices, names, sizeof(names));
 	snprintf(err, errlen,
-	         "unknown voice '%.64s' (use alloy, ash, ballad, coral, echo, fable, onyx, nova, "
-	         "sage, shimmer, verse, or an espeak-ng voice such as en-us, en, de, fr, "
+	         "unknown voice '%.64s' (use %s, or an espeak-ng voice such as en-us, en, de, fr, "
 	         "optionally with a variant: en-us+f2)",
-	         voice);
+	         voice, names);
 }
 
 static int select_voice(const struct espeak_engine *e, const char *voice, char *err, size_t errlen)
 {
-	const struct openai_voice *ov;
+	int ov;
 	const espeak_VOICE *ev;
 	char base[VOICE_NAME_MAX + 1], full[2 * VOICE_NAME_MAX + 2];
 	const char *plus;
 	size_t blen;
 
 	if (!voice || !*voice)
-		voice = "alloy";
-	ov = openai_lookup(voice);
-	if (ov)
-		return espeak_SetVoiceByName(ov->espeak) == EE_OK ? 0 : -EIO;
+		voice = vs_openai_voices[VS_VOICE_ALLOY];
+	ov = vs_openai_voice_index(voice);
+	if (ov >= 0)
+		return espeak_SetVoiceByName(openai_map[ov].espeak) == EE_OK ? 0 : -EIO;
 	plus = strchr(voice, '+');
 	blen = plus ? (size_t)(plus - voice) : strlen(voice);
 	if (blen == 0 || blen > VOICE_NAME_MAX)
@@ -279,7 +273,7 @@ static int espeak_engine_synthesize(void *ctx, const struct vs_tts_params *p, vs
 	rc = select_voice(e, p->voice, err, errlen);
 	if (rc == -EIO)
 		snprintf(err, errlen, "espeak-ng could not load voice '%.64s'",
-		         p->voice && *p->voice ? p->voice : "alloy");
+		         p->voice && *p->voice ? p->voice : vs_openai_voices[VS_VOICE_ALLOY]);
 	if (rc < 0)
 		return rc;
 	/* after the voice: loading a voice may reset the rate */
@@ -331,11 +325,11 @@ static int espeak_engine_list_voices(void *ctx, struct vs_voice **out, size_t *n
 	*n_out = 0;
 	while (ev && ev[n_ev])
 		n_ev++;
-	v = calloc(N_OPENAI + n_ev, sizeof(*v));
+	v = calloc(VS_N_OPENAI_VOICES + n_ev, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	for (i = 0; i < N_OPENAI && rc == 0; i++)
-		rc = add_voice(v, &n, openai_voices[i].openai, "en", openai_voices[i].gender);
+	for (i = 0; i < VS_N_OPENAI_VOICES && rc == 0; i++)
+		rc = add_voice(v, &n, vs_openai_voices[i], "en", openai_map[i].gender);
 	for (i = 0; i < n_ev && rc == 0; i++) {
 		const espeak_VOICE *x = ev[i];
 		const char *file, *lang;

@@ -181,15 +181,10 @@ static int ps_engine_load(const struct vs_engine_config *cfg, void **ctx, char *
 	int rc;
 
 	*ctx = NULL;
-	/* the same list that validated ASR_MODEL: a name accepted there loads here */
-	if (cfg && cfg->model && *cfg->model &&
-	    !vs_engine_accepts_model(&vs_engine_pocketsphinx_info, cfg->model)) {
-		char names[512];
-		vs_engine_model_list(&vs_engine_pocketsphinx_info, names, sizeof(names));
-		snprintf(err, errlen, "pocketsphinx model '%.64s' is not available (available: %s)",
-		         cfg->model, names);
-		return -EINVAL;
-	}
+	/* the same lists that checked the settings at start-up */
+	rc = vs_engine_check_config(&vs_engine_pocketsphinx_info, cfg, err, errlen);
+	if (rc < 0)
+		return rc;
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		if (access(files[i], R_OK) != 0) {
 			rc = -errno;

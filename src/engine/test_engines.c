@@ -33,9 +33,8 @@
 #define SLEEP_DEFAULT_MS 1000
 #define SLEEP_MAX_MS 600000
 
-static const char *const test_voices[] = {"alloy", "ash",  "ballad", "coral", "echo",
-                                          "fable", "onyx", "nova",   "sage",  "shimmer",
-                                          "verse", "test", NULL};
+/* the voice test-tts has besides the OpenAI names */
+#define TEST_VOICE "test"
 
 static long sleep_ms(void)
 {
@@ -71,10 +70,23 @@ static void sleep_for(long ms)
 /* one static object: load() hands out its address, there is no state */
 static int test_ctx;
 
-static int test_load(const struct vs_engine_config *cfg, void **ctx, char *err, size_t errlen)
+static int test_load(const struct vs_engine_info *info, const struct vs_engine_config *cfg,
+                     void **ctx, char *err, size_t errlen)
 {
-	*ctx = &test_ctx;
-	return 0;
+	int rc = vs_engine_check_config(info, cfg, err, errlen);
+
+	*ctx = rc < 0 ? NULL : &test_ctx;
+	return rc;
+}
+
+static int test_asr_load(const struct vs_engine_config *cfg, void **ctx, char *err, size_t errlen)
+{
+	return test_load(&vs_engine_test_asr_info, cfg, ctx, err, errlen);
+}
+
+static int test_tts_load(const struct vs_engine_config *cfg, void **ctx, char *err, size_t errlen)
+{
+	return test_load(&vs_engine_test_tts_info, cfg, ctx, err, errlen);
 }
 
 static void test_unload(void *ctx)
@@ -123,13 +135,10 @@ static int test_synthesize(void *ctx, const struct vs_tts_params *p, vs_pcm_sink
 {
 	int16_t block[TEST_RATE / TONE_BLOCKS];
 	size_t i, b, k = 0;
-	bool known = false;
 	long ms = sleep_ms();
 	int rc;
 
-	for (i = 0; test_voices[i] && p->voice; i++)
-		known = known || strcmp(test_voices[i], p->voice) == 0;
-	if (!known) {
+	if (vs_openai_voice_index(p->voice) < 0 && (!p->voice || strcmp(p->voice, TEST_VOICE))) {
 		snprintf(err, errlen,
 		         "unknown voice '%.64s' (test-tts knows the OpenAI voice "
 		         "names and 'test')",
@@ -155,17 +164,15 @@ static int test_synthesize(void *ctx, const struct vs_tts_params *p, vs_pcm_sink
 static int test_list_voices(void *ctx, struct vs_voice **out, size_t *n)
 {
 	struct vs_voice *v;
-	size_t i, count = 0;
+	size_t i, count = VS_N_OPENAI_VOICES + 1; /* the OpenAI names and TEST_VOICE */
 
 	*out = NULL;
 	*n = 0;
-	while (test_voices[count])
-		count++;
 	v = calloc(count, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	for (i = 0; i < count; i++) {
-		v[i].name = strdup(test_voices[i]);
+		v[i].name = strdup(i < VS_N_OPENAI_VOICES ? vs_openai_voices[i] : TEST_VOICE);
 		v[i].language = strdup("en");
 		v[i].gender = strdup("");
 		if (!v[i].name || !v[i].language || !v[i].gender) {
@@ -186,7 +193,7 @@ static int test_sample_rate(void *ctx)
 const struct vs_engine_ops vs_engine_test_asr = {
         .version = VS_ENGINE_API_VERSION,
         .info = &vs_engine_test_asr_info,
-        .load = test_load,
+        .load = test_asr_load,
         .unload = test_unload,
         .transcribe = test_transcribe,
 };
@@ -194,7 +201,7 @@ const struct vs_engine_ops vs_engine_test_asr = {
 const struct vs_engine_ops vs_engine_test_tts = {
         .version = VS_ENGINE_API_VERSION,
         .info = &vs_engine_test_tts_info,
-        .load = test_load,
+        .load = test_tts_load,
         .unload = test_unload,
         .synthesize = test_synthesize,
         .list_voices = test_list_voices,

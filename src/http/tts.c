@@ -232,8 +232,6 @@ void vs_tts_voices(struct vs_req *r)
  * engine) and every engine voice, and is cached after the first answer. */
 void vs_tts_voices_render(struct vs_req *r)
 {
-	static const char *const openai[] = {"alloy", "ash",  "ballad", "coral",   "echo",  "fable",
-	                                     "onyx",  "nova", "sage",   "shimmer", "verse", NULL};
 	json_t *voices = json_object_get(r->result, "voices");
 	if (!json_is_array(voices)) {
 		vs_req_set_error(r, 500, NULL, "engine_error",
@@ -241,8 +239,8 @@ void vs_tts_voices_render(struct vs_req *r)
 		return;
 	}
 	json_t *names = json_array();
-	for (int i = 0; openai[i]; i++)
-		json_array_append_new(names, json_string(openai[i]));
+	for (int i = 0; vs_openai_voices[i]; i++)
+		json_array_append_new(names, json_string(vs_openai_voices[i]));
 	json_t *out = json_pack("{s:s, s:s, s:o, s:O}", "object", "list", "engine",
 	                        r->svc->engine->name, "openai_voices", names, "voices", voices);
 	char *body = json_dumps(out, JSON_COMPACT);

@@ -1,7 +1,8 @@
 /* format.c - the speech output formats (mp3, opus, aac, flac, wav, pcm).
  *
  * DESIGN: a static table is the single source of truth for what the TTS
- * endpoint can return; the HTTP layer asks vs_format_valid/vs_format_mime
+ * endpoint can return; the request parser (src/api) and the HTTP layer ask
+ * vs_format_valid/vs_format_name/vs_format_mime
  * (front process, no FFmpeg call), encode.c reads the muxer/encoder columns
  * (worker process). Every format is 24 kHz mono like OpenAI's. Muxer options
  * are chosen for a non-seekable stream:
@@ -39,6 +40,11 @@ const struct vs_format_desc *vs_format_find(const char *name)
 		if (strcmp(formats[i].name, name) == 0)
 			return &formats[i];
 	return NULL;
+}
+
+const char *vs_format_name(size_t i)
+{
+	return i < sizeof(formats) / sizeof(formats[0]) ? formats[i].name : NULL;
 }
 
 int vs_format_valid(const char *format)

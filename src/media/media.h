@@ -35,7 +35,9 @@ int vs_decode_fd(int fd, int out_rate, double max_seconds, int16_t **pcm, size_t
 #define VS_DECODE_MAX_RATE 384000
 
 /* Output formats of POST /v1/audio/speech. */
-int vs_format_valid(const char *format);        /* 1 if mp3|opus|aac|flac|wav|pcm */
+int vs_format_valid(const char *format); /* 1 if mp3|opus|aac|flac|wav|pcm */
+/* name of the i-th output format (table order), NULL past the end */
+const char *vs_format_name(size_t i);
 const char *vs_format_mime(const char *format); /* NULL if not valid */
 #define VS_SPEECH_RATE 24000                    /* every output format is 24 kHz mono, as OpenAI */
 

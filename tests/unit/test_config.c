@@ -26,6 +26,7 @@
 #include "config/config.h"
 #include "config/dotenv.h"
 #include "engine/engine.h"
+#include "engine_settings.h"
 
 static char docs_path[PATH_MAX]; /* absolute, resolved before the chdir */
 static char start_dir[PATH_MAX];
@@ -67,7 +68,7 @@ static int load_argv(struct vs_config *c, char *err, size_t errlen, const char *
 	}
 	argv_buf[argc] = NULL;
 	rest = -1;
-	return vs_config_load(c, argc, argv_buf, &rest, err, errlen);
+	return vs_config_load(c, vs_engine_settings_checks(), argc, argv_buf, &rest, err, errlen);
 }
 
 #define LOAD(c, err, ...) load_argv(c, err, sizeof(err), (const char *const[]){__VA_ARGS__, NULL})
@@ -124,7 +125,7 @@ static void test_defaults_are_the_original_specs(void **state)
 		assert_int_equal(vs_config_source_of(&c, vs_config_setting_name(i)),
 		                 VS_SRC_DEFAULT);
 	/* vs_config_defaults gives the same struct when nothing is set */
-	assert_int_equal(vs_config_defaults(&d), 0);
+	assert_int_equal(vs_config_defaults(&d, vs_engine_settings_checks()), 0);
 	assert_memory_equal(&c, &d, sizeof(c));
 	assert_int_equal(rest, 1);
 }
@@ -580,6 +581,17 @@ static void on_warning(const char *msg, void *opaque)
 	snprintf(w->text + len, sizeof(w->text) - len, "%s\n", msg);
 }
 
+/* Settings an engine cannot use are checked at start-up by
+ * vs_engine_settings() (src/engine_settings.c) against the engine's
+ * capability lists; returns what the engines' load() would get. */
+static void all_engine_settings(const struct vs_config *c, struct warnings *w)
+{
+	struct vs_engine_config ec;
+
+	assert_non_null(vs_engine_settings(c, VS_ENGINE_ASR, &ec, on_warning, w));
+	assert_non_null(vs_engine_settings(c, VS_ENGINE_TTS, &ec, on_warning, w));
+}
+
 static void test_no_warnings_for_defaults(void **state)
 {
 	struct vs_config c;
@@ -587,12 +599,14 @@ static void test_no_warnings_for_defaults(void **state)
 
 	LOAD_OK(&c, NULL);
 	vs_config_warnings(&c, on_warning, &w);
+	all_engine_settings(&c, &w);
 	assert_int_equal(w.n, 0);
 }
 
 static void test_warnings_for_settings_the_engine_ignores(void **state)
 {
 	struct vs_config c;
+	struct vs_engine_config ec;
 	struct warnings w = {0, ""};
 
 	setenv("ASR_COMPUTE_TYPE", "int8", 1); /* the default value, but set explicitly */
@@ -600,7 +614,7 @@ static void test_warnings_for_settings_the_engine_ignores(void **state)
 	setenv("TTS_DEVICE", "cuda", 1);
 	setenv("ASR_MODEL", "my-finetune", 1);
 	LOAD_OK(&c, NULL);
-	vs_config_warnings(&c, on_warning, &w);
+	all_engine_settings(&c, &w);
 	assert_int_equal(w.n, 4);
 	assert_non_null(strstr(w.text, "ASR_COMPUTE_TYPE=int8 does not apply to engine "
 	                               "pocketsphinx; ignored\n"));
@@ -608,8 +622,14 @@ static void test_warnings_for_settings_the_engine_ignores(void **state)
 	assert_non_null(strstr(w.text, "TTS_DEVICE=cuda does not apply to engine espeak-ng"));
 	assert_non_null(strstr(w.text, "ASR_MODEL=my-finetune does not apply to engine "
 	                               "pocketsphinx"));
+	/* and none of them reaches the engine */
+	assert_non_null(vs_engine_settings(&c, VS_ENGINE_ASR, &ec, NULL, NULL));
+	assert_null(ec.model);
+	assert_null(ec.device);
+	assert_null(ec.compute_type);
+	assert_true(ec.vad);
 
-	/* values the engine does use are not warned about */
+	/* values the engine does use are not warned about, and reach it */
 	reset(NULL);
 	const struct vs_engine_info *ps = vs_engine_find("pocketsphinx");
 	assert_non_null(ps);
@@ -619,8 +639,31 @@ static void test_warnings_for_settings_the_engine_ignores(void **state)
 	setenv("ASR_DEVICE", "cpu", 1);
 	LOAD_OK(&c, NULL);
 	w.n = 0;
-	vs_config_warnings(&c, on_warning, &w);
+	all_engine_settings(&c, &w);
 	assert_int_equal(w.n, 0);
+	vs_engine_settings(&c, VS_ENGINE_ASR, &ec, NULL, NULL);
+	assert_string_equal(ec.model, ps->model_names[0]);
+	assert_string_equal(ec.device, "cpu");
+	assert_int_equal(vs_engine_check_config(ps, &ec, (char[64]){0}, 64), 0);
+}
+
+/* Config knows no engine: without the registry's checks an engine name is
+ * plain text with no default (layering: config may not include engine). */
+static void test_engine_names_come_from_the_callers_checks(void **state)
+{
+	struct vs_config c;
+	char err[256] = "";
+	char *argv[] = {"voicestack", "--asr-engine", "no-such-engine", NULL};
+	int n = 0;
+
+	assert_int_equal(vs_config_defaults(&c, NULL), 0);
+	assert_string_equal(c.asr_engine, "");
+	assert_int_equal(vs_config_load(&c, NULL, 3, argv, &n, err, sizeof(err)), 0);
+	assert_string_equal(c.asr_engine, "no-such-engine");
+	/* with them, the same name is an error naming what is built in */
+	assert_int_equal(LOAD(&c, err, "--asr-engine", "no-such-engine"), -EINVAL);
+	assert_non_null(strstr(err, "ASR_ENGINE=no-such-engine (from flag --asr-engine): must be "
+	                            "one of the ASR engines built in: pocketsphinx"));
 }
 
 static void test_warnings_for_settings_that_contradict(void **state)
@@ -670,7 +713,8 @@ static void test_warning_when_max_audio_cannot_finish_in_time(void **state)
 
 /* ---- printing ---- */
 
-static char *capture(void (*print)(FILE *), const struct vs_config *c, size_t *len)
+static char *capture(void (*print)(FILE *, const struct vs_config_check *),
+                     const struct vs_config *c, size_t *len)
 {
 	char *buf = NULL;
 	FILE *f = open_memstream(&buf, len);
@@ -679,7 +723,7 @@ static char *capture(void (*print)(FILE *), const struct vs_config *c, size_t *l
 	if (c)
 		vs_config_print_effective(c, f);
 	else
-		print(f);
+		print(f, vs_engine_settings_checks());
 	assert_int_equal(fclose(f), 0);
 	return buf;
 }
@@ -832,6 +876,7 @@ int main(void)
 	        T(test_unknown_args_are_left_in_argv_in_order),
 	        T(test_no_warnings_for_defaults),
 	        T(test_warnings_for_settings_the_engine_ignores),
+	        T(test_engine_names_come_from_the_callers_checks),
 	        T(test_warnings_for_settings_that_contradict),
 	        T(test_warning_when_max_audio_cannot_finish_in_time),
 	        T(test_effective_config_shows_value_and_source),

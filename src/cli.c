@@ -7,7 +7,8 @@
  * ends differ (a file and stdout instead of frames). Settings come from the
  * same table as `serve` (flags, environment, .env).
  */
-#include "worker/cli.h"
+#include "engine_settings.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,10 +58,8 @@ static int cli_transcribe(struct vs_config *c, int argc, char **argv)
 		fprintf(stderr, "voicestack transcribe: FILE is required\n");
 		return 2;
 	}
-	struct vs_engine_config ec = {.model = vs_config_asr_model(c),
-	                              .device = c->asr_device,
-	                              .compute_type = c->asr_compute_type,
-	                              .vad = c->asr_vad_enabled};
+	struct vs_engine_config ec;
+	vs_engine_settings(c, VS_ENGINE_ASR, &ec, NULL, NULL); /* checked values only */
 	struct vs_asr_params p = {.language = language, .want_words = true};
 	struct vs_pipeline_err e;
 	void *ctx = NULL;
@@ -136,7 +135,8 @@ static int cli_speak(struct vs_config *c, int argc, char **argv)
 		                "--speed 0.25..4.0\n");
 		return 2;
 	}
-	struct vs_engine_config ec = {.device = c->tts_device};
+	struct vs_engine_config ec;
+	vs_engine_settings(c, VS_ENGINE_TTS, &ec, NULL, NULL);
 	struct vs_tts_params p = {.text = text, .voice = voice, .speed = speed};
 	struct vs_pipeline_err e;
 	size_t samples, bytes;
