@@ -28,7 +28,6 @@
 #include "http/http.h"
 #include "api/openai.h"
 #include "media/media.h"
-#include "obs/metrics.h"
 #include "worker/worker.h"
 
 static void usage(FILE *f)
@@ -245,7 +244,7 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 			return 1;
 		active[n_active++] = &svcs[i];
 	}
-	vs_stats_init(active, n_active);
+	vs_http_observe(active, n_active);
 	vs_reactor_add_tick(expire_queues, svcs);
 	for (int i = 0; i < n_active; i++)
 		if (vs_http_start(active[i]) < 0)

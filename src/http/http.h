@@ -208,10 +208,12 @@ void vs_conn_watch(struct vs_service *svc, struct MHD_Connection *conn, enum vs_
 /* keep the socket after MHD closes it and drain the client's input (lingering close) */
 void vs_conn_linger(struct vs_service *svc, struct MHD_Connection *conn);
 
-/* access.c: request id, client address and the access-log line */
+/* access.c: request id, client address, the access-log line and the
+ * request's metrics (obs/stats.h) */
 void vs_access_begin(struct vs_req *r, const char *method);
-void vs_access_log(struct vs_req *r, int status);
-/* "client_gone" line when a client hangs up mid-request (once per request) */
+/* the request ended with status: event=access line and request metrics */
+void vs_access_end(struct vs_req *r, int status);
+/* "client_gone" line and metric when a client hangs up mid-request (once per request) */
 void vs_access_client_gone(struct vs_req *r, const char *phase, const char *cancelled);
 const char *vs_phase_name(enum vs_phase p);
 
@@ -252,15 +254,13 @@ void vs_tts_voices_render(struct vs_req *r);
 int vs_tts_queue_stream(struct vs_req *r);
 extern const struct vs_job_ops vs_tts_job_ops;
 
-/* obs: health.c */
+/* health.c: bodies of the health routes and /v1/models; the /metrics body
+ * (service gauges sampled into obs/stats.h, then the whole registry) */
 char *vs_health_detailed(struct vs_service *svc, int *status);
 char *vs_health_ready(struct vs_service *svc, int *status);
 char *vs_models_json(struct vs_service *svc);
-
-/* obs: hooks in stats.c */
-void vs_stats_init(struct vs_service *const *svcs, int n);
-void vs_stats_request_done(struct vs_req *r, int status);
-void vs_stats_client_gone(struct vs_req *r, const char *phase);
-char *vs_stats_render(void);
+/* the services /metrics reports (once, before the daemons start) */
+void vs_http_observe(struct vs_service *const *svcs, int n);
+char *vs_metrics_body(void);
 
 #endif

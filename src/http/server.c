@@ -222,7 +222,7 @@ static void simple_get(struct vs_req *r)
 	case R_HEALTH_READY: body = vs_health_ready(r->svc, &status); break;
 	case R_MODELS: body = vs_models_json(r->svc); break;
 	case R_METRICS:
-		vs_req_set_body(r, 200, vs_stats_render(),
+		vs_req_set_body(r, 200, vs_metrics_body(),
 		                "text/plain; version=0.0.4; charset=utf-8");
 		return;
 	case R_TRANSLATE:
@@ -640,11 +640,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	/* a hang-up MHD noticed itself (mid-body, mid-stream): one line */
 	if (!ok && !r->gone_logged &&
 	    (r->status < 400 || (r->phase == P_STREAMING && !r->stream_failed))) {
-		vs_stats_client_gone(r, vs_phase_name(r->phase));
 		vs_access_client_gone(r, vs_phase_name(r->phase), cancelled);
 	}
-	vs_access_log(r, status);
-	vs_stats_request_done(r, status);
+	vs_access_end(r, status);
 	vs_upload_free(r->up);
 	free(r->json);
 	json_decref(r->payload);

@@ -154,7 +154,6 @@ static void client_gone(struct vs_req *r)
 	pthread_mutex_unlock(&r->mu);
 
 	const char *cancelled = vs_req_cancel(r);
-	vs_stats_client_gone(r, vs_phase_name(phase));
 	vs_access_client_gone(r, vs_phase_name(phase), cancelled);
 	pthread_mutex_lock(&r->mu);
 	vs_req_resume_locked(r); /* MHD sees client_gone and closes the connection */
