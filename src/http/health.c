@@ -15,8 +15,6 @@
  * snapshots, never waits on a worker.
  */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/time.h>
 #include <time.h>
 

@@ -10,7 +10,6 @@
  * Routes come from one fixed table; their path is the route label of logs
  * and metrics, never the client's URL, so label values stay bounded.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
