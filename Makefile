@@ -22,9 +22,10 @@ DEPS := gcc pkg-config meson ninja-build libmicrohttpd-dev libjansson-dev \
 # deploy/nginx-voicestack.conf in test_nginx.py). Sanitizers: gcc's ASan and
 # UBSan runtimes (libasan8, libubsan1) for build-asan; clang with
 # libclang-rt-14-dev (libFuzzer + clang's ASan/UBSan runtimes, a Recommends
-# of clang that --no-install-recommends would skip) for the fuzz drivers.
+# of clang that --no-install-recommends would skip) for the fuzz drivers;
+# clang-format checks the house format (tests/run_all.sh).
 TEST_DEPS := ffmpeg pocketsphinx pocketsphinx-testdata prometheus python3 curl nginx-light \
-             libasan8 libubsan1 clang libclang-rt-14-dev
+             libasan8 libubsan1 clang libclang-rt-14-dev clang-format
 BENCH_DEPS := wrk espeak-ng
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

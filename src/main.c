@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -256,7 +255,7 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 			return 1;
 		active[n_active++] = &svcs[i];
 	}
-	vs_stats_init(active, n_active);
+	vs_http_observe(active, n_active);
 	if (vs_reactor_add_tick(expire_queues, svcs) < 0)
 		return 1;
 	for (int i = 0; i < n_active; i++)

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # tests/run_all.sh BUILD [ASAN_BUILD]
 # Runs, in order, and prints one closing line "N passed, N failed" over all:
+#   0. the source checks, one counted test each: the include layers of src/
+#      (tests/check_layers.py) and the house format (clang-format --dry-run
+#      --Werror with the repository's .clang-format over src/ tools/ fuzz/
+#      tests/unit/);
 #   1. every unit test binary (cmocka) and the fuzz corpus replays of BUILD;
 #   2. the integration suite against BUILD/voicestack;
 #   3. if ASAN_BUILD is given: the integration suite again against that
@@ -19,6 +23,22 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 pass=0 fail=0 rc=0
 
+# check NAME CMD...: one counted test; its output is shown only on failure
+check() {
+  local name=$1 out st
+  shift
+  out=$("$@" 2>&1); st=$?
+  if [ $st -eq 0 ]; then
+    pass=$((pass + 1)); echo "ok   $name"
+  else
+    fail=$((fail + 1)); rc=1; echo "FAIL $name"; printf '%s\n' "$out" | head -n 60
+  fi
+}
+echo "== source checks"
+check layers /usr/bin/python3 tests/check_layers.py
+mapfile -t c_files < <(find src tools fuzz tests/unit -name '*.[ch]' | sort)
+check clang-format clang-format --dry-run --Werror "${c_files[@]}"
+
 # fuzz/ replay binaries (build/fuzz/fuzz_<name>) replay fuzz/corpus/<name>/
 # and print the same cmocka closing lines
 for t in "$build"/tests/unit/test_* "$build"/fuzz/fuzz_*; do
@@ -33,7 +53,7 @@ for t in "$build"/tests/unit/test_* "$build"/fuzz/fuzz_*; do
   if [ $st -ne 0 ] && [ -z "$f" ]; then fail=$((fail + 1)); echo "FAIL $t exited $st"; fi
   [ $st -ne 0 ] && rc=1
 done
-echo "unit: $pass passed, $fail failed"
+echo "checks + unit: $pass passed, $fail failed"
 
 # integration BIN [VAR=VALUE...]: one run of the suite; adds its counts
 integration() {

@@ -8,9 +8,13 @@
  *     a slot is handed to it or its queue timeout passes;
  *   - none free and no room: refused (429 at once, the specification's
  *     behaviour with the default max_queue = 0).
- * A slot is released exactly once, by the request's completion callback (the
- * nginx limit_conn way), so no exit path can leak it. Release hands the slot
- * straight to the oldest waiter (FIFO, no thundering herd).
+ * A slot goes back as soon as its worker stops working for the request (the
+ * last frame, a crash, a timeout, a client gone) and, whatever the path, at
+ * the latest in the request's completion callback (the nginx limit_conn
+ * way), so no exit path can leak it. The caller makes that release happen
+ * once (it takes the slot number under its own lock; vs_slots_cancel is
+ * idempotent). Release hands the slot straight to the oldest waiter (FIFO,
+ * no thundering herd).
  *
  * Thread-safe. wake() is called with the slots lock held: it must only record
  * the outcome and resume the connection, never call back into slots.

@@ -179,7 +179,8 @@ static int parse_fields(const json_t *root, const struct vs_speech_limits *lim,
 	if (rc == 0)
 		rc = parse_speed(root, out, err);
 	/* "instructions" and "stream_format" (and anything unknown) are ignored:
-	 * the engines have no style control and the response is not streamed */
+	 * the engines have no style control, and the audio always streams as
+	 * raw bytes in the chosen format (chunked), never as "sse" events */
 	return rc;
 }
 

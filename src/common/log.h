@@ -1,9 +1,12 @@
 /* log.h - one line per event on stderr: time, level, key=value fields.
  *
- *   2026-11-27T08:39:29.123Z level=info pid=123 event=reject reason=slot ...
+ *   2026-11-27T08:39:29.123Z level=info proc=front pid=123 event=reject reason=slot ...
  *
- * Thread-safe (one fprintf per line). The caller that makes a decision logs
- * it once; library code returns errors instead of logging.
+ * Thread- and process-safe: each line is formatted into one buffer (at most
+ * 2 KiB, longer lines are cut) and written with one write(2), so lines of
+ * threads and of workers sharing stderr never interleave. Lines below the
+ * level (default info) cost one comparison. The caller that makes a
+ * decision logs it once; library code returns errors instead of logging.
  */
 #ifndef VS_LOG_H
 #define VS_LOG_H

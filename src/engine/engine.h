@@ -79,7 +79,7 @@ struct vs_asr_params {
 /* ---- TTS ---- */
 
 /* Called by synthesize() each time a block of PCM is ready (mono s16 at
- * ops->tts_sample_rate after load). Return 0 to continue, negative errno to
+ * ops->sample_rate(ctx) after load). Return 0 to continue, negative errno to
  * abort synthesis (synthesize() then returns that value). */
 typedef int (*vs_pcm_sink_fn)(void *opaque, const int16_t *pcm, size_t n_samples);
 

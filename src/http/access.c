@@ -9,6 +9,10 @@
  * callback (so it has the final status and byte count). A client that hangs
  * up mid-request gets one more line, event=client_gone, from whoever notices
  * it first (the watcher, or the completion callback).
+ *
+ * The same two moments feed the metrics: the access line and the request's
+ * record for obs/stats.h are written together, so the log and /metrics
+ * always count the same requests.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -18,6 +22,7 @@
 
 #include "common/log.h"
 #include "http/http.h"
+#include "obs/stats.h"
 
 static bool id_ok(const char *s)
 {
@@ -92,19 +97,30 @@ const char *vs_phase_name(enum vs_phase p)
 void vs_access_client_gone(struct vs_req *r, const char *phase, const char *cancelled)
 {
 	r->gone_logged = true;
+	vs_stats_client_gone(r->svc->name, phase);
 	vs_info("event=client_gone service=%s route=%s phase=%s cancelled=%s request_id=%s "
 	        "elapsed_ms=%llu msg=\"The client hung up before its answer was complete\"",
 	        r->svc->name, r->route_label ? r->route_label : "other", phase, cancelled,
 	        r->request_id, (unsigned long long)(vs_now_ms() - r->start_ms));
 }
 
-void vs_access_log(struct vs_req *r, int status)
+void vs_access_end(struct vs_req *r, int status)
 {
+	uint64_t elapsed_ms = vs_now_ms() - r->start_ms;
+	struct vs_request_record rec = {
+	        .service = r->svc->name,
+	        .route = r->route_label ? r->route_label : "other",
+	        .status = status,
+	        .duration_s = (double)elapsed_ms / 1000.0,
+	        .queue_wait_s = r->waiter.enqueued_ms ? (double)r->queue_wait_ms / 1000.0 : -1.0,
+	        .reject_reason = r->reject_reason,
+	};
+	vs_stats_request_done(&rec);
 	vs_info("event=access service=%s method=%s route=%s status=%d bytes=%llu "
 	        "duration_ms=%llu queue_ms=%llu model=%s client=%s request_id=%s",
 	        r->svc->name, r->method[0] ? r->method : "-",
 	        r->route_label ? r->route_label : "other", status,
-	        (unsigned long long)r->resp_bytes, (unsigned long long)(vs_now_ms() - r->start_ms),
+	        (unsigned long long)r->resp_bytes, (unsigned long long)elapsed_ms,
 	        (unsigned long long)r->queue_wait_ms, r->model[0] ? r->model : "-", r->client,
 	        r->request_id);
 }

@@ -3,38 +3,70 @@
  * DESIGN
  * One MHD daemon per service (ASR port, TTS port), poll with an internal
  * thread pool (0.9.75's epoll mode misses some hang-ups mid-body, see
- * docs/ARCHITECTURE.md). A request never parks an HTTP thread: while it waits for a
- * slot (queue) or for its worker's answer, its connection is suspended
- * (MHD_suspend_connection) and the reactor or the slot hand-over resumes it.
+ * docs/ARCHITECTURE.md). A request never parks an HTTP thread: while it waits
+ * for a slot (queue), for its worker's answer or for the next audio frame,
+ * its connection is suspended (MHD_suspend_connection) and the slot
+ * hand-over or the reactor resumes it.
  *
- * Life of a request (struct vs_req, one per connection request):
+ * Files: server.c (daemons, the access-handler state machine), route.c (the
+ * first call), reply.c (replies, suspension, the slot), admission.c, upload.c
+ * (transcriptions), tts.c (speech, voices, streaming), watcher.c (the one
+ * connection watcher thread per service), access.c (ids, access log, request
+ * metrics), health.c (health, models, /metrics bodies).
  *
- *   NEW --admission--> QUEUED (suspended) --slot--> BODY --complete--> WORKING
- *    |                   |timeout/full             |limit/invalid      |(suspended)
- *    v                   v                         v                   v
- *   REPLY / DISCARD ---------------------------> queue response <-- answer / stream
+ * Life of a request (struct vs_req, r->phase; (s) = connection suspended):
  *
- * Admission happens on the first call, before any body byte is read:
- * framing (400), resource guard (503), declared size (413), slots (429 or
- * queue). A speech request (POST /v1/audio/speech) goes NEW -> BODY without a
- * slot and asks for one (QUEUED, 429) only once its JSON is read and parsed.
- * The connection watcher (conns.c) bounds the phases MHD does not: the
+ *   NEW --refused (400 framing, 404/405, 415, 503, 413, 429), simple GET--> REPLY
+ *    |  \--transcription, no free slot, room in the queue--> QUEUED (s)
+ *    |                                                   |slot   |expired
+ *    |  transcription holding a slot, or speech          |       v
+ *    v                                                   |      REPLY
+ *   BODY <--------------------(transcription)------------+
+ *    |  \--413 over the limit, malformed large body, 408 deadline--> LINGER
+ *    |       (the front writes the reply; MHD closes; the watcher lingers)
+ *    |complete; speech asks for its slot only now: QUEUED (s) or 429 REPLY,
+ *    |          and from QUEUED goes straight to WORKING when granted
+ *    v
+ *   WORKING (s) --answer or error--> REPLY
+ *    |first audio frame (speech)
+ *    v
+ *   STREAMING (s while nothing is buffered) --END, error--> completion
+ *
+ *   REPLY --no body--------------------------------------> SENT (queued to MHD)
+ *         --small body--> DISCARD (read and dropped) ----> SENT
+ *         --large, chunked or Expect body: at once, Connection: close--> SENT,
+ *           then a lingering close (watcher.c)
+ *
+ * In words: admission happens on the first call, before any body byte is
+ * read: framing (400), route (404/405), content type (415), resource guard
+ * (503), declared size (413), slots (429 or queue). A speech request
+ * (POST /v1/audio/speech) goes NEW -> BODY without a slot and asks for one
+ * (QUEUED, 429) only once its JSON is read and parsed; granted, it goes
+ * straight to WORKING. A transcription holds its slot from the head on and
+ * goes QUEUED -> BODY when its slot comes. A reply decided mid-body (413 of
+ * a chunked upload, a malformed multipart body, the watcher's 408 past
+ * BODY_TIMEOUT_SECONDS) is written by the front itself (LINGER): 0.9.75
+ * cannot queue a response while a body arrives. Any phase ends in the
+ * completion callback (server.c), which releases the slot at the latest,
+ * writes the access line and frees r.
+ *
+ * The connection watcher (watcher.c) bounds the phases MHD does not: the
  * request head and idle keep-alive (HEADER_TIMEOUT_SECONDS, the socket is
- * shut down) and the whole BODY (BODY_TIMEOUT_SECONDS, 408 and the slot
- * freed at once).
+ * shut down), the whole BODY (BODY_TIMEOUT_SECONDS, 408 and the slot freed
+ * at once), and the TTS drain (TTS_DRAIN_TIMEOUT_SECONDS); it watches every
+ * suspended connection for a hang-up and lingers on closed connections whose
+ * client may still send.
  * The slot is released the moment the worker stops working for the request
- * (last frame, crash, timeout: job callbacks; client gone: watch.c), so
+ * (last frame, crash, timeout: job callbacks; client gone: the watcher), so
  * neither a slow reader nor a departed client holds it, and at the latest by
- * the completion callback, whatever the path. While a connection is
- * suspended, watch.c watches its socket for a hang-up.
+ * the completion callback, whatever the path.
  *
  * Responses are queued on the second access-handler call, not the first:
  * libmicrohttpd 0.9.75 closes keep-alive connections otherwise. The
  * exception is refusing a body we do not want to read (chunked, over 8 MiB,
  * or sent with Expect: 100-continue): answering at once (instead of
  * "100 Continue") lets the client stop sending, and the connection ends with
- * a lingering close (conns.c) so a client still sending reads the reply.
- * Replies decided mid-body are written by the front itself (P_LINGER).
+ * a lingering close (watcher.c) so a client still sending reads the reply.
  */
 #ifndef VS_HTTP_H
 #define VS_HTTP_H
@@ -57,12 +89,17 @@ enum vs_watch { VS_WATCH_NONE = 0, VS_WATCH_HEADER, VS_WATCH_BODY };
 struct vs_conn;
 struct vs_linger;
 
-/* the connections of one service and their watcher (conns.c) */
-struct vs_conns {
-	pthread_mutex_t mu;
+/* the one connection watcher of a service (watcher.c): deadlines, lingering
+ * closes, hang-ups of suspended connections, drain deadlines */
+struct vs_watcher {
+	pthread_mutex_t mu; /* connections, deadlines, lingering; before a request's mu */
 	struct vs_conn *head;
 	struct vs_linger *linger;
 	int n_linger;
+	pthread_mutex_t susp_mu; /* suspended set, drains; after a request's mu */
+	pthread_cond_t idle;     /* a request stopped being handled by a pass */
+	int epfd;                /* sockets of suspended connections (EPOLLRDHUP) */
+	struct vs_req *drains;
 	pthread_t thread;
 };
 
@@ -82,7 +119,7 @@ struct vs_service {
 	uint64_t max_body_bytes;
 	pthread_mutex_t voices_mu;
 	char *voices_json; /* cached GET /v1/audio/voices body */
-	struct vs_conns conns;
+	struct vs_watcher watcher;
 };
 
 enum vs_route {
@@ -106,7 +143,7 @@ enum vs_phase {
 	P_REPLY,
 	P_DISCARD, /* reply decided; swallow the (small) body first */
 	P_STREAMING,
-	P_LINGER, /* reply written by the front itself; MHD closes, conns.c lingers */
+	P_LINGER, /* reply written by the front itself; MHD closes, the watcher lingers */
 	P_SENT,
 };
 
@@ -168,7 +205,7 @@ struct vs_req {
 	char model[64];      /* once validated; "" = none */
 	uint64_t resp_bytes; /* body bytes handed to MHD (streams: as sent) */
 
-	/* watch.c (guarded by the watcher's lock) */
+	/* the watcher's suspended set and drain list (guarded by its susp_mu) */
 	bool watched, watch_busy, draining;
 	uint64_t drain_deadline_ms;
 	struct vs_req *drain_prev, *drain_next;
@@ -176,8 +213,15 @@ struct vs_req {
 	bool client_gone, gone_logged;
 };
 
-/* server.c */
+/* server.c: the daemons and the access-handler state machine */
 int vs_http_start(struct vs_service *svc);
+
+/* route.c: the first call. Sets r->route and either the reply (phase
+ * P_REPLY: framing 400, 404/405, 415, a simple GET, a refusal), or queues
+ * the request (P_QUEUED); true when the request may read its body now. */
+bool vs_route_new_request(struct vs_req *r, const char *url, const char *method);
+
+/* reply.c: the reply, suspension and the slot */
 void vs_req_set_error(struct vs_req *r, int status, const char *param, const char *code,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void vs_req_set_body(struct vs_req *r, int status, char *body, const char *ctype);
@@ -194,34 +238,44 @@ void vs_req_worker_done(struct vs_req *r);
 const char *vs_req_cancel(struct vs_req *r);
 
 /* the watcher's 408: true when it claimed the request (still in P_BODY),
- * wrote the reply and freed the slot; called with svc->conns.mu held */
+ * wrote the reply and freed the slot; called with svc->watcher.mu held */
 bool vs_req_body_expired(struct vs_req *r);
+/* queues r's reply to MHD (phase P_SENT); the slot is released first */
+enum MHD_Result vs_req_queue_reply(struct vs_req *r);
+/* r->phase is P_LINGER (claimed under r->mu by the caller): writes the reply
+ * to the socket, shuts the write side; MHD closes and the watcher lingers */
+enum MHD_Result vs_req_reply_mid_body(struct vs_req *r);
+/* a reply is set while a body may still come: queue it now (no body, or a
+ * large one we will not read) or drop the small body first (P_DISCARD) */
+enum MHD_Result vs_req_reply_or_discard(struct vs_req *r, size_t *upload_data_size);
 
-/* conns.c */
-int vs_conns_start(struct vs_service *svc);
-void vs_conns_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
-                     enum MHD_ConnectionNotificationCode code);
+/* watcher.c: one thread per service watches what MHD does not */
+int vs_watcher_start(struct vs_service *svc);
+/* MHD_OPTION_NOTIFY_CONNECTION: tracks every connection of the service */
+void vs_watcher_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                       enum MHD_ConnectionNotificationCode code);
 /* sets the connection's deadline (HEADER/BODY) or clears it (NONE); r is the
  * request a BODY deadline answers. Not with r->mu held. */
-void vs_conn_watch(struct vs_service *svc, struct MHD_Connection *conn, enum vs_watch w,
-                   struct vs_req *r);
+void vs_watcher_deadline(struct vs_service *svc, struct MHD_Connection *conn, enum vs_watch w,
+                         struct vs_req *r);
 /* keep the socket after MHD closes it and drain the client's input (lingering close) */
-void vs_conn_linger(struct vs_service *svc, struct MHD_Connection *conn);
+void vs_watcher_linger(struct vs_service *svc, struct MHD_Connection *conn);
+/* the socket of a suspended connection, watched for a hang-up; suspended and
+ * resumed are called with r->mu held; drain starts the TTS drain deadline
+ * (r->mu held); forget from the completion callback, before r is freed */
+void vs_watcher_suspended(struct vs_req *r);
+void vs_watcher_resumed(struct vs_req *r);
+void vs_watcher_drain(struct vs_req *r);
+void vs_watcher_forget(struct vs_req *r);
 
-/* access.c: request id, client address and the access-log line */
+/* access.c: request id, client address, the access-log line and the
+ * request's metrics (obs/stats.h) */
 void vs_access_begin(struct vs_req *r, const char *method);
-void vs_access_log(struct vs_req *r, int status);
-/* "client_gone" line when a client hangs up mid-request (once per request) */
+/* the request ended with status: event=access line and request metrics */
+void vs_access_end(struct vs_req *r, int status);
+/* "client_gone" line and metric when a client hangs up mid-request (once per request) */
 void vs_access_client_gone(struct vs_req *r, const char *phase, const char *cancelled);
 const char *vs_phase_name(enum vs_phase p);
-
-/* watch.c: the sockets of suspended connections, and drain deadlines.
- * suspended/resumed are called with r->mu held (the watcher's lock comes
- * after it); forget from the completion callback, before r is freed. */
-void vs_watch_suspended(struct vs_req *r);
-void vs_watch_resumed(struct vs_req *r);
-void vs_watch_drain(struct vs_req *r);
-void vs_watch_forget(struct vs_req *r);
 
 /* admission.c: true when the request may read its body now; false when a
  * reply is set or the request is queued (r->phase says which).
@@ -252,15 +306,13 @@ void vs_tts_voices_render(struct vs_req *r);
 int vs_tts_queue_stream(struct vs_req *r);
 extern const struct vs_job_ops vs_tts_job_ops;
 
-/* obs: health.c */
+/* health.c: bodies of the health routes and /v1/models; the /metrics body
+ * (service gauges sampled into obs/stats.h, then the whole registry) */
 char *vs_health_detailed(struct vs_service *svc, int *status);
 char *vs_health_ready(struct vs_service *svc, int *status);
 char *vs_models_json(struct vs_service *svc);
-
-/* obs: hooks in stats.c */
-void vs_stats_init(struct vs_service *const *svcs, int n);
-void vs_stats_request_done(struct vs_req *r, int status);
-void vs_stats_client_gone(struct vs_req *r, const char *phase);
-char *vs_stats_render(void);
+/* the services /metrics reports (once, before the daemons start) */
+void vs_http_observe(struct vs_service *const *svcs, int n);
+char *vs_metrics_body(void);
 
 #endif

@@ -90,7 +90,7 @@ static bool tts_on_frame(struct vs_job *job, struct vs_frame *f)
 	}
 	/* the answer is over but a slow client still has audio to read: bounded */
 	if (last && r->stream_started && r->slen > r->soff)
-		vs_watch_drain(r);
+		vs_watcher_drain(r);
 	pthread_mutex_unlock(&r->mu);
 	/* the worker is idle now: its slot goes to the next request even while
 	 * this client is still reading the buffered audio */

@@ -226,7 +226,7 @@ static void job_on_fail(struct vs_job *job, int status, const char *message, con
 		r->reader_waiting = false;
 		/* audio still buffered for a slow client: its drain is bounded */
 		if (r->slen > r->soff)
-			vs_watch_drain(r);
+			vs_watcher_drain(r);
 	}
 	vs_req_resume_locked(r);
 	pthread_mutex_unlock(&r->mu);

@@ -26,10 +26,7 @@
 #include "media/media.h"
 
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>

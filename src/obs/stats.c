@@ -2,32 +2,28 @@
  *
  * DESIGN
  * Request counters and histograms are updated once per request, from the
- * completion callback. Gauges (slots, queue, memory, worker RSS, model
- * lifecycle counters kept by the pools) are sampled when /metrics is
- * scraped, so the hot path pays nothing for them. Route labels come from the
+ * completion callback, with a plain record (stats.h): obs knows no HTTP.
+ * Gauges (slots, queue, memory, worker RSS, model lifecycle counters kept
+ * by the pools) are sampled when /metrics is scraped, so the hot path pays
+ * nothing for them; the front fills the samples. Route labels come from the
  * fixed route table, never from the client's URL, so series stay bounded.
  */
 #include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 
-#include "http/http.h"
 #include "obs/metrics.h"
-
-#define MAX_SVCS 2
+#include "obs/stats.h"
 
 static struct {
-	struct vs_service *svcs[MAX_SVCS];
-	int n;
 	struct vs_metric *requests, *duration, *queue_wait, *rejections, *client_gone;
 	struct vs_metric *active, *max_slots, *available, *queued, *queue_max;
-	struct vs_metric *loads, *unloads, *crashes, *timeouts, *loaded, *workers, *rss;
+	struct vs_metric *loads, *unloads, *crashes, *timeouts, *loaded, *rss;
 	struct vs_metric *mem_pct, *swap_pct, *mem_avail;
 	pthread_mutex_t sync_mu;
-	struct vs_pool_stats seen[MAX_SVCS]; /* pool counts already exported */
+	struct vs_service_sample seen[VS_STATS_MAX_SERVICES]; /* counts already exported */
 } st = {.sync_mu = PTHREAD_MUTEX_INITIALIZER};
 
-void vs_stats_init(struct vs_service *const *svcs, int n)
+void vs_stats_init(void)
 {
 	static const char *const l_req[] = {"service", "route", "status", NULL};
 	static const char *const l_svc_route[] = {"service", "route", NULL};
@@ -37,8 +33,6 @@ void vs_stats_init(struct vs_service *const *svcs, int n)
 	                               2.5,   5,    10,    30,   60,  120,  300};
 	static const double wait_b[] = {0.001, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60};
 
-	for (int i = 0; i < n && i < MAX_SVCS; i++)
-		st.svcs[st.n++] = svcs[i];
 	st.requests = vs_metric_counter("voicestack_requests_total",
 	                                "HTTP requests by service, route and status", l_req);
 	st.duration = vs_metric_histogram("voicestack_request_duration_seconds",
@@ -82,62 +76,56 @@ void vs_stats_init(struct vs_service *const *svcs, int n)
 	                               "Memory available, as the resource guard sees it", NULL);
 }
 
-void vs_stats_request_done(struct vs_req *r, int status)
+void vs_stats_request_done(const struct vs_request_record *rec)
 {
 	char code[8];
-	const char *route = r->route_label ? r->route_label : "other";
-	snprintf(code, sizeof(code), "%d", status);
-	const char *lr[] = {r->svc->name, route, code};
-	const char *ls[] = {r->svc->name, route};
-	const char *l1[] = {r->svc->name};
+	const char *route = rec->route ? rec->route : "other";
+	snprintf(code, sizeof(code), "%d", rec->status);
+	const char *lr[] = {rec->service, route, code};
+	const char *ls[] = {rec->service, route};
+	const char *l1[] = {rec->service};
 	vs_counter_inc(st.requests, lr);
-	vs_histogram_observe(st.duration, ls, (double)(vs_now_ms() - r->start_ms) / 1000.0);
-	if (r->waiter.enqueued_ms)
-		vs_histogram_observe(st.queue_wait, l1, (double)r->queue_wait_ms / 1000.0);
-	if (r->reject_reason) {
-		const char *lj[] = {r->svc->name, r->reject_reason};
+	vs_histogram_observe(st.duration, ls, rec->duration_s);
+	if (rec->queue_wait_s >= 0)
+		vs_histogram_observe(st.queue_wait, l1, rec->queue_wait_s);
+	if (rec->reject_reason) {
+		const char *lj[] = {rec->service, rec->reject_reason};
 		vs_counter_inc(st.rejections, lj);
 	}
 }
 
-void vs_stats_client_gone(struct vs_req *r, const char *phase)
+void vs_stats_client_gone(const char *service, const char *phase)
 {
-	const char *l[] = {r->svc->name, phase};
+	const char *l[] = {service, phase};
 	vs_counter_inc(st.client_gone, l);
 }
 
-char *vs_stats_render(void)
+void vs_stats_sample_service(int index, const struct vs_service_sample *s)
 {
-	for (int i = 0; i < st.n; i++) {
-		struct vs_service *svc = st.svcs[i];
-		struct vs_slots_snapshot s;
-		struct vs_pool_stats ps;
-		const char *l[] = {svc->name};
-		vs_slots_snapshot(&svc->slots, &s);
-		vs_pool_get_stats(svc->pool, &ps);
-		vs_gauge_set(st.active, l, s.active);
-		vs_gauge_set(st.max_slots, l, s.max);
-		vs_gauge_set(st.available, l, s.available);
-		vs_gauge_set(st.queued, l, s.depth);
-		vs_gauge_set(st.queue_max, l, s.max_queue);
-		/* the pools count; the registry's counters catch up by the difference */
-		pthread_mutex_lock(&st.sync_mu);
-		vs_counter_add(st.loads, l, (double)(ps.loads - st.seen[i].loads));
-		vs_counter_add(st.unloads, l, (double)(ps.unloads - st.seen[i].unloads));
-		vs_counter_add(st.crashes, l, (double)(ps.crashes - st.seen[i].crashes));
-		vs_counter_add(st.timeouts, l, (double)(ps.timeouts - st.seen[i].timeouts));
-		st.seen[i] = ps;
-		pthread_mutex_unlock(&st.sync_mu);
-		vs_gauge_set(st.loaded, l, vs_pool_model_loaded(svc->pool) ? 1 : 0);
-		vs_gauge_set(st.rss, l, vs_pool_rss_mb(svc->pool) * 1024 * 1024);
-	}
-	if (st.n > 0) {
-		struct vs_mem_reading m;
-		if (vs_guard_snapshot(st.svcs[0]->guard, &m) == 0) {
-			vs_gauge_set(st.mem_pct, NULL, m.mem_percent);
-			vs_gauge_set(st.swap_pct, NULL, m.swap_percent);
-			vs_gauge_set(st.mem_avail, NULL, m.mem_available_mb * 1024 * 1024);
-		}
-	}
-	return vs_metrics_render();
+	const char *l[] = {s->service};
+	if (index < 0 || index >= VS_STATS_MAX_SERVICES)
+		return;
+	vs_gauge_set(st.active, l, s->active);
+	vs_gauge_set(st.max_slots, l, s->max);
+	vs_gauge_set(st.available, l, s->available);
+	vs_gauge_set(st.queued, l, s->depth);
+	vs_gauge_set(st.queue_max, l, s->max_queue);
+	/* the pools count; the registry's counters catch up by the difference */
+	pthread_mutex_lock(&st.sync_mu);
+	struct vs_service_sample *seen = &st.seen[index];
+	vs_counter_add(st.loads, l, (double)(s->loads - seen->loads));
+	vs_counter_add(st.unloads, l, (double)(s->unloads - seen->unloads));
+	vs_counter_add(st.crashes, l, (double)(s->crashes - seen->crashes));
+	vs_counter_add(st.timeouts, l, (double)(s->timeouts - seen->timeouts));
+	*seen = *s;
+	pthread_mutex_unlock(&st.sync_mu);
+	vs_gauge_set(st.loaded, l, s->model_loaded ? 1 : 0);
+	vs_gauge_set(st.rss, l, s->rss_bytes);
+}
+
+void vs_stats_sample_memory(double mem_percent, double swap_percent, double available_bytes)
+{
+	vs_gauge_set(st.mem_pct, NULL, mem_percent);
+	vs_gauge_set(st.swap_pct, NULL, swap_percent);
+	vs_gauge_set(st.mem_avail, NULL, available_bytes);
 }

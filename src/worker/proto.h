@@ -71,7 +71,10 @@ struct vs_frame {
 
 void vs_frame_clear(struct vs_frame *f); /* frees data, closes fd */
 
-/* Blocking send of one frame; pass_fd >= 0 is sent with SCM_RIGHTS.
+/* Sends one frame, looping over partial writes; pass_fd >= 0 is sent with
+ * SCM_RIGHTS. Blocks on a blocking socket (workers). On a non-blocking one
+ * an EAGAIN is returned as is, possibly after part of the frame: the front
+ * uses vs_frame_post, which only sends what fits an idle worker's buffer.
  * Returns 0, -EMSGSIZE, -EPIPE (peer gone) or another -errno. Never raises SIGPIPE. */
 int vs_frame_send(int sock, uint16_t type, const void *data, uint32_t len, int pass_fd);
 /* Same with a JSON payload (compact encoding). */

@@ -3,7 +3,7 @@
 once (issue 7, item 4a).
 
 While a request waits, libmicrohttpd does not watch its connection; the
-front does (src/http/watch.c). A hang-up kills the worker (event=job_abandoned
+front does (src/http/watcher.c). A hang-up kills the worker (event=job_abandoned
 with its pid, which is gone afterwards), frees the slot or the place in the
 queue, and logs event=client_gone. Shown with real pocketsphinx on a long clip
 (the work would last far longer than the waits here), a queued client, and

@@ -1,6 +1,12 @@
-/* health.c - GET /health/detailed, /health/ready and /v1/models bodies.
+/* health.c - what the front tells about its services: GET /health/detailed,
+ * /health/ready, /v1/models and the gauges of /metrics.
  *
  * DESIGN
+ * Rendering service state needs the service (slots, pool, guard, config,
+ * engine), so it lives here in http, the one layer that knows them all;
+ * obs/ stays a registry fed with plain samples (obs/stats.h) and depends on
+ * common only. /metrics: the service gauges are sampled here at scrape time
+ * and handed to obs as vs_service_sample records.
  * /health/detailed keeps the original specification's keys and types
  * (status, service, timestamp, memory, swap, model, concurrency, config) and
  * adds queue, workers[], uptime_seconds and version. `model.loaded` is true
@@ -9,12 +15,12 @@
  * snapshots, never waits on a worker.
  */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
 #include "http/http.h"
+#include "obs/metrics.h"
+#include "obs/stats.h"
 
 static json_t *iso_timestamp(void)
 {
@@ -109,4 +115,50 @@ char *vs_models_json(struct vs_service *svc)
 	char *out = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
 	json_decref(j);
 	return out;
+}
+
+/* the services /metrics samples, in the order of their stats index */
+static struct {
+	struct vs_service *svcs[VS_STATS_MAX_SERVICES];
+	int n;
+} observed;
+
+void vs_http_observe(struct vs_service *const *svcs, int n)
+{
+	for (int i = 0; i < n && observed.n < VS_STATS_MAX_SERVICES; i++)
+		observed.svcs[observed.n++] = svcs[i];
+	vs_stats_init();
+}
+
+char *vs_metrics_body(void)
+{
+	for (int i = 0; i < observed.n; i++) {
+		struct vs_service *svc = observed.svcs[i];
+		struct vs_slots_snapshot s;
+		struct vs_pool_stats ps;
+		vs_slots_snapshot(&svc->slots, &s);
+		vs_pool_get_stats(svc->pool, &ps);
+		struct vs_service_sample sample = {
+		        .service = svc->name,
+		        .active = s.active,
+		        .max = s.max,
+		        .available = s.available,
+		        .depth = s.depth,
+		        .max_queue = s.max_queue,
+		        .loads = ps.loads,
+		        .unloads = ps.unloads,
+		        .crashes = ps.crashes,
+		        .timeouts = ps.timeouts,
+		        .model_loaded = vs_pool_model_loaded(svc->pool),
+		        .rss_bytes = vs_pool_rss_mb(svc->pool) * 1024 * 1024,
+		};
+		vs_stats_sample_service(i, &sample);
+	}
+	if (observed.n > 0) {
+		struct vs_mem_reading m;
+		if (vs_guard_snapshot(observed.svcs[0]->guard, &m) == 0)
+			vs_stats_sample_memory(m.mem_percent, m.swap_percent,
+			                       m.mem_available_mb * 1024 * 1024);
+	}
+	return vs_metrics_render();
 }

@@ -1,0 +1,217 @@
+/* reply.c - a request's reply, its suspension and its slot.
+ *
+ * DESIGN
+ * Everything that ends a request's work or sends its answer, whatever phase
+ * decided it, goes through here, so the slot is always released before the
+ * reply leaves (a client that sends its next request the moment it has read
+ * a reply must find the slot free):
+ *   - the reply as data (vs_req_set_body, vs_req_set_error: OpenAI error
+ *     bodies from src/api);
+ *   - queued to libmicrohttpd (vs_req_queue_reply), the normal way, on an
+ *     access-handler call after the first (0.9.75 closes keep-alive
+ *     connections otherwise), or on the first call for a body we refuse to
+ *     read, then closed with a lingering close (watcher.c);
+ *   - written by the front itself when decided mid-body (vs_req_reply_mid_body,
+ *     the watcher's 408 in vs_req_body_expired): 0.9.75 cannot queue a
+ *     response while a body arrives; phase P_LINGER;
+ *   - suspension and resumption of the connection, which also move its
+ *     socket in and out of the watcher's hang-up set;
+ *   - the slot: released when the answer is final, when the worker stops
+ *     (job callbacks), or when the request is cancelled (client gone,
+ *     completion callback).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "common/log.h"
+#include "http/http.h"
+
+void vs_req_set_body(struct vs_req *r, int status, char *body, const char *ctype)
+{
+	free(r->body);
+	r->status = status;
+	r->body = body;
+	r->ctype = ctype;
+}
+
+void vs_req_set_error(struct vs_req *r, int status, const char *param, const char *code,
+                      const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	vs_req_set_body(r, status, vs_oai_error_body(status, msg, param, code), "application/json");
+}
+
+void vs_req_suspend_locked(struct vs_req *r)
+{
+	if (!r->suspended) {
+		r->suspended = true;
+		MHD_suspend_connection(r->conn);
+		/* MHD stops watching the socket: we watch it for a hang-up */
+		vs_watcher_suspended(r);
+	}
+}
+
+void vs_req_resume_locked(struct vs_req *r)
+{
+	if (r->suspended) {
+		r->suspended = false;
+		vs_watcher_resumed(r); /* out of our set before MHD may close the fd */
+		MHD_resume_connection(r->conn);
+	}
+}
+
+/* Gives the slot back as soon as the answer is final, before the reply is
+ * sent: a client that sends its next request the moment it has read this
+ * reply must find the slot free. Idempotent; the completion callback calls
+ * it again for every other path. */
+void vs_req_release_slot(struct vs_req *r)
+{
+	/* whoever takes the slot number releases it: an HTTP thread, the
+	 * watcher, or a job callback on the reactor (vs_req_worker_done) */
+	pthread_mutex_lock(&r->mu);
+	int slot = r->slot;
+	r->slot = -1;
+	pthread_mutex_unlock(&r->mu);
+	if (slot >= 0)
+		vs_pool_detach(r->svc->pool, slot, &r->job);
+	vs_slots_cancel(&r->svc->slots, &r->waiter);
+}
+
+void vs_req_worker_done(struct vs_req *r)
+{
+	/* no vs_pool_detach: the pool's lock is held and the worker is idle or gone */
+	pthread_mutex_lock(&r->mu);
+	r->slot = -1;
+	pthread_mutex_unlock(&r->mu);
+	vs_slots_cancel(&r->svc->slots, &r->waiter);
+}
+
+const char *vs_req_cancel(struct vs_req *r)
+{
+	pthread_mutex_lock(&r->mu);
+	bool working =
+	        r->slot >= 0 && ((r->phase == P_WORKING && !r->answered) ||
+	                         (r->phase == P_STREAMING && !r->stream_end && !r->stream_failed));
+	const char *what = r->phase == P_QUEUED && r->waiter.state == VS_WAIT_QUEUED ? "queue_place"
+	                   : working      ? "worker_killed"
+	                   : r->slot >= 0 ? "slot"
+	                                  : "none";
+	pthread_mutex_unlock(&r->mu);
+	vs_req_release_slot(r);
+	return what;
+}
+
+enum MHD_Result vs_req_queue_reply(struct vs_req *r)
+{
+	vs_req_release_slot(r);
+	const char *body = r->body ? r->body : "";
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+	        strlen(body), (void *)body,
+	        r->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	r->body = NULL; /* owned by the response now */
+	if (!resp)
+		return MHD_NO;
+	r->resp_bytes = strlen(body);
+	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+	if (r->ctype)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+	if (r->retry_after > 0) {
+		char ra[16];
+		snprintf(ra, sizeof(ra), "%d", r->retry_after);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+	}
+	if (r->close_after) {
+		/* the body stays unread: keep the socket past MHD's close and drain it */
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+		vs_watcher_linger(r->svc, r->conn);
+	}
+	if (r->status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+		                        (r->route == R_TRANSCRIBE || r->route == R_TRANSLATE ||
+		                         r->route == R_SPEECH)
+		                                ? "POST"
+		                                : "GET, HEAD");
+	enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+	MHD_destroy_response(resp);
+	r->phase = P_SENT;
+	return ret;
+}
+
+/* A reply decided while the body is still arriving (a chunked upload passing
+ * the limit, a multipart body found malformed half-way). libmicrohttpd
+ * 0.9.75 refuses MHD_queue_response() while a body is being received, and
+ * closing straight away would reset a client that is still sending (RST
+ * destroys the reply in flight). So the reply is written to the socket here,
+ * the write side is shut, and the rest of the body is read and dropped for
+ * a bounded time (nginx's "lingering close") until the client, having read
+ * the reply, closes. */
+static bool write_reply(struct vs_req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+	        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const char *body = r->body ? r->body : "";
+	char head[256];
+	vs_req_release_slot(r);
+	if (!ci)
+		return false;
+	int n = snprintf(head, sizeof(head),
+	                 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+	                 "Content-Length: %zu\r\nX-Request-Id: %s\r\nConnection: close\r\n\r\n",
+	                 r->status, MHD_get_reason_phrase_for((unsigned)r->status), strlen(body),
+	                 r->request_id);
+	r->resp_bytes = strlen(body);
+	struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, strlen(body)}};
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+	/* a few hundred bytes: they fit in an empty send buffer */
+	if (sendmsg(ci->connect_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		return false;
+	shutdown(ci->connect_fd, SHUT_WR);
+	return true;
+}
+
+enum MHD_Result vs_req_reply_mid_body(struct vs_req *r)
+{
+	if (write_reply(r))
+		vs_watcher_linger(r->svc, r->conn);
+	return MHD_NO; /* MHD closes its side; the watcher drains what still comes */
+}
+
+bool vs_req_body_expired(struct vs_req *r)
+{
+	struct vs_service *svc = r->svc;
+	pthread_mutex_lock(&r->mu);
+	bool mine = r->phase == P_BODY;
+	if (mine) {
+		r->phase = P_LINGER;
+		r->reject_reason = "body_timeout";
+		vs_req_set_error(r, 408, NULL, "body_timeout",
+		                 "The request body did not arrive in full within "
+		                 "BODY_TIMEOUT_SECONDS=%g (%llu bytes received)",
+		                 svc->cfg->body_timeout_seconds, (unsigned long long)r->body_bytes);
+		vs_info("event=reject reason=body_timeout service=%s status=408 bytes=%llu "
+		        "timeout_s=%g msg=\"Request body too slow\"",
+		        svc->name, (unsigned long long)r->body_bytes,
+		        svc->cfg->body_timeout_seconds);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return mine && write_reply(r);
+}
+
+enum MHD_Result vs_req_reply_or_discard(struct vs_req *r, size_t *upload_data_size)
+{
+	if (*upload_data_size == 0 || r->large_body) {
+		*upload_data_size = 0;
+		return vs_req_queue_reply(r); /* a large refused body is not read: MHD closes */
+	}
+	*upload_data_size = 0;
+	r->phase = P_DISCARD;
+	return MHD_YES;
+}

@@ -1,0 +1,188 @@
+/* route.c - the first access-handler call: framing, route, content type,
+ * the simple GETs, and admission.
+ *
+ * DESIGN
+ * Everything here is decided from the request head alone, before a body
+ * byte is read, in the order of docs/ARCHITECTURE.md "Admission order":
+ * framing (400), route (404/405), content type (415), then either the
+ * answer of a simple GET (health, models, metrics, the 400 of translations)
+ * or admission (admission.c: guard 503, declared size 413, slot 429/queue).
+ * Routes come from one fixed table; their path is the route label of logs
+ * and metrics, never the client's URL, so label values stay bounded.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/log.h"
+#include "http/http.h"
+
+/* A refused request body up to this size is read and dropped before the
+ * reply, so the connection stays usable and the client is not reset while
+ * still sending (closing a socket with unread input makes the kernel send
+ * RST, which can destroy the reply in flight). Larger bodies, chunked ones
+ * and those sent with Expect: 100-continue are refused at once (instead of
+ * "100 Continue"), and the connection is closed with a lingering close
+ * (watcher.c), so a client that sends its body anyway still reads the reply. */
+#define DISCARD_MAX_BYTES (8 * 1024 * 1024)
+
+static const struct {
+	const char *path;
+	enum vs_route route;
+	const char *method;
+	int kinds; /* bit mask of services serving it */
+} routes[] = {
+        {"/v1/audio/transcriptions", R_TRANSCRIBE, "POST", 1 << VS_ENGINE_ASR},
+        {"/v1/audio/translations", R_TRANSLATE, "POST", 1 << VS_ENGINE_ASR},
+        {"/v1/audio/speech", R_SPEECH, "POST", 1 << VS_ENGINE_TTS},
+        {"/v1/audio/voices", R_VOICES, "GET", 1 << VS_ENGINE_TTS},
+        {"/v1/models", R_MODELS, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
+        {"/health", R_HEALTH, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
+        {"/health/detailed", R_HEALTH_DETAILED, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
+        {"/health/ready", R_HEALTH_READY, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
+        {"/metrics", R_METRICS, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
+};
+
+static bool method_is(const char *method, const char *want)
+{
+	if (strcmp(want, "GET") == 0)
+		return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	return strcmp(method, want) == 0;
+}
+
+/* Returns true when the route exists and the method fits; otherwise sets the
+ * 404/405 reply. */
+static bool route_request(struct vs_req *r, const char *url, const char *method)
+{
+	size_t len = strlen(url);
+	while (len > 1 && url[len - 1] == '/')
+		len--; /* "/health/" is "/health" */
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strlen(routes[i].path) != len || strncmp(routes[i].path, url, len) != 0)
+			continue;
+		if (!(routes[i].kinds & (1 << r->svc->kind)))
+			break;
+		r->route = routes[i].route;
+		r->route_label = routes[i].path;
+		if (!method_is(method, routes[i].method)) {
+			vs_req_set_error(r, 405, NULL, "method_not_allowed",
+			                 "Method %s is not allowed on %s; use %s", method,
+			                 routes[i].path, routes[i].method);
+			return false;
+		}
+		return true;
+	}
+	r->route_label = "other";
+	vs_req_set_error(r, 404, NULL, "not_found", "No route %s %.200s on the %s service", method,
+	                 url, r->svc->name);
+	return false;
+}
+
+static bool needs_slot(enum vs_route rt)
+{
+	return rt == R_TRANSCRIBE || rt == R_SPEECH || rt == R_VOICES;
+}
+
+static void simple_get(struct vs_req *r)
+{
+	int status = 200;
+	char *body = NULL;
+	switch (r->route) {
+	case R_HEALTH: body = strdup("{\"status\":\"ok\"}"); break;
+	case R_HEALTH_DETAILED: body = vs_health_detailed(r->svc, &status); break;
+	case R_HEALTH_READY: body = vs_health_ready(r->svc, &status); break;
+	case R_MODELS: body = vs_models_json(r->svc); break;
+	case R_METRICS:
+		vs_req_set_body(r, 200, vs_metrics_body(),
+		                "text/plain; version=0.0.4; charset=utf-8");
+		return;
+	case R_TRANSLATE:
+		vs_req_set_error(r, 400, "model", "unsupported_operation",
+		                 "Translation is not supported by the %s engine; use "
+		                 "/v1/audio/transcriptions",
+		                 r->svc->engine->name);
+		return;
+	default: break;
+	}
+	vs_req_set_body(r, status, body, "application/json");
+}
+
+struct cl_scan {
+	const char *first;
+	bool differ;
+};
+
+static enum MHD_Result scan_cl(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+	struct cl_scan *c = cls;
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+		return MHD_YES;
+	if (!c->first)
+		c->first = value;
+	else if (strcmp(c->first, value) != 0)
+		c->differ = true;
+	return MHD_YES;
+}
+
+/* Framing a proxy in front may read differently (request smuggling), or a
+ * body whose end we cannot find: refused with 400, and the connection is
+ * closed since where the next request starts is unknown. libmicrohttpd 0.9.75
+ * takes the first Content-Length and ignores a Transfer-Encoding other than
+ * chunked. */
+static bool framing_ok(struct vs_req *r, const char *te, const char *cl)
+{
+	struct cl_scan scan = {0};
+	const char *why = NULL;
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_cl, &scan);
+	if (scan.differ)
+		why = "Conflicting Content-Length headers";
+	else if (te && cl)
+		why = "Transfer-Encoding and Content-Length together";
+	else if (te && strcasecmp(te, "chunked") != 0)
+		why = "Unsupported Transfer-Encoding (only chunked is accepted)";
+	if (!why)
+		return true;
+	r->close_after = r->large_body = true;
+	r->reject_reason = "framing";
+	vs_req_set_error(r, 400, NULL, "invalid_request_framing", "%s", why);
+	vs_info("event=reject reason=framing service=%s status=400 msg=\"%s\"", r->svc->name, why);
+	return false;
+}
+
+bool vs_route_new_request(struct vs_req *r, const char *url, const char *method)
+{
+	const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	                                             MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *expect =
+	        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+	r->has_body = te || (cl && strcmp(cl, "0") != 0);
+	r->large_body = r->has_body && (te || expect || strtoull(cl, NULL, 10) > DISCARD_MAX_BYTES);
+	r->close_after = r->large_body;
+	r->phase = P_REPLY;
+
+	if (!framing_ok(r, te, cl) || !route_request(r, url, method))
+		return false;
+	if (r->route == R_TRANSCRIBE || r->route == R_SPEECH) {
+		const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+		                                             MHD_HTTP_HEADER_CONTENT_TYPE);
+		const char *want =
+		        r->route == R_TRANSCRIBE ? "multipart/form-data" : "application/json";
+		if (!ct || strncasecmp(ct, want, strlen(want)) != 0) {
+			vs_req_set_error(r, 415, NULL, "unsupported_media_type",
+			                 "Content-Type must be %s (got %.100s)", want,
+			                 ct ? ct : "none");
+			return false;
+		}
+	}
+	if (!needs_slot(r->route)) {
+		simple_get(r);
+		return false;
+	}
+	/* a speech body is a small JSON document: read and parse it before a
+	 * slot is asked for, so a slow sender never holds one */
+	return r->route == R_SPEECH ? vs_admit_precheck(r) : vs_admit(r);
+}

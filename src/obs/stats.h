@@ -1,0 +1,47 @@
+/* stats.h - what the front counts, as Prometheus metrics (stats.c).
+ *
+ * DESIGN
+ * obs depends on common only: it knows neither requests nor services. The
+ * HTTP front hands it plain records: one vs_request_record per finished
+ * request (filled by http/server.c from its struct vs_req), and, when
+ * /metrics is scraped, one vs_service_sample per service and one memory
+ * reading (filled by http/health.c from the slots, the pool and the guard).
+ * Services are told apart by an index 0..VS_STATS_MAX_SERVICES-1 (the pool
+ * counts they report are totals; stats.c exports the difference).
+ */
+#ifndef VS_STATS_H
+#define VS_STATS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VS_STATS_MAX_SERVICES 2
+
+/* one finished request */
+struct vs_request_record {
+	const char *service;       /* "asr" | "tts" */
+	const char *route;         /* a route table path or "other", never the client's URL */
+	int status;                /* 499: the client left */
+	double duration_s;         /* request start to the end */
+	double queue_wait_s;       /* < 0 when the request never queued */
+	const char *reject_reason; /* NULL, or "memory", "slot", "size", ... */
+};
+
+/* one service, sampled at scrape time */
+struct vs_service_sample {
+	const char *service;
+	int active, max, available, depth, max_queue; /* slots and queue */
+	uint64_t loads, unloads, crashes, timeouts;   /* totals since start */
+	bool model_loaded;
+	double rss_bytes;
+};
+
+/* registers the metrics (idempotent) */
+void vs_stats_init(void);
+void vs_stats_request_done(const struct vs_request_record *rec);
+void vs_stats_client_gone(const char *service, const char *phase);
+/* gauges and counters of a scrape; index < VS_STATS_MAX_SERVICES */
+void vs_stats_sample_service(int index, const struct vs_service_sample *s);
+void vs_stats_sample_memory(double mem_percent, double swap_percent, double available_bytes);
+
+#endif
