@@ -37,10 +37,7 @@ RANK = {
 # extra limits beyond the rank: a folder that may include only these
 ONLY = {"obs": {"common"}}
 
-# TEMPORARY ALLOWANCE (issue 8): config/ still includes engine/ (the engine
-# names and kinds); helper C's branch removes that dependency. The lead
-# deletes this entry after merging C, and the check then enforces it.
-TEMPORARY_ALLOWED = {("config", "engine")}
+TEMPORARY_ALLOWED = set()  # (a, b) pairs let through while a move is in progress
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
