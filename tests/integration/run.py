@@ -80,6 +80,10 @@ def main():
     harness.BIN = src_bin
     harness.SERVER_BIN = os.path.join(harness.tmpdir(), "voicestack")
     shutil.copy2(src_bin, harness.SERVER_BIN)
+    # a separate worker binary, if the build has one, is found next to the server
+    wbin = os.path.join(os.path.dirname(src_bin), "voicestack-worker")
+    if os.access(wbin, os.X_OK):
+        shutil.copy2(wbin, os.path.join(harness.tmpdir(), "voicestack-worker"))
     os.environ["VOICESTACK_BIN"] = harness.BIN
     # tools built beside the server (the load tester) are found from the real build dir
     lt = os.path.join(os.path.dirname(src_bin), "tools", "loadtest", "voicestack-loadtest")
