@@ -25,7 +25,8 @@ DEPS := gcc pkg-config meson ninja-build libmicrohttpd-dev libjansson-dev \
 # of clang that --no-install-recommends would skip) for the fuzz drivers.
 TEST_DEPS := ffmpeg pocketsphinx pocketsphinx-testdata prometheus python3 curl nginx-light \
              libasan8 libubsan1 clang libclang-rt-14-dev
-BENCH_DEPS := wrk espeak-ng
+# what bench/run.sh drives (some also in TEST_DEPS; listed so bench-deps states it all)
+BENCH_DEPS := wrk espeak-ng nginx-light ffmpeg curl pocketsphinx-testdata python3
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
