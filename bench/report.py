@@ -331,8 +331,9 @@ def tts_paragraph(res):
     worst = max(fmts, key=lambda fm: res[fm]["ratio"])
     best = min(fmts, key=lambda fm: res[fm]["ratio"])
     head = ("met for every format" if len(groups.get("met", [])) == len(fmts) else
-            "not met for %s" % ", ".join(groups["not"]) if groups.get("not") else
-            "at the limit for %s" % ", ".join(groups["at"]))
+            ", ".join("%s for %s" % (word, "/".join(groups[k]))
+                      for k, word in (("met", "met"), ("at", "at the limit"),
+                                      ("not", "not met")) if groups.get(k)))
     s = ["- **TTS (row 4): total <= CLI pipe %s; first byte < 10 ms %s.**" % (
         head, "met for every format" if len(firsts_ok) == len(fmts) else
         "met for %d of %d formats (%s missed)" % (
@@ -400,6 +401,8 @@ def cold_paragraph(c):
     if la:
         s.append("ASR for comparison: cold - warm %.0f ms against pocketsphinx's load of %d ms "
                  "(%s)." % ((ac - aw) * 1000, median(la),
-                            "the load is most of it" if median(la) >= 0.5 * (ac - aw) * 1000
+                            "cold was not slower than warm: this run's noise exceeded the "
+                            "load" if ac <= aw else "the load is most of it"
+                            if median(la) >= 0.5 * (ac - aw) * 1000
                             else "the load is less than half of it"))
     return " ".join(s)
