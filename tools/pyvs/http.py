@@ -49,6 +49,24 @@ def _headers(msg):
     return h
 
 
+def read_rest(r, parts=None):
+    """The rest of an http.client response body: (bytes, complete). A body
+    cut short (connection closed mid-body) is returned, not raised."""
+    parts = list(parts or [])
+    try:
+        while True:
+            b = r.read1(65536)
+            if not b:
+                break
+            parts.append(b)
+    except http.client.IncompleteRead as e:
+        parts.append(e.partial)
+        return b"".join(parts), False
+    except (ConnectionError, http.client.HTTPException):
+        return b"".join(parts), False
+    return b"".join(parts), True
+
+
 def request(port, method, path, body=None, headers=None, timeout=120.0):
     """One HTTP request on a fresh connection; returns Resp. A response cut
     short (connection closed mid-body) is returned with complete=False and the
@@ -58,20 +76,8 @@ def request(port, method, path, body=None, headers=None, timeout=120.0):
         conn.request(method, path, body=body, headers=headers or {})
         r = conn.getresponse()
         chunked = bool(r.chunked)
-        complete = True
-        parts = []
-        try:
-            while True:
-                b = r.read(65536)
-                if not b:
-                    break
-                parts.append(b)
-        except http.client.IncompleteRead as e:
-            parts.append(e.partial)
-            complete = False
-        except (ConnectionError, http.client.HTTPException):
-            complete = False
-        return Resp(r.status, _headers(r.msg), b"".join(parts), chunked, complete)
+        body, complete = read_rest(r)
+        return Resp(r.status, _headers(r.msg), body, chunked, complete)
     finally:
         conn.close()
 
