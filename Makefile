@@ -26,7 +26,8 @@ DEPS := gcc pkg-config meson ninja-build libmicrohttpd-dev libjansson-dev \
 # clang-format checks the house format (tests/run_all.sh).
 TEST_DEPS := ffmpeg pocketsphinx pocketsphinx-testdata prometheus python3 curl nginx-light \
              libasan8 libubsan1 clang libclang-rt-14-dev clang-format
-BENCH_DEPS := wrk espeak-ng
+# what bench/run.sh drives (some also in TEST_DEPS; listed so bench-deps states it all)
+BENCH_DEPS := wrk espeak-ng nginx-light ffmpeg curl pocketsphinx-testdata python3
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

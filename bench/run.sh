@@ -15,7 +15,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 
 if [ $# -lt 1 ] || [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
-	echo "usage: $0 BUILD_DIR [SECTION...]  (1-8; none: all, writes docs/PERFORMANCE.md)" >&2
+	echo "usage: $0 BUILD_DIR [SECTION...]  (1-8, 6 = 5; none: all, writes docs/PERFORMANCE.md)" >&2
 	exit 2
 fi
 build=$1
@@ -25,7 +25,17 @@ missing=""
 need() { # need TOOL PACKAGE
 	command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || missing="$missing $1($2)"
 }
-need wrk wrk
+# wrk drives sections 1 and 2 only, so a partial run without them does not need it
+want_wrk=1
+prev=""
+for s in "$@"; do
+	case "$prev" in --*) prev=""; continue ;; esac  # the value of an option
+	case "$s" in
+	[1-8]) [ "$want_wrk" = 1 ] && want_wrk=0; [ "$s" = 1 ] || [ "$s" = 2 ] && want_wrk=2 ;;
+	esac
+	prev=$s
+done
+[ "$want_wrk" = 0 ] || need wrk wrk
 need nginx nginx-light
 need curl curl
 need ffmpeg ffmpeg

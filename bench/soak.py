@@ -13,7 +13,7 @@ Why it is shaped so:
   leaked per request, a slot lost on a rare exit path. So the "after" figures
   are taken once the server is idle again (slots back or SOAK_SETTLE_SECONDS
   passed), and a slot not given back, a dead front or a final good request
-  failing marks the section as failed (bench.Broken); a grown RSS is reported,
+  failing marks the section as failed (core.Broken); a grown RSS is reported,
   not judged (allocators keep memory).
 - The client mix is fixed and rotates over the client threads, so every kind
   runs throughout: good transcriptions and speech; a slow body (upload sent
@@ -24,8 +24,8 @@ Why it is shaped so:
   or the client-side exception) and reported.
 - Every loop is bounded: each client stops at the deadline, every socket has
   a timeout, every read loop has a cap. Loopback only.
-- bench.py runs as __main__, so it passes itself in (`bench`) rather than
-  being imported twice (which would duplicate its Broken class).
+- Shared pieces come from bench/core.py (Server, Broken, ...) and the
+  front's RSS and fds from tools/pyvs/procs.py, as in every section.
 """
 
 import collections
@@ -36,6 +36,9 @@ import socket
 import threading
 import time
 import uuid
+
+import core
+from pyvs import procs
 
 IO_TIMEOUT = 60.0        # any single socket operation
 SLOW_PIECE = 8192        # slow body / slow reader piece size
@@ -195,11 +198,11 @@ class Soak:
                 self.count(kind, type(e).__name__)
 
 
-def _state(bench, srv):
+def _state(srv):
     """Front RSS (kB), open fds, and per service (active, available, max,
     queue depth, workers) from /health/detailed."""
     pid = srv.proc.pid
-    out = {"rss_kb": bench.rss_kb(pid), "fds": len(os.listdir("/proc/%d/fd" % pid))}
+    out = {"rss_kb": procs.rss_kb(pid), "fds": procs.fd_count(pid)}
     for svc in ("asr", "tts"):
         d = srv.detailed(svc)
         c = d["concurrency"]
@@ -213,7 +216,7 @@ def _idle(st):
                for s in ("asr", "tts"))
 
 
-def sec_soak(ctx, inp, a, bench):
+def sec_soak(ctx, inp, a):
     secs = float(os.environ.get("SOAK_SECONDS", a.soak_secs))
     settle = float(os.environ.get("SOAK_SETTLE_SECONDS", 60))
     slots = 2
@@ -221,13 +224,13 @@ def sec_soak(ctx, inp, a, bench):
            "ASR_MAX_QUEUE": slots, "TTS_MAX_QUEUE": slots,
            "ASR_QUEUE_TIMEOUT_SECONDS": 10, "TTS_QUEUE_TIMEOUT_SECONDS": 10}
     n_clients = 4 * 2 * slots  # 4x the slots of both services
-    srv = bench.Server(ctx, env, "all", "soak").start()
+    srv = core.Server(ctx, env, "all", "soak").start()
     soak = Soak(srv, inp, 0)
     # warm-up: both engines loaded, so "before" is a server that has worked
     if soak.asr_good() != 200 or soak.tts_good() != 200:
-        raise bench.Broken("soak warm-up request failed")
+        raise core.Broken("soak warm-up request failed")
     time.sleep(2)
-    before = _state(bench, srv)
+    before = _state(srv)
     soak.deadline = time.monotonic() + secs
     threads = [threading.Thread(target=soak.client, args=(i,), daemon=True)
                for i in range(n_clients)]
@@ -238,31 +241,31 @@ def sec_soak(ctx, inp, a, bench):
         t.join(secs + 4 * IO_TIMEOUT)  # each op is bounded by IO_TIMEOUT
     ran = time.monotonic() - t0
     if any(t.is_alive() for t in threads):
-        raise bench.Broken("soak clients still running %.0f s after the deadline" % (ran - secs))
+        raise core.Broken("soak clients still running %.0f s after the deadline" % (ran - secs))
     if srv.proc.poll() is not None:
-        raise bench.Broken("the front died during the soak (exit %s)" % srv.proc.returncode)
-    st = bench.wait_for(lambda: (lambda s: s if _idle(s) else None)(_state(bench, srv)),
+        raise core.Broken("the front died during the soak (exit %s)" % srv.proc.returncode)
+    st = core.wait_for(lambda: (lambda s: s if _idle(s) else None)(_state(srv)),
                         settle, 0.5)
     time.sleep(2)  # connections MHD is still closing
-    after = _state(bench, srv)
+    after = _state(srv)
     if not st or not _idle(after):
-        raise bench.Broken("slots not back %.0f s after the soak: asr %s tts %s "
+        raise core.Broken("slots not back %.0f s after the soak: asr %s tts %s "
                            "(active, available, max, queue, workers)"
                            % (settle, after["asr"], after["tts"]))
     final = (soak.asr_good(), soak.tts_good())
     if final != (200, 200):
-        raise bench.Broken("a good request after the soak failed: %s" % (final,))
+        raise core.Broken("a good request after the soak failed: %s" % (final,))
 
     cmd = ("%s voicestack serve; %d client threads for %.0f s (SOAK_SECONDS), kinds in "
            "rotation: %s; before = after warm-up, after = idle again + 2 s"
-           % (bench.env_prefix(env), n_clients, secs, ", ".join(KINDS)))
+           % (core.env_prefix(env), n_clients, secs, ", ".join(KINDS)))
     total = sum(sum(c.values()) for c in soak.counts.values())
     ctx.row("8", "soak: front RSS, idle after vs before", "%.1f MB" % (after["rss_kb"] / 1024),
             "before: %.1f MB" % (before["rss_kb"] / 1024),
-            bench.ratio(after["rss_kb"], before["rss_kb"]), cmd)
+            core.ratio(after["rss_kb"], before["rss_kb"]), cmd)
     ctx.row("8", "soak: front open fds (/proc/PID/fd), idle after vs before",
             str(after["fds"]), "before: %d" % before["fds"],
-            bench.ratio(after["fds"], before["fds"]), "same run")
+            core.ratio(after["fds"], before["fds"]), "same run")
     for svc in ("asr", "tts"):
         fmt = "active %d, available %d of %d, queue %d, workers %d"
         ctx.row("8", "soak: %s slots (/health/detailed), idle after vs before" % svc,

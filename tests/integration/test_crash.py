@@ -102,22 +102,11 @@ def _speech_stream(port, text, kill=None):
         hdrs = {k.lower(): v for k, v in r.msg.items()}
         if r.status != 200:
             return r.status, hdrs, r.read(), True
-        parts = [r.read1(4096)]
+        first = r.read1(4096)
         if kill is not None:
             kill()
-        complete = True
-        try:
-            while True:
-                b = r.read1(65536)
-                if not b:
-                    break
-                parts.append(b)
-        except http.client.IncompleteRead as e:
-            parts.append(e.partial)
-            complete = False
-        except (ConnectionError, http.client.HTTPException):
-            complete = False
-        return r.status, hdrs, b"".join(parts), complete
+        body, complete = h.read_rest(r, [first])
+        return r.status, hdrs, body, complete
     finally:
         conn.close()
 

@@ -1,0 +1,262 @@
+"""server.py - one real `voicestack serve` on loopback, started with settings.
+
+Why it is shaped so:
+- Ports are ephemeral (port 0) and learnt from the server's own
+  `event=listening service=X addr=H:P` stderr lines, so runs never race for
+  a fixed port.
+- stderr is drained by a thread into a list: the server never blocks on a
+  full pipe, and callers can read or wait for log lines.
+- Settings come only from `env`: variables the server reads are dropped from
+  the caller's environment, and cwd is a scratch dir so no ./.env applies.
+- stop() is SIGTERM, wait, then SIGKILL, and kills any service process
+  (worker, spawner) that outlived the front; it returns what went wrong so
+  the caller decides whether that is a test failure or a bench note.
+- Every wait has a time limit.
+"""
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+from . import Failed, http, procs, tmp
+
+HOST = http.HOST
+START_TIMEOUT = 20.0
+# > the default SHUTDOWN_GRACE_SECONDS (5) twice over: replies leaving, then workers
+STOP_TIMEOUT = 20.0
+LISTEN_RE = re.compile(r"event=listening\b.*?\bservice=(\w+)\b.*?\baddr=(\S+):(\d+)")
+
+# Variables the server reads as settings: never inherited from the caller.
+SETTING_PREFIXES = ("ASR_", "TTS_", "VS_", "MEMORY_", "SWAP_", "MAX_", "IDLE_", "REQUEST_",
+                    "LOG_", "HTTP_THREADS", "WORKER_")
+SETTING_NAMES = ("ENV", "HOST")
+
+
+def clean_env(extra=None):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(SETTING_PREFIXES) and k not in SETTING_NAMES}
+    for k, v in (extra or {}).items():
+        env[k] = str(v)
+    return env
+
+
+def env_prefix(env):
+    """Settings as a shell prefix (`A=1 B=2`)."""
+    return " ".join("%s=%s" % (k, shlex.quote(str(v))) for k, v in env.items())
+
+
+class Server:
+    """A `voicestack serve` child; subclasses add bookkeeping (harness, bench)."""
+
+    def __init__(self, binary, env=None, flags=None, service="all", name="server"):
+        self.binary = binary
+        self.env = dict(env or {})
+        self.flags = list(flags or [])
+        self.service = service
+        self.name = name
+        self.proc = None
+        self.cwd = None
+        self.ports = {}
+        self.stderr_lines = []
+        self._cond = threading.Condition()
+        self._reader = None
+        self._seen = set()   # service pids seen, killed at stop if they outlive the front
+
+    # -- lifecycle
+    def argv(self):
+        return [os.path.abspath(self.binary), "serve", "--service", self.service,
+                "--host", HOST, "--asr-port", "0", "--tts-port", "0"] + self.flags
+
+    def command(self):
+        """The command line as a user would type it (settings as a prefix)."""
+        return ((env_prefix(self.env) + " ") if self.env else "") + \
+            "voicestack serve --service %s" % self.service + \
+            "".join(" " + shlex.quote(f) for f in self.flags)
+
+    def started(self):
+        """Hook: called once the Popen exists (registration)."""
+
+    def start(self, timeout=START_TIMEOUT):
+        argv = self.argv()
+        if not os.access(argv[0], os.X_OK):
+            raise Failed("server binary %s not found / not executable" % argv[0])
+        self.cwd = tempfile.mkdtemp(dir=tmp.tmpdir(), prefix="cwd-")
+        self.proc = subprocess.Popen(argv, cwd=self.cwd, env=clean_env(self.env),
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        self.started()
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+        want = ["asr", "tts"] if self.service == "all" else [self.service]
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not all(s in self.ports for s in want):
+                left = deadline - time.monotonic()
+                if self.proc.poll() is not None:
+                    self._cond.wait(0.3)  # the reader collects the last lines
+                    raise Failed("%s exited with %s during start-up:\n%s"
+                                 % (self.name, self.proc.returncode, self.stderr_tail()))
+                if left <= 0:
+                    raise Failed("%s did not log event=listening for %s within %.0f s:\n%s"
+                                 % (self.name, want, timeout, self.stderr_tail()))
+                self._cond.wait(min(left, 0.2))
+        return self
+
+    def _read_stderr(self):
+        for raw in iter(self.proc.stderr.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self._cond:
+                self.stderr_lines.append(line)
+                m = LISTEN_RE.search(line)
+                if m:
+                    self.ports[m.group(1)] = int(m.group(3))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM, wait, SIGKILL; kills service processes that outlived the
+        front.  Returns None after a clean exit (status 0), else what happened."""
+        if self.proc is None:
+            return None
+        problem = None
+        if self.alive():
+            self.service_pids()
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                rc = self.proc.wait(timeout)
+                if rc != 0:
+                    problem = "exited with status %s after SIGTERM" % rc
+            except subprocess.TimeoutExpired:
+                problem = "still running %.0f s after SIGTERM (killed)" % timeout
+                self.proc.kill()
+                self.proc.wait(5)
+        # only processes that still look like ours (pids are reused)
+        procs.kill_if_alive([p for p in self._seen
+                             if procs.is_worker(procs.cmdline(p)) or
+                             os.path.basename((procs.cmdline(p) or [""])[0])
+                             .startswith("voicestack")])
+        if self._reader is not None:
+            self._reader.join(2.0)
+        return problem
+
+    # -- processes
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def service_pids(self):
+        """Front + every live descendant (workers, spawner): what the service costs."""
+        pids = procs.service_pids(self.pid)
+        self._seen.update(pids[1:])
+        return pids
+
+    def worker_pids(self, service=None):
+        """Live workers below the front, optionally of one service."""
+        out = []
+        for p in self.service_pids()[1:]:
+            args = procs.cmdline(p)
+            if procs.is_worker(args) and (service is None or procs.serves(args, service)):
+                out.append(p)
+        return sorted(out)
+
+    def wait_worker(self, service, timeout=20.0, exclude=()):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            w = [p for p in self.worker_pids(service) if p not in exclude]
+            if w:
+                return w[0]
+            time.sleep(0.05)
+        raise Failed("no %s worker appeared within %.0f s" % (service, timeout))
+
+    # -- logs
+    def stderr_tail(self, n=30):
+        with self._cond:
+            return "\n".join(self.stderr_lines[-n:])
+
+    def log(self):
+        with self._cond:
+            return "\n".join(self.stderr_lines)
+
+    def log_contains(self, pattern, timeout=0.0):
+        """True once a stderr line matches regex pattern (waits up to timeout)."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if any(rx.search(l) for l in self.stderr_lines):
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.2))
+
+    def load_ms(self, service):
+        """Every load_ms the service's workers logged (event=model_loaded)."""
+        return [int(m) for m in re.findall(r"proc=%s-worker\b.*?event=model_loaded\b.*?"
+                                           r"load_ms=(\d+)" % service, self.log())]
+
+    # -- HTTP
+    def default_service(self):
+        return self.service if self.service != "all" else "asr"
+
+    def port(self, service=None):
+        return self.ports[service or self.default_service()]
+
+    @property
+    def asr_port(self):
+        return self.ports["asr"]
+
+    @property
+    def tts_port(self):
+        return self.ports["tts"]
+
+    @property
+    def asr_url(self):
+        return "http://%s:%d" % (HOST, self.asr_port)
+
+    @property
+    def tts_url(self):
+        return "http://%s:%d" % (HOST, self.tts_port)
+
+    def url(self, path, service=None):
+        return "http://%s:%d%s" % (HOST, self.port(service), path)
+
+    def get(self, service, path, **kw):
+        return http.request(self.port(service), "GET", path, **kw)
+
+    def health_detailed(self, service=None):
+        r = self.get(service, "/health/detailed")
+        if r.status != 200:
+            raise Failed("/health/detailed on %s: %s %r" % (service, r.status, r.body[:300]))
+        return r.json()
+
+    def metrics(self, service=None):
+        """/metrics as {"name{labels}": value} (comments skipped)."""
+        r = self.get(service, "/metrics")
+        if r.status != 200:
+            raise Failed("/metrics on %s: %s" % (service, r.status))
+        return http.parse_metrics(r.body.decode("utf-8", "replace"))
+
+    def wait_slots_free(self, service, timeout=10.0):
+        """Wait until every slot is free and nothing is active; return the last
+        /health/detailed document."""
+        deadline = time.monotonic() + timeout
+        while True:
+            d = self.health_detailed(service)
+            c = d["concurrency"]
+            if c["available_slots"] == c["max_concurrent"] and c["active_requests"] == 0:
+                return d
+            if time.monotonic() > deadline:
+                raise Failed("%s slots not released after %.0f s: concurrency=%s"
+                             % (service, timeout, json.dumps(c)))
+            time.sleep(0.1)
