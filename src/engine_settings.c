@@ -96,9 +96,9 @@ static const char *settle(const struct warner *w, const char *name, const char *
 }
 
 const struct vs_engine_info *vs_engine_settings(const struct vs_config *c, enum vs_engine_kind kind,
-                                               struct vs_engine_config *ec,
-                                               void (*warn)(const char *msg, void *opaque),
-                                               void *opaque)
+                                                struct vs_engine_config *ec,
+                                                void (*warn)(const char *msg, void *opaque),
+                                                void *opaque)
 {
 	bool asr = kind == VS_ENGINE_ASR;
 	const struct vs_engine_info *ops = vs_engine_find(asr ? c->asr_engine : c->tts_engine);

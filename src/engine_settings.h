@@ -28,8 +28,8 @@ const struct vs_config_check *vs_engine_settings_checks(void);
  * about the user). Returns NULL only if c names no engine of kind, which
  * vs_config_load() with vs_engine_settings_checks() rules out. */
 const struct vs_engine_info *vs_engine_settings(const struct vs_config *c, enum vs_engine_kind kind,
-                                               struct vs_engine_config *ec,
-                                               void (*warn)(const char *msg, void *opaque),
-                                               void *opaque);
+                                                struct vs_engine_config *ec,
+                                                void (*warn)(const char *msg, void *opaque),
+                                                void *opaque);
 
 #endif

@@ -33,7 +33,8 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "worker") == 0)
 		return vs_worker_main(argc - 1, argv + 1);
 	/* settings parsing sees the arguments after the command name */
-	if (vs_config_load(&cfg, vs_engine_settings_checks(), argc - 1, argv + 1, &rest, err, sizeof(err)) < 0) {
+	if (vs_config_load(&cfg, vs_engine_settings_checks(), argc - 1, argv + 1, &rest, err,
+	                   sizeof(err)) < 0) {
 		fprintf(stderr, "voicestack: invalid setting: %s\n", err);
 		return 2;
 	}

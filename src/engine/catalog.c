@@ -148,7 +148,8 @@ static int check_one(const struct vs_engine_info *info, const char *what, const 
 		snprintf(err, errlen, "%s %s '%.64s' is not available (available: %s)", info->name,
 		         what, v, names);
 	else
-		snprintf(err, errlen, "%s has no choice of %s ('%.64s' given)", info->name, what, v);
+		snprintf(err, errlen, "%s has no choice of %s ('%.64s' given)", info->name, what,
+		         v);
 	return -EINVAL;
 }
 
