@@ -37,6 +37,7 @@
 #include "api/openai.h"
 #include "media/media.h"
 #include "worker/proto.h"
+#include "worker/tts_pipeline.h"
 
 struct worker {
 	int sock;
@@ -149,74 +150,21 @@ static void do_transcribe(struct worker *w, json_t *req, int fd)
 	json_decref(out);
 }
 
-/* Encoded bytes go to the front as they are produced: the client hears the
- * first sentence while the engine is still on the last. Except the very
- * first bytes: a container header (wav, ogg) is written before the engine
- * has said a word, and once the front has sent it the HTTP status is 200.
- * So bytes are held back until the engine delivers its first samples, and
- * an engine that refuses the request (unknown voice) still gets a 400. */
-struct synth_state {
-	struct worker *w;
-	struct vs_encoder *enc;
-	size_t bytes, samples;
-	bool engine_started;
-	uint8_t *held;
-	size_t held_len;
-};
-
-static int send_frames(struct synth_state *s, const uint8_t *data, size_t len);
-
+/* The pipeline's byte sink: encoded bytes leave as AUDIO frames of at most
+ * 64 KiB, so the front relays them as they come. */
 static int send_audio(void *opaque, const uint8_t *data, size_t len)
 {
-	struct synth_state *s = opaque;
-	if (!s->engine_started) {
-		uint8_t *nb = realloc(s->held, s->held_len + len);
-		if (!nb)
-			return -ENOMEM;
-		memcpy(nb + s->held_len, data, len);
-		s->held = nb;
-		s->held_len += len;
-		return 0;
-	}
-	return send_frames(s, data, len);
-}
+	struct worker *w = opaque;
 
-static int release_held(struct synth_state *s)
-{
-	int r = 0;
-	s->engine_started = true;
-	if (s->held_len)
-		r = send_frames(s, s->held, s->held_len);
-	free(s->held);
-	s->held = NULL;
-	s->held_len = 0;
-	return r;
-}
-
-static int send_frames(struct synth_state *s, const uint8_t *data, size_t len)
-{
-	s->bytes += len;
 	while (len > 0) {
 		uint32_t chunk = len > 65536 ? 65536 : (uint32_t)len;
-		int r = vs_frame_send(s->w->sock, VS_MSG_AUDIO, data, chunk, -1);
+		int r = vs_frame_send(w->sock, VS_MSG_AUDIO, data, chunk, -1);
 		if (r < 0)
 			return r;
 		data += chunk;
 		len -= chunk;
 	}
 	return 0;
-}
-
-static int pcm_to_encoder(void *opaque, const int16_t *pcm, size_t n)
-{
-	struct synth_state *s = opaque;
-	if (!s->engine_started) {
-		int r = release_held(s);
-		if (r < 0)
-			return r;
-	}
-	s->samples += n;
-	return vs_encoder_write(s->enc, pcm, n);
 }
 
 static void do_synthesize(struct worker *w, json_t *req)
@@ -227,7 +175,7 @@ static void do_synthesize(struct worker *w, json_t *req)
 		.speed = json_number_value(json_object_get(req, "speed")),
 	};
 	const char *format = jstr(req, "response_format");
-	struct synth_state s = {.w = w};
+	struct vs_tts_result res;
 	char err[512] = "";
 	int r;
 
@@ -237,22 +185,14 @@ static void do_synthesize(struct worker *w, json_t *req)
 	}
 	if (p.speed <= 0)
 		p.speed = 1.0;
-	r = vs_encoder_new(format, w->ops->sample_rate(w->ctx), send_audio, &s, &s.enc, err,
-	                   sizeof(err));
-	if (r < 0) {
+	r = vs_tts_synthesize(w->ops, w->ctx, &p, format, send_audio, w, &res, err, sizeof(err));
+	if (r == -EPIPE)
+		return; /* the front went away; nothing to tell */
+	if (r < 0 && res.stage == VS_TTS_FORMAT) {
 		send_error(w, r == -EINVAL ? 400 : 500, err[0] ? err : strerror(-r),
 		           "response_format", NULL);
 		return;
 	}
-	r = w->ops->synthesize(w->ctx, &p, pcm_to_encoder, &s, err, sizeof(err));
-	if (r == 0 && !s.engine_started)
-		r = release_held(&s); /* an engine that produced no samples at all */
-	if (r == 0)
-		r = vs_encoder_finish(s.enc);
-	vs_encoder_free(s.enc);
-	free(s.held);
-	if (r == -EPIPE)
-		return; /* the front went away; nothing to tell */
 	if (r < 0) {
 		/* Before the first AUDIO frame this becomes a proper HTTP error;
 		 * after it, the front can only cut the stream short. */
@@ -261,8 +201,8 @@ static void do_synthesize(struct worker *w, json_t *req)
 		           r == -EINVAL ? "invalid_value" : "engine_error");
 		return;
 	}
-	json_t *end = json_pack("{s:I, s:I}", "samples", (json_int_t)s.samples, "bytes",
-	                        (json_int_t)s.bytes);
+	json_t *end = json_pack("{s:I, s:I}", "samples", (json_int_t)res.samples, "bytes",
+	                        (json_int_t)res.bytes);
 	vs_frame_send_json(w->sock, VS_MSG_END, end, -1);
 	json_decref(end);
 }
