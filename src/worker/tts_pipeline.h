@@ -11,6 +11,11 @@
 #include "engine/engine.h"
 #include "media/media.h"
 
+/* At most this many PCM samples wait between the engine and the encoder;
+ * past it the engine's sink blocks (backpressure: a worker whose reader
+ * stopped reading stops synthesising instead of buffering the whole text). */
+#define VS_TTS_QUEUE_SAMPLES 32768
+
 /* Which step failed: decides the HTTP error the worker sends. */
 enum vs_tts_stage {
 	VS_TTS_OK = 0,
