@@ -30,6 +30,11 @@
  * stream (the front cuts it short); out() failing (-EPIPE) makes the
  * engine's next sink call return that error, which stops the engine.
  *
+ * Bytes are handed to out() as soon as the encoder has caught up with the
+ * engine, and gathered into pieces of up to 16 KiB while it is behind, so
+ * the first byte is not delayed and a long mp3 is not sent as thousands of
+ * 200-byte frames.
+ *
  * Chosen over encoding on the engine's thread (the code before: total time
  * = synthesis + encoding) and over a thread per engine call (the engine
  * keeps the calling thread, so nothing about engines changes).
@@ -48,6 +53,8 @@
  * engine block (100 ms) is encoded at once, large enough to amortise the
  * lock */
 #define TAKE_SAMPLES 4096
+/* encoded bytes gathered into one AUDIO frame while the encoder is behind */
+#define COALESCE_BYTES 16384
 
 struct pipe {
 	pthread_mutex_t mu;
@@ -63,47 +70,68 @@ struct pipe {
 	struct vs_encoder *enc;
 	vs_bytes_sink_fn out;
 	void *opaque;
-	bool started; /* the engine's first samples were taken: bytes flow */
-	uint8_t *held;
-	size_t held_len, bytes;
+	bool started;  /* the engine's first samples were taken: bytes may flow */
+	bool sent;     /* some bytes left */
+	uint8_t *pend; /* encoded bytes not yet given to out() */
+	size_t pend_len, pend_cap, bytes;
 };
 
 /* ---- encoder thread ---- */
 
-static int send_bytes(struct pipe *q, const uint8_t *data, size_t len)
+static int flush(struct pipe *q)
 {
-	q->bytes += len;
-	return q->out(q->opaque, data, len);
+	int r = 0;
+
+	if (q->started && q->pend_len) {
+		q->bytes += q->pend_len;
+		q->sent = true;
+		r = q->out(q->opaque, q->pend, q->pend_len);
+		q->pend_len = 0;
+	}
+	return r;
 }
 
-/* the encoder's byte sink */
+/* The encoder's byte sink: appends to pend, which leaves in COALESCE_BYTES
+ * pieces (see flush_if_idle() for the rest). */
 static int hold_or_send(void *opaque, const uint8_t *data, size_t len)
 {
 	struct pipe *q = opaque;
 
-	if (!q->started) {
-		uint8_t *nb = realloc(q->held, q->held_len + len);
+	if (q->pend_len + len > q->pend_cap) {
+		size_t cap = q->pend_len + len + COALESCE_BYTES;
+		uint8_t *nb = realloc(q->pend, cap);
+
 		if (!nb)
 			return -ENOMEM;
-		memcpy(nb + q->held_len, data, len);
-		q->held = nb;
-		q->held_len += len;
-		return 0;
+		q->pend = nb;
+		q->pend_cap = cap;
 	}
-	return send_bytes(q, data, len);
+	memcpy(q->pend + q->pend_len, data, len);
+	q->pend_len += len;
+	return q->pend_len >= COALESCE_BYTES ? flush(q) : 0;
 }
 
-static int release_held(struct pipe *q)
+static bool queue_empty(struct pipe *q)
 {
-	int r = 0;
+	bool empty;
 
-	q->started = true;
-	if (q->held_len)
-		r = send_bytes(q, q->held, q->held_len);
-	free(q->held);
-	q->held = NULL;
-	q->held_len = 0;
-	return r;
+	pthread_mutex_lock(&q->mu);
+	empty = q->len == 0;
+	pthread_mutex_unlock(&q->mu);
+	return empty;
+}
+
+/* Bytes leave at once while nothing has left yet (first byte) or when the
+ * encoder is about to wait for the engine (it has caught up, so holding
+ * bytes back would only delay them); otherwise they gather up to
+ * COALESCE_BYTES. Without this an mp3 went out as one AUDIO frame per
+ * 24 ms packet (~200 bytes), and relaying them cost the front more CPU than
+ * the bytes are worth. */
+static int flush_if_idle(struct pipe *q)
+{
+	if (!q->pend_len || (q->sent && !queue_empty(q)))
+		return 0;
+	return flush(q);
 }
 
 /* Takes up to max samples into buf; 0 with *done at the end of the input. */
@@ -138,20 +166,20 @@ static int encode_all(struct pipe *q)
 
 		if (n == 0 && done)
 			break;
-		if (!q->started)
-			r = release_held(q);
+		q->started = true; /* the engine has said something: headers may go */
+		r = vs_encoder_write(q->enc, buf, n);
 		if (r == 0)
-			r = vs_encoder_write(q->enc, buf, n);
+			r = flush_if_idle(q);
 	}
 	pthread_mutex_lock(&q->mu);
 	done = q->abandon;
 	pthread_mutex_unlock(&q->mu);
 	if (r < 0 || done)
 		return r;
-	if (!q->started)
-		r = release_held(q); /* an engine that produced no samples at all */
+	q->started = true; /* also for an engine that produced no samples at all */
+	r = vs_encoder_finish(q->enc);
 	if (r == 0)
-		r = vs_encoder_finish(q->enc);
+		r = flush(q);
 	return r;
 }
 
@@ -249,7 +277,7 @@ int vs_tts_synthesize(const struct vs_engine_ops *ops, void *ctx, const struct v
 	res->bytes = q->bytes;
 out:
 	vs_encoder_free(q->enc);
-	free(q->held);
+	free(q->pend);
 	pthread_cond_destroy(&q->can_take);
 	pthread_cond_destroy(&q->can_put);
 	pthread_mutex_destroy(&q->mu);
