@@ -44,20 +44,8 @@ HOST = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 
-# Public-domain English prose (Jane Austen, Sense and Sensibility, ch. 1),
-# as bench/bench.py uses for its 4,000-character TTS input.
-AUSTEN = (
-    "The family of Dashwood had long been settled in Sussex. Their estate was large, "
-    "and their residence was at Norland Park, in the centre of their property, where, "
-    "for many generations, they had lived in so respectable a manner as to engage the "
-    "general good opinion of their surrounding acquaintance. The late owner of this "
-    "estate was a single man, who lived to a very advanced age, and who for many years "
-    "of his life, had a constant companion and housekeeper in his sister. But her death, "
-    "which happened ten years before his own, produced a great alteration in his home; "
-    "for to supply her loss, he invited and received into his house the family of his "
-    "nephew Mr. Henry Dashwood, the legal inheritor of the Norland estate, and the person "
-    "to whom he intended to bequeath it. In the society of his nephew and niece, and "
-    "their children, the old Gentleman's days were comfortably spent. ")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import AUSTEN  # noqa: E402  the prose of bench section 4's input
 
 # ffmpeg muxer per response_format, and the server's encoder settings
 # (src/media/format.c) as ffmpeg options.
