@@ -213,6 +213,8 @@ static int setup_codec(struct vs_encoder *e, char *err, size_t errlen)
 	cc->time_base = (AVRational){1, VS_SPEECH_RATE};
 	if (e->desc->bit_rate)
 		cc->bit_rate = e->desc->bit_rate;
+	if (e->desc->compression_level >= 0)
+		cc->compression_level = e->desc->compression_level;
 	cc->thread_count = 1;
 	cc->flags |= AV_CODEC_FLAG_BITEXACT; /* no "Lavc" version string in the stream */
 	if (e->oc->oformat->flags & AVFMT_GLOBALHEADER)

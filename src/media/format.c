@@ -12,6 +12,11 @@
  *    holds one page back (to flag the last one), so the first audio leaves
  *    after ~0.2-0.3 s of audio instead of ~2 s; costs ~2.5 kb/s of page
  *    headers on top of 32 kb/s.
+ *    Encoder complexity 6, not libopus's default 10: at 32 kb/s libopus is in
+ *    its speech modes, whose complexity-10 search made opus 2.8x slower
+ *    than `espeak-ng --stdout | ffmpeg -f opus` (2.4 s vs 0.84 s for 4000
+ *    characters; complexity 6: 0.65 s; `make bench` section 4), while speech
+ *    at this bitrate gains little from the deeper search.
  *  - flac: no 8 KiB padding block (nothing will ever fill it in a stream).
  *  - wav: sizes stay 0xFFFFFFFF (the muxer can't seek back), see encode.c.
  */
@@ -24,12 +29,12 @@
 #include <string.h>
 
 static const struct vs_format_desc formats[] = {
-        {"mp3", "audio/mpeg", "mp3", "libmp3lame", 64000, "id3v2_version=0:write_xing=0"},
-        {"opus", "audio/ogg", "ogg", "libopus", 32000, "page_duration=100000"},
-        {"aac", "audio/aac", "adts", "aac", 64000, NULL},
-        {"flac", "audio/flac", "flac", "flac", 0, "metadata_header_padding=0"},
-        {"wav", "audio/wav", "wav", "pcm_s16le", 0, NULL},
-        {"pcm", "audio/pcm", "s16le", "pcm_s16le", 0, NULL},
+        {"mp3", "audio/mpeg", "mp3", "libmp3lame", 64000, "id3v2_version=0:write_xing=0", -1},
+        {"opus", "audio/ogg", "ogg", "libopus", 32000, "page_duration=100000", 6},
+        {"aac", "audio/aac", "adts", "aac", 64000, NULL, -1},
+        {"flac", "audio/flac", "flac", "flac", 0, "metadata_header_padding=0", -1},
+        {"wav", "audio/wav", "wav", "pcm_s16le", 0, NULL, -1},
+        {"pcm", "audio/pcm", "s16le", "pcm_s16le", 0, NULL, -1},
 };
 
 const struct vs_format_desc *vs_format_find(const char *name)

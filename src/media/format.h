@@ -12,12 +12,13 @@
 #include <stdint.h>
 
 struct vs_format_desc {
-	const char *name;     /* OpenAI response_format */
-	const char *mime;     /* Content-Type of the response */
-	const char *muxer;    /* libavformat short name */
-	const char *encoder;  /* libavcodec encoder name */
-	int64_t bit_rate;     /* 0: codec default / lossless */
-	const char *mux_opts; /* "k=v:k=v" muxer options, NULL: none */
+	const char *name;      /* OpenAI response_format */
+	const char *mime;      /* Content-Type of the response */
+	const char *muxer;     /* libavformat short name */
+	const char *encoder;   /* libavcodec encoder name */
+	int64_t bit_rate;      /* 0: codec default / lossless */
+	const char *mux_opts;  /* "k=v:k=v" muxer options, NULL: none */
+	int compression_level; /* encoder effort; -1: codec default (libopus: complexity) */
 };
 
 /* NULL when name is not an output format */

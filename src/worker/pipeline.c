@@ -7,6 +7,7 @@
  * message. No logging: the caller decides what a failure means.
  */
 #include "worker/pipeline.h"
+#include "worker/tts_pipeline.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -72,84 +73,26 @@ json_t *vs_pipeline_transcribe(const struct vs_engine_ops *ops, void *ctx, int f
 	return out;
 }
 
-struct speak_state {
-	struct vs_encoder *enc;
-	vs_bytes_sink_fn sink;
-	void *opaque;
-	size_t bytes, samples;
-	bool engine_started;
-	uint8_t *held;
-	size_t held_len;
-};
-
-static int to_sink(void *opaque, const uint8_t *data, size_t len)
-{
-	struct speak_state *s = opaque;
-	if (!s->engine_started) {
-		uint8_t *nb = realloc(s->held, s->held_len + len);
-		if (!nb)
-			return -ENOMEM;
-		memcpy(nb + s->held_len, data, len);
-		s->held = nb;
-		s->held_len += len;
-		return 0;
-	}
-	s->bytes += len;
-	return s->sink(s->opaque, data, len);
-}
-
-static int release_held(struct speak_state *s)
-{
-	int r = 0;
-	s->engine_started = true;
-	if (s->held_len)
-		r = to_sink(s, s->held, s->held_len);
-	free(s->held);
-	s->held = NULL;
-	s->held_len = 0;
-	return r;
-}
-
-static int pcm_to_encoder(void *opaque, const int16_t *pcm, size_t n)
-{
-	struct speak_state *s = opaque;
-	if (!s->engine_started) {
-		int r = release_held(s);
-		if (r < 0)
-			return r;
-	}
-	s->samples += n;
-	return vs_encoder_write(s->enc, pcm, n);
-}
-
 int vs_pipeline_speak(const struct vs_engine_ops *ops, void *ctx, const struct vs_tts_params *p,
                       const char *format, vs_bytes_sink_fn sink, void *opaque, size_t *samples,
                       size_t *bytes, struct vs_pipeline_err *e)
 {
-	struct speak_state s = {.sink = sink, .opaque = opaque};
+	struct vs_tts_result res = {0};
 	char err[512] = "";
 
-	int r = vs_encoder_new(format, ops->sample_rate(ctx), to_sink, &s, &s.enc, err,
-	                       sizeof(err));
-	if (r < 0) {
-		set_err(e, r == -EINVAL ? 400 : 500, "response_format", NULL, "%s",
-		        err[0] ? err : strerror(-r));
-		return r;
-	}
-	r = ops->synthesize(ctx, p, pcm_to_encoder, &s, err, sizeof(err));
-	if (r == 0 && !s.engine_started)
-		r = release_held(&s); /* an engine that produced no samples at all */
-	if (r == 0)
-		r = vs_encoder_finish(s.enc);
-	vs_encoder_free(s.enc);
-	free(s.held);
-	*samples = s.samples;
-	*bytes = s.bytes;
+	/* synthesis and encoding overlap there (tts_pipeline.c) */
+	int r = vs_tts_synthesize(ops, ctx, p, format, sink, opaque, &res, err, sizeof(err));
+	*samples = res.samples;
+	*bytes = res.bytes;
 	if (r < 0 && r != -EPIPE) {
 		bool client = r == -EINVAL;
-		set_err(e, client ? 400 : 500, client ? "voice" : NULL,
-		        client ? "invalid_value" : "engine_error", "%s",
-		        err[0] ? err : strerror(-r));
+		if (res.stage == VS_TTS_FORMAT)
+			set_err(e, client ? 400 : 500, "response_format", NULL, "%s",
+			        err[0] ? err : strerror(-r));
+		else
+			set_err(e, client ? 400 : 500, client ? "voice" : NULL,
+			        client ? "invalid_value" : "engine_error", "%s",
+			        err[0] ? err : strerror(-r));
 	}
 	return r;
 }

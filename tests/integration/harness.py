@@ -357,3 +357,20 @@ def wait_for(pred, what, timeout=20.0, step=0.05):
             return v
         assert time.monotonic() < deadline, "%s: not within %.0f s" % (what, timeout)
         time.sleep(step)
+
+
+def dechunk(raw):
+    """The body of a chunked transfer coding: (bytes, complete) where complete
+    says the terminating zero-size chunk was there."""
+    out, i = [], 0
+    while True:
+        j = raw.find(b"\r\n", i)
+        if j < 0:
+            return b"".join(out), False
+        size = int(raw[i:j].split(b";")[0], 16)
+        if size == 0:
+            return b"".join(out), True
+        if j + 2 + size > len(raw):
+            return b"".join(out), False
+        out.append(raw[j + 2:j + 2 + size])
+        i = j + 2 + size + 2
