@@ -165,6 +165,17 @@ def proc_cmdline(pid):
         return []
 
 
+def proc_ppid_state(pid):
+    """(ppid, state letter) of pid from /proc/PID/stat, or (0, "") when gone."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            st = f.read().decode("latin-1")
+    except OSError:
+        return 0, ""
+    rest = st[st.rfind(")") + 2:].split()
+    return int(rest[1]), rest[0]
+
+
 def proc_alive(pid):
     """True if pid exists and is not a zombie."""
     try:
@@ -270,7 +281,7 @@ class Server:
                 self.proc.wait(5)
         for w in workers:
             # only processes that still look like our workers
-            if proc_alive(w) and any("worker" == a for a in proc_cmdline(w)):
+            if proc_alive(w) and any(a in ("worker", "spawner") for a in proc_cmdline(w)):
                 try:
                     os.kill(w, signal.SIGKILL)
                 except OSError:
@@ -336,6 +347,18 @@ class Server:
             pids.append(c)
         self._workers_seen.update(pids)
         return sorted(pids)
+
+    def spawner_pids(self):
+        """Live spawner children of the front (argv has `spawner`): the
+        process that forks workers (src/worker/spawner.c), not a worker."""
+        pids = [c for c in _proc_children(self.pid)
+                if "spawner" in proc_cmdline(c) and proc_alive(c)]
+        self._workers_seen.update(pids)
+        return sorted(pids)
+
+    def zombie_children(self):
+        """Children of the front that ended and were not reaped."""
+        return sorted(c for c in _proc_children(self.pid) if proc_ppid_state(c)[1] == "Z")
 
     def wait_worker(self, service, timeout=20.0, exclude=()):
         deadline = time.monotonic() + timeout

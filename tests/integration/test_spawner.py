@@ -1,0 +1,142 @@
+"""test_spawner.py - workers forked by the spawner (docs/ARCHITECTURE.md
+"Worker start").
+
+The front starts one `voicestack-worker spawner` with the first worker; it has
+the libraries linked and forks each further worker on request, so a cold
+request does not pay the dynamic linking again. The workers it forks are
+children of the front (the front is their subreaper; the spawner double
+forks), so the front reaps them as before: no zombies after a crash or an
+idle unload. The spawner leaves with the last worker, so an idle service is
+the front alone. Killing the spawner never breaks a request: the front falls
+back to posix_spawn of the worker binary and starts a new spawner later.
+Real espeak-ng and pocketsphinx throughout.
+"""
+
+import os
+import re
+import signal
+
+import harness as h
+
+CARD = os.path.join(h.CARDS, "001.wav")
+IDLE = {"TTS_IDLE_TIMEOUT_MINUTES": "0.02", "ASR_IDLE_TIMEOUT_MINUTES": "0.02",
+        "IDLE_CHECK_INTERVAL_SECONDS": "1"}
+
+
+def _started(s, service):
+    """(pid, via) of every event=worker_started line of service, in order."""
+    out = []
+    for l in list(s.stderr_lines):
+        m = re.search(r"event=worker_started service=%s .*?pid=(\d+).*? via=(\w+)" % service, l)
+        if m:
+            out.append((int(m.group(1)), m.group(2)))
+    return out
+
+
+def _assert_child_of_front(s, pid):
+    ppid, state = h.proc_ppid_state(pid)
+    assert ppid == s.pid, "worker %d has parent %d, not the front %d" % (pid, ppid, s.pid)
+    assert state != "Z", "worker %d is a zombie" % pid
+
+
+def _open_fds(pid):
+    return sorted(int(x) for x in os.listdir("/proc/%d/fd" % pid))
+
+
+def test_forked_workers_are_children_of_the_front_and_hold_only_their_socket():
+    s = h.Server(name="spawner-children").start()
+    try:
+        r = h.speak(s.tts_port, "First worker.", response_format="pcm")
+        assert r.status == 200, r
+        with open(CARD, "rb") as f:
+            r = h.transcribe(s.asr_port, f.read(), filename="001.wav", timeout=90)
+        assert r.status == 200, r
+        started = _started(s, "tts") + _started(s, "asr")
+        assert len(started) == 2, [l for l in s.stderr_lines if "worker_started" in l]
+        assert all(via == "spawner" for _, via in started), started
+        sp = s.spawner_pids()
+        assert len(sp) == 1, "expected one spawner child of the front, got %s" % sp
+        for pid, _ in started:
+            _assert_child_of_front(s, pid)
+            # stdin/out/err and the socket to the front (fd 3), nothing of the spawner's
+            assert _open_fds(pid) == [0, 1, 2, 3], (pid, os.listdir("/proc/%d/fd" % pid))
+            with open("/proc/%d/status" % pid) as f:
+                blk = [l for l in f if l.startswith("SigBlk:")][0]
+            assert int(blk.split()[1], 16) == 0, blk
+        # harness discovery: the forked workers look like workers, the spawner does not
+        assert s.worker_pids("tts") == [started[0][0]], (s.worker_pids("tts"), started)
+        assert s.worker_pids("asr") == [started[1][0]], (s.worker_pids("asr"), started)
+    finally:
+        s.stop()
+
+
+def test_idle_unload_leaves_the_front_alone_and_no_zombie():
+    s = h.Server(env=IDLE, name="spawner-idle").start()
+    try:
+        r = h.speak(s.tts_port, "Soon idle.", response_format="pcm")
+        assert r.status == 200, r
+        pid = s.wait_worker("tts")
+        assert _started(s, "tts")[-1] == (pid, "spawner"), _started(s, "tts")
+        assert len(s.spawner_pids()) == 1
+        h.wait_for(lambda: s.log_contains(r"event=model_unloaded service=tts"),
+                   "tts idle unload", 20)
+        # the worker, then the spawner (no worker left) are gone and reaped
+        h.wait_for(lambda: not h._proc_children(s.pid), "the front without children", 10)
+        assert s.log_contains(r"event=spawner_stopped .*reason=no_workers"), \
+            [l for l in s.stderr_lines if "spawner" in l]
+
+        # a cold request after the full idle: the spawner starts again and forks
+        r = h.speak(s.tts_port, "Cold again.", response_format="wav")
+        assert r.status == 200 and r.body[:4] == b"RIFF", r
+        pid2, via = _started(s, "tts")[-1]
+        assert pid2 != pid and via == "spawner", _started(s, "tts")
+        _assert_child_of_front(s, pid2)
+        assert s.log_contains(r"event=model_loaded engine=espeak-ng .*load_ms=\d+")
+    finally:
+        s.stop()
+
+
+def test_crashed_forked_worker_is_reaped_and_replaced():
+    s = h.Server(name="spawner-crash").start()
+    try:
+        r = h.speak(s.tts_port, "Before the crash.", response_format="pcm")
+        assert r.status == 200, r
+        pid = s.wait_worker("tts")
+        os.kill(pid, signal.SIGKILL)
+        h.wait_for(lambda: s.log_contains(r"event=worker_exited service=tts .*pid=%d" % pid),
+                   "the crash noticed", 10)
+        h.wait_for(lambda: not s.zombie_children(), "no zombie child", 5)
+        r = h.speak(s.tts_port, "After the crash.", response_format="pcm")
+        assert r.status == 200, r
+        pid2, via = _started(s, "tts")[-1]
+        assert pid2 != pid and via == "spawner", _started(s, "tts")
+        _assert_child_of_front(s, pid2)
+    finally:
+        s.stop()
+
+
+def test_killing_the_spawner_never_breaks_a_request():
+    s = h.Server(env={"TTS_MAX_CONCURRENT_REQUESTS": "2"}, name="spawner-killed").start()
+    try:
+        r = h.speak(s.tts_port, "The spawner is here.", response_format="pcm")
+        assert r.status == 200, r
+        first = s.wait_worker("tts")
+        sp = s.spawner_pids()
+        assert len(sp) == 1, sp
+        os.kill(sp[0], signal.SIGKILL)
+        # the front reaps its dead spawner; the worker it forked lives on
+        h.wait_for(lambda: not s.zombie_children() and not s.spawner_pids(),
+                   "the killed spawner reaped", 10)
+        assert h.proc_alive(first), "the worker died with the spawner"
+        # kill the worker too, so the next request needs a new worker
+        os.kill(first, signal.SIGKILL)
+        h.wait_for(lambda: s.log_contains(r"event=worker_exited service=tts .*pid=%d" % first),
+                   "the worker's end noticed", 10)
+        for i in range(3):
+            r = h.speak(s.tts_port, "Still speaking %d." % i, response_format="pcm")
+            assert r.status == 200, (i, r)
+        pid2 = _started(s, "tts")[-1][0]
+        _assert_child_of_front(s, pid2)
+        assert not s.zombie_children(), s.zombie_children()
+    finally:
+        s.stop()
