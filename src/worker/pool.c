@@ -76,7 +76,7 @@ struct vs_pool {
 	struct vs_pool_stats stats;
 	uint64_t next_idle_check_ms;
 	struct vs_dying_list dying; /* reaped without blocking, on the tick */
-	bool stopped;               /* vs_pool_stop ran: submits fail with -ESHUTDOWN */
+	bool stopped; /* vs_pool_stop ran: submits fail with -ESHUTDOWN */
 };
 
 static void worker_ready(struct vs_reactor_source *src);
@@ -168,10 +168,8 @@ static void worker_died(struct worker *w, const char *why)
 		p->stats.crashes++;
 		vs_error("event=worker_crashed service=%s slot=%d pid=%d how=\"%s\" why=%s",
 		         p->cfg.service, w->slot, (int)pid, how, why);
-		snprintf(msg, sizeof(msg),
-		         "The %s engine worker crashed while handling this request "
-		         "(%s); the next request starts a fresh worker",
-		         p->cfg.service, how);
+		snprintf(msg, sizeof(msg), "The %s engine worker crashed while handling this request "
+		         "(%s); the next request starts a fresh worker", p->cfg.service, how);
 		job->ops->on_fail(job, 500, msg, "worker_crashed");
 	} else if (status == -1 || !(WIFEXITED(status) && WEXITSTATUS(status) == 3)) {
 		/* exit 3 = model load failure, already answered with a 503 */
@@ -225,8 +223,7 @@ static void check_timeouts(struct vs_pool *p, uint64_t now)
 {
 	for (int i = 0; i < p->cfg.slots; i++) {
 		struct worker *w = &p->w[i];
-		if (w->state != W_BUSY || !w->job || !w->job_deadline_ms ||
-		    now < w->job_deadline_ms)
+		if (w->state != W_BUSY || !w->job || !w->job_deadline_ms || now < w->job_deadline_ms)
 			continue;
 		struct vs_job *job = w->job;
 		pid_t pid = w->pid;
@@ -236,10 +233,8 @@ static void check_timeouts(struct vs_pool *p, uint64_t now)
 		        "action=worker_killed",
 		        p->cfg.service, i, (int)pid, p->cfg.request_timeout_s);
 		char msg[200];
-		snprintf(msg, sizeof(msg),
-		         "The request ran past REQUEST_TIMEOUT_SECONDS=%g; its "
-		         "worker was stopped",
-		         p->cfg.request_timeout_s);
+		snprintf(msg, sizeof(msg), "The request ran past REQUEST_TIMEOUT_SECONDS=%g; its "
+		         "worker was stopped", p->cfg.request_timeout_s);
 		job->ops->on_fail(job, 504, msg, "request_timeout");
 	}
 	if (p->cfg.idle_timeout_s <= 0 || now < p->next_idle_check_ms)
@@ -337,10 +332,9 @@ void vs_pool_stop(struct vs_pool *p, double grace_s)
 		 * its request answered below rather than finished */
 		reap_worker(w, job != NULL);
 		if (job)
-			job->ops->on_fail(
-			        job, 503,
-			        "The server is shutting down; this request was not finished",
-			        "shutting_down");
+			job->ops->on_fail(job, 503,
+			                  "The server is shutting down; this request was not finished",
+			                  "shutting_down");
 	}
 	pthread_mutex_unlock(&p->mu);
 
@@ -427,8 +421,7 @@ int vs_pool_submit(struct vs_pool *p, int slot, struct vs_job *job, uint16_t typ
 	w->job = job;
 	w->last_used_ms = vs_now_ms();
 	w->job_deadline_ms = p->cfg.request_timeout_s > 0
-	                             ? w->last_used_ms + (uint64_t)(p->cfg.request_timeout_s * 1000)
-	                             : 0;
+		? w->last_used_ms + (uint64_t)(p->cfg.request_timeout_s * 1000) : 0;
 out:
 	pthread_mutex_unlock(&p->mu);
 	return r;

@@ -15,6 +15,7 @@ Real espeak-ng and pocketsphinx throughout.
 import os
 import re
 import signal
+import time
 
 import harness as h
 
@@ -137,6 +138,51 @@ def test_killing_the_spawner_never_breaks_a_request():
             assert r.status == 200, (i, r)
         pid2 = _started(s, "tts")[-1][0]
         _assert_child_of_front(s, pid2)
+        assert not s.zombie_children(), s.zombie_children()
+    finally:
+        s.stop()
+
+
+def test_a_stuck_spawner_falls_back_to_exec_then_is_replaced():
+    s = h.Server(name="spawner-stuck").start()
+    try:
+        r = h.speak(s.tts_port, "Spawner, then stuck.", response_format="pcm")
+        assert r.status == 200, r
+        first = s.wait_worker("tts")
+        sp = s.spawner_pids()
+        assert len(sp) == 1, sp
+        os.kill(sp[0], signal.SIGSTOP)
+        os.kill(first, signal.SIGKILL)
+        h.wait_for(lambda: s.log_contains(r"event=worker_exited service=tts .*pid=%d" % first),
+                   "the worker's end noticed", 10)
+        # the stopped spawner does not answer: this worker is exec'd instead
+        r = h.speak(s.tts_port, "Exec'd this time.", response_format="pcm")
+        assert r.status == 200, r
+        pid2, via = _started(s, "tts")[-1]
+        assert via == "exec", _started(s, "tts")
+        unavailable = [l for l in s.stderr_lines if "event=spawner_unavailable" in l]
+        assert len(unavailable) == 1, unavailable
+        _assert_child_of_front(s, pid2)
+        # the stuck spawner was killed and reaped
+        h.wait_for(lambda: not h.proc_alive(sp[0]) and not s.zombie_children(),
+                   "the stuck spawner gone", 10)
+        # later workers come from a new spawner again
+        os.kill(pid2, signal.SIGKILL)
+        h.wait_for(lambda: s.log_contains(r"event=worker_exited service=tts .*pid=%d" % pid2),
+                   "the exec'd worker's end noticed", 10)
+        # not before RETRY_MS (5 s): until then workers are exec'd
+        for _ in range(30):
+            r = h.speak(s.tts_port, "Back to the spawner.", response_format="pcm")
+            assert r.status == 200, r
+            if _started(s, "tts")[-1][1] == "spawner":
+                break
+            os.kill(_started(s, "tts")[-1][0], signal.SIGKILL)
+            h.wait_for(lambda: not s.worker_pids("tts"), "worker gone", 10)
+            time.sleep(0.5)
+        pid3, via = _started(s, "tts")[-1]
+        assert via == "spawner", _started(s, "tts")
+        assert s.spawner_pids() and s.spawner_pids() != sp, (s.spawner_pids(), sp)
+        assert len([l for l in s.stderr_lines if "event=spawner_unavailable" in l]) == 1
         assert not s.zombie_children(), s.zombie_children()
     finally:
         s.stop()
