@@ -178,12 +178,8 @@ def proc_ppid_state(pid):
 
 def proc_alive(pid):
     """True if pid exists and is not a zombie."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            st = f.read().decode("latin-1")
-    except OSError:
-        return False
-    return st[st.rfind(")") + 2:].split()[0] != "Z"
+    state = proc_ppid_state(pid)[1]
+    return state != "" and state != "Z"
 
 
 def proc_rss_mb(pid):

@@ -40,6 +40,21 @@ def _assert_child_of_front(s, pid):
     assert state != "Z", "worker %d is a zombie" % pid
 
 
+def _worker_and_spawner(s, text):
+    """After a first TTS request: its worker and the one spawner."""
+    r = h.speak(s.tts_port, text, response_format="pcm")
+    assert r.status == 200, r
+    sp = s.spawner_pids()
+    assert len(sp) == 1, sp
+    return s.wait_worker("tts"), sp[0]
+
+
+def _kill_worker(s, pid):
+    os.kill(pid, signal.SIGKILL)
+    h.wait_for(lambda: s.log_contains(r"event=worker_exited service=tts .*pid=%d" % pid),
+               "the end of worker %d noticed" % pid, 10)
+
+
 def _open_fds(pid):
     return sorted(int(x) for x in os.listdir("/proc/%d/fd" % pid))
 
@@ -102,12 +117,8 @@ def test_idle_unload_leaves_the_front_alone_and_no_zombie():
 def test_crashed_forked_worker_is_reaped_and_replaced():
     s = h.Server(name="spawner-crash").start()
     try:
-        r = h.speak(s.tts_port, "Before the crash.", response_format="pcm")
-        assert r.status == 200, r
-        pid = s.wait_worker("tts")
-        os.kill(pid, signal.SIGKILL)
-        h.wait_for(lambda: s.log_contains(r"event=worker_exited service=tts .*pid=%d" % pid),
-                   "the crash noticed", 10)
+        pid, _ = _worker_and_spawner(s, "Before the crash.")
+        _kill_worker(s, pid)
         h.wait_for(lambda: not s.zombie_children(), "no zombie child", 5)
         r = h.speak(s.tts_port, "After the crash.", response_format="pcm")
         assert r.status == 200, r
@@ -121,20 +132,14 @@ def test_crashed_forked_worker_is_reaped_and_replaced():
 def test_killing_the_spawner_never_breaks_a_request():
     s = h.Server(env={"TTS_MAX_CONCURRENT_REQUESTS": "2"}, name="spawner-killed").start()
     try:
-        r = h.speak(s.tts_port, "The spawner is here.", response_format="pcm")
-        assert r.status == 200, r
-        first = s.wait_worker("tts")
-        sp = s.spawner_pids()
-        assert len(sp) == 1, sp
-        os.kill(sp[0], signal.SIGKILL)
+        first, sp = _worker_and_spawner(s, "The spawner is here.")
+        os.kill(sp, signal.SIGKILL)
         # the front reaps its dead spawner; the worker it forked lives on
         h.wait_for(lambda: not s.zombie_children() and not s.spawner_pids(),
                    "the killed spawner reaped", 10)
         assert h.proc_alive(first), "the worker died with the spawner"
         # kill the worker too, so the next request needs a new worker
-        os.kill(first, signal.SIGKILL)
-        h.wait_for(lambda: s.log_contains(r"event=worker_exited service=tts .*pid=%d" % first),
-                   "the worker's end noticed", 10)
+        _kill_worker(s, first)
         for i in range(3):
             r = h.speak(s.tts_port, "Still speaking %d." % i, response_format="pcm")
             assert r.status == 200, (i, r)
@@ -151,15 +156,9 @@ def test_a_stuck_spawner_falls_back_to_exec_then_is_replaced():
         # an ASR worker keeps the spawner wanted while TTS workers come and go
         r = h.transcribe(s.asr_port, CARD, timeout=90)
         assert r.status == 200, r
-        r = h.speak(s.tts_port, "Spawner, then stuck.", response_format="pcm")
-        assert r.status == 200, r
-        first = s.wait_worker("tts")
-        sp = s.spawner_pids()
-        assert len(sp) == 1, sp
-        os.kill(sp[0], signal.SIGSTOP)
-        os.kill(first, signal.SIGKILL)
-        h.wait_for(lambda: s.log_contains(r"event=worker_exited service=tts .*pid=%d" % first),
-                   "the worker's end noticed", 10)
+        first, sp = _worker_and_spawner(s, "Spawner, then stuck.")
+        os.kill(sp, signal.SIGSTOP)
+        _kill_worker(s, first)
         # the stopped spawner does not answer: this worker is exec'd instead
         r = h.speak(s.tts_port, "Exec'd this time.", response_format="pcm")
         assert r.status == 200, r
@@ -169,24 +168,21 @@ def test_a_stuck_spawner_falls_back_to_exec_then_is_replaced():
         assert len(unavailable) == 1, unavailable
         _assert_child_of_front(s, pid2)
         # the stuck spawner was killed and reaped
-        h.wait_for(lambda: not h.proc_alive(sp[0]) and not s.zombie_children(),
+        h.wait_for(lambda: not h.proc_alive(sp) and not s.zombie_children(),
                    "the stuck spawner gone", 10)
         # later workers come from a new spawner again
-        os.kill(pid2, signal.SIGKILL)
-        h.wait_for(lambda: s.log_contains(r"event=worker_exited service=tts .*pid=%d" % pid2),
-                   "the exec'd worker's end noticed", 10)
+        _kill_worker(s, pid2)
         # not before RETRY_MS (5 s): until then workers are exec'd
         for _ in range(30):
             r = h.speak(s.tts_port, "Back to the spawner.", response_format="pcm")
             assert r.status == 200, r
             if _started(s, "tts")[-1][1] == "spawner":
                 break
-            os.kill(_started(s, "tts")[-1][0], signal.SIGKILL)
-            h.wait_for(lambda: not s.worker_pids("tts"), "worker gone", 10)
+            _kill_worker(s, _started(s, "tts")[-1][0])
             time.sleep(0.5)
         pid3, via = _started(s, "tts")[-1]
         assert via == "spawner", _started(s, "tts")
-        assert s.spawner_pids() and s.spawner_pids() != sp, (s.spawner_pids(), sp)
+        assert s.spawner_pids() and s.spawner_pids() != [sp], (s.spawner_pids(), sp)
         assert len([l for l in s.stderr_lines if "event=spawner_unavailable" in l]) == 1
         assert not s.zombie_children(), s.zombie_children()
     finally:
