@@ -160,7 +160,7 @@ static bool services_idle(struct vs_service *const *active, int n)
  *  2. stop the pools: requests in flight get 503 shutting_down and their
  *     workers are killed, idle workers exit on EOF, a stuck one is SIGKILLed
  *     at the deadline; a request that arrives on a kept-alive connection now
- *     gets a 503 from the failed submit;
+ *     gets a 503 from the failed submit; then the spawner, bounded alike;
  *  3. expire the queues (a queued request gets the queue's 429 + Retry-After,
  *     which sends a client to retry, here the restarted server), and wait
  *     until no request holds a slot: then no connection is suspended any
@@ -179,6 +179,8 @@ static void shutdown_services(struct vs_service *const *active, int n, double gr
 		vs_pool_stop(active[i]->pool,
 		             now < deadline ? (double)(deadline - now) / 1000.0 : 0);
 	}
+	uint64_t now = vs_now_ms();
+	vs_spawner_stop(now < deadline ? (double)(deadline - now) / 1000.0 : 0);
 	for (int i = 0; i < n; i++)
 		vs_slots_expire(&active[i]->slots, UINT64_MAX);
 	uint64_t drain_end = deadline > vs_now_ms() + 1000 ? deadline : vs_now_ms() + 1000;

@@ -5,6 +5,8 @@
  * that does lives in this binary, installed beside it:
  *   voicestack-worker worker --service asr|tts --engine NAME --fd N ...
  *       one engine worker, started by the front (worker_main.c);
+ *   voicestack-worker spawner --fd N ...
+ *       the process that forks workers for the front (spawner.c);
  *   voicestack-worker transcribe|speak ...
  *       the one-shot commands, which `voicestack transcribe|speak` exec
  *       with the same arguments (cli.c).
@@ -16,6 +18,7 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "cli.h"
+#include "worker/spawner.h"
 #include "worker/worker.h"
 
 int main(int argc, char **argv)
@@ -32,6 +35,9 @@ int main(int argc, char **argv)
 	/* the worker takes its arguments from the front, not from settings */
 	if (strcmp(argv[1], "worker") == 0)
 		return vs_worker_main(argc - 1, argv + 1);
+	/* whole argv: a forked worker rewrites the command line in place */
+	if (strcmp(argv[1], "spawner") == 0)
+		return vs_spawner_main(argc, argv);
 	/* settings parsing sees the arguments after the command name */
 	if (vs_config_load(&cfg, vs_engine_settings_checks(), argc - 1, argv + 1, &rest, err,
 	                   sizeof(err)) < 0) {

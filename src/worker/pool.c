@@ -103,7 +103,8 @@ static int spawn_worker(struct worker *w)
 		argv[n++] = p->cfg.worker_args[i];
 	argv[n] = NULL;
 
-	r = vs_spawn(p->exe, argv, &w->pid, &w->sock);
+	const char *via = "";
+	r = vs_spawn(p->exe, argv, &w->pid, &w->sock, &via);
 	if (r < 0) {
 		vs_error("event=worker_spawn_failed service=%s slot=%d exe=%s err=\"%s\"",
 		         p->cfg.service, w->slot, p->exe, strerror(-r));
@@ -117,8 +118,8 @@ static int spawn_worker(struct worker *w)
 	w->src.ready = worker_ready;
 	vs_reactor_add(w->sock, &w->src);
 	p->stats.spawns++;
-	vs_info("event=worker_started service=%s slot=%d pid=%d engine=%s", p->cfg.service, w->slot,
-	        (int)w->pid, p->cfg.engine->name);
+	vs_info("event=worker_started service=%s slot=%d pid=%d engine=%s via=%s", p->cfg.service,
+	        w->slot, (int)w->pid, p->cfg.engine->name, via);
 	return 0;
 }
 

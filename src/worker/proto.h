@@ -59,6 +59,10 @@ enum vs_msg_type {
 	VS_MSG_AUDIO = 12,
 	VS_MSG_END = 13,
 	VS_MSG_ERROR = 14,
+	/* front <-> spawner (spawner.c): SPAWN {argv:[...]} + the worker's end
+	 * of its socketpair; SPAWNED {pid} or ERROR */
+	VS_MSG_SPAWN = 20,
+	VS_MSG_SPAWNED = 21,
 };
 
 struct vs_frame {

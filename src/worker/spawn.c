@@ -46,7 +46,7 @@ int vs_worker_exe(char *buf, size_t len)
 	return access(buf, X_OK) == 0 ? 0 : -errno;
 }
 
-int vs_spawn(const char *exe, const char *const *argv, pid_t *pid, int *sock)
+int vs_spawn_exec(const char *exe, const char *const *argv, pid_t *pid, int *sock)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
@@ -88,7 +88,10 @@ bool vs_spawn_try_wait(pid_t pid, int *status)
 	*status = 0;
 	while ((r = waitpid(pid, status, WNOHANG)) < 0 && errno == EINTR)
 		;
-	return r != 0;
+	if (r == 0)
+		return false;
+	vs_spawn_forget(pid);
+	return true;
 }
 
 void vs_spawn_describe_status(int status, char *buf, size_t len)
@@ -129,6 +132,7 @@ void vs_dying_add(struct vs_dying_list *l, pid_t pid, int slot, bool killed, uin
 
 void vs_dying_check(struct vs_dying_list *l, uint64_t now)
 {
+	vs_spawn_tick(now);
 	for (size_t i = 0; i < l->n;) {
 		struct vs_dying *d = &l->d[i];
 		int status;

@@ -18,12 +18,28 @@
  * it is missing or not executable (buf then holds the path tried). */
 int vs_worker_exe(char *buf, size_t len); /* the worker's end of its socketpair, in the child */
 
-/* Starts exe with argv (NULL-terminated) and one end of a new socketpair as
- * fd VS_WORKER_FD; *sock gets the front's end (non-blocking, close-on-exec).
- * The child starts with an empty signal mask and default dispositions, not
- * the front's (which blocks SIGINT/SIGTERM for sigwait and ignores SIGPIPE).
- * 0 or -errno. */
-int vs_spawn(const char *exe, const char *const *argv, pid_t *pid, int *sock);
+/* Starts a worker: exe with argv (NULL-terminated) and one end of a new
+ * socketpair as fd VS_WORKER_FD; *sock gets the front's end (non-blocking,
+ * close-on-exec). Forked by the spawner when it can (spawn_fork.c: no
+ * dynamic linking to pay), else exec'd by vs_spawn_exec; *via says which
+ * ("spawner" | "exec"). Either way the child is the caller's child, with an
+ * empty signal mask and default dispositions. 0 or -errno. */
+int vs_spawn(const char *exe, const char *const *argv, pid_t *pid, int *sock, const char **via);
+
+/* posix_spawn of exe, as above. The child starts with an empty signal mask
+ * and default dispositions, not the front's (which blocks SIGINT/SIGTERM for
+ * sigwait and ignores SIGPIPE). 0 or -errno. */
+int vs_spawn_exec(const char *exe, const char *const *argv, pid_t *pid, int *sock);
+
+/* Shutdown: lets the spawner go (it exits on EOF), waits up to grace_s for
+ * it, then SIGKILLs it. Call after every vs_pool_stop. */
+void vs_spawner_stop(double grace_s);
+
+/* Between spawn.c and spawn_fork.c: a worker was reaped (or is no child of
+ * ours any more); and the periodic work of the spawner's side (reaping it,
+ * stopping it when no worker is left), run from vs_dying_check. */
+void vs_spawn_forget(pid_t pid);
+void vs_spawn_tick(uint64_t now_ms);
 
 /* waitpid(WNOHANG): true and *status when pid has ended (or is not our child
  * any more), false while it runs. Never blocks. */

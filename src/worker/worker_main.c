@@ -1,11 +1,12 @@
 /* worker_main.c - one engine worker process.
  *
  * DESIGN
- * The front starts this with posix_spawn() of the worker binary,
- * `voicestack-worker worker ...` (exec, never a bare fork of the threaded front: espeak-ng hangs
- * when initialised before a fork and changes the locale, pocketsphinx/sphinxbase call exit() on
- * fatal errors). A worker owns exactly one engine instance and serves one request at a time over
- * the socket it inherited as --fd:
+ * The front starts this as `voicestack-worker worker ...`, forked by the
+ * spawner (spawner.c: the binary linked, nothing initialised) or exec'd with
+ * posix_spawn; never a bare fork of the threaded front: espeak-ng hangs when initialised before a
+ * fork and changes the locale, pocketsphinx/sphinxbase call exit() on fatal
+ * errors). A worker owns exactly one engine instance and serves one request
+ * at a time over the socket it inherited as --fd:
  *
  *   started --first request--> load model --ok--> LOADED frame, serve requests
  *                                   \--fail--> ERROR 503 frame, exit(3)

@@ -48,6 +48,8 @@ SERVER_BIN = None  # run.py: a private copy of BIN that Server runs (None: BIN)
 
 # /proc readers under the names tests use
 proc_alive = procs.alive
+proc_ppid_state = procs.ppid_state
+_proc_children = procs.children
 proc_cmdline = procs.cmdline
 proc_rss_mb = procs.rss_mb
 _proc_children = procs.children

@@ -22,6 +22,12 @@ def stat_fields(pid):
     return st[st.rfind(")") + 2:].split()
 
 
+def ppid_state(pid):
+    """(ppid, state letter) of pid, or (0, "") when it is gone."""
+    rest = stat_fields(pid)
+    return (int(rest[1]), rest[0]) if rest and len(rest) > 1 else (0, "")
+
+
 def alive(pid):
     """True if pid exists and is not a zombie."""
     rest = stat_fields(pid)
@@ -64,10 +70,16 @@ def cmdline(pid):
         return []
 
 
+def is_spawner(args):
+    """argv of the spawner (`voicestack-worker spawner ...`, src/worker/spawner.c):
+    it forks workers and is not one."""
+    return "spawner" in args
+
+
 def is_worker(args):
-    """argv of a worker: `voicestack worker ...` or a separate `voicestack-worker`."""
-    return "worker" in args or (bool(args) and
-                                os.path.basename(args[0]).startswith("voicestack-worker"))
+    """argv of a worker: the `worker` command of `voicestack-worker`, exec'd or
+    forked by the spawner (which rewrites its command line to say so)."""
+    return "worker" in args and not is_spawner(args)
 
 
 def serves(args, service):

@@ -169,6 +169,15 @@ class Server:
                 out.append(p)
         return sorted(out)
 
+    def spawner_pids(self):
+        """Live spawners below the front (src/worker/spawner.c): the process
+        that forks workers, not a worker."""
+        return sorted(p for p in self.service_pids()[1:] if procs.is_spawner(procs.cmdline(p)))
+
+    def zombie_children(self):
+        """Children of the front that ended and were not reaped."""
+        return sorted(c for c in procs.children(self.pid) if procs.ppid_state(c)[1] == "Z")
+
     def wait_worker(self, service, timeout=20.0, exclude=()):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
