@@ -13,9 +13,8 @@ worker that served the grammar.
 
 import os
 import re
-import wave
-
 import harness as h
+from pyvs.media import wav_bytes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GRAMMAR_DIR = os.path.join(ROOT, "data", "grammars")
@@ -43,16 +42,9 @@ def _text(port, audio, fields=None, name="audio.wav"):
 
 
 def _goforward_wav():
-    """goforward.raw (16 kHz s16le) in a wav container."""
-    out = h.tmppath("goforward.wav")
+    """goforward.raw (16 kHz s16le) in a wav container, as bytes."""
     with open(os.path.join(h.DATA, "goforward.raw"), "rb") as f:
-        pcm = f.read()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(pcm)
-    return out
+        return wav_bytes(f.read())
 
 
 def _corpus_wer(port, items, fields):
