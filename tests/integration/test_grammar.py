@@ -13,6 +13,7 @@ worker that served the grammar.
 
 import os
 import re
+
 import harness as h
 from pyvs.media import wav_bytes
 
