@@ -3,14 +3,18 @@
  * DESIGN
  * The input is split on '\0' into the multipart text fields the front
  * collects, in struct order: model, language, prompt, response_format,
- * temperature, timestamp_granularities. Fields beyond the last piece are
+ * temperature, timestamp_granularities, grammar, grammar_name, keywords,
+ * keywords_name. Fields beyond the last piece are
  * absent (NULL); "" is a present-but-empty field. A file is always attached
  * and its size is the input's length, so the empty input covers "empty
  * upload". Validated twice: against the ASR model list the front serves and
  * with no list (any model name). Checks: success means a known format, a
  * temperature in 0..1, a model < 64 bytes, a prompt in UTF-8, a language of
  * tag characters only, words only with verbose_json; failure means an error body that
- * renders.
+ * renders. The grammar fields go through vs_transcription_grammar() for an
+ * engine with and without the capability: success means at most one chosen,
+ * a plain name or a text within the limit; none is accepted by an engine
+ * without the capability.
  */
 #include "fuzz.h"
 #include "api/openai.h"
@@ -18,7 +22,7 @@
 #include <errno.h>
 #include <string.h>
 
-#define N_FIELDS 6
+#define N_FIELDS 10
 
 static const char *const models[] = {"pocketsphinx-en-us", "whisper-1", "pocketsphinx", NULL};
 
@@ -50,6 +54,27 @@ static void validate(const struct vs_transcription_fields *f, const char *const 
 	}
 }
 
+static void grammar(const struct vs_transcription_fields *f, bool supported)
+{
+	struct vs_grammar_limits lim = {.supported = supported, .engine = "x", .max_bytes = 256};
+	struct vs_grammar_req g;
+	struct vs_oai_err err;
+	int rc = vs_transcription_grammar(f, &lim, &g, &err);
+
+	if (rc == 0) {
+		FUZZ_CHECK(supported || g.kind == VS_GRAMMAR_NONE);
+		FUZZ_CHECK(g.kind == VS_GRAMMAR_NONE || (!g.text != !g.name));
+		FUZZ_CHECK(!g.text || strlen(g.text) <= lim.max_bytes);
+		FUZZ_CHECK(!g.name || (!strchr(g.name, '/') && !strchr(g.name, '.')));
+	} else {
+		FUZZ_CHECK(rc == -EINVAL);
+		FUZZ_CHECK(err.status == 400 || err.status == 413);
+		char *body = vs_oai_err_body(&err);
+		FUZZ_CHECK(body != NULL);
+		free(body);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *field[N_FIELDS] = {NULL};
@@ -75,11 +100,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	        .response_format = field[3],
 	        .temperature = field[4],
 	        .timestamp_granularities = field[5],
+	        .grammar = field[6],
+	        .grammar_name = field[7],
+	        .keywords = field[8],
+	        .keywords_name = field[9],
 	        .has_file = true,
 	        .file_bytes = size,
 	};
 	validate(&f, models);
 	validate(&f, NULL);
+	grammar(&f, true);
+	grammar(&f, false);
 	free(buf);
 	return 0;
 }

@@ -167,6 +167,11 @@ struct vs_transcription_fields {
 	const char *temperature;
 	const char
 	        *timestamp_granularities; /* the timestamp_granularities[] values joined by ',' */
+	/* Voice Stack's own (openai_grammar.c), checked by vs_transcription_grammar() */
+	const char *grammar;       /* JSGF text */
+	const char *grammar_name;  /* an operator grammar (ASR_GRAMMAR_DIR/NAME.gram) */
+	const char *keywords;      /* keyword list: "phrase /threshold/" lines */
+	const char *keywords_name; /* an operator list (ASR_GRAMMAR_DIR/NAME.kws) */
 	bool has_file;
 	size_t file_bytes;
 };
@@ -189,5 +194,41 @@ int vs_transcription_validate(const struct vs_transcription_fields *f,
                               const char *const *accepted_models, const char *models_hint,
                               struct vs_transcription_opts *out, struct vs_oai_err *err);
 void vs_transcription_opts_free(struct vs_transcription_opts *o); /* accepts NULL */
+
+/* ---- grammars and keyword lists (openai_grammar.c) ---- */
+
+enum vs_grammar_kind { VS_GRAMMAR_NONE, VS_GRAMMAR_JSGF, VS_GRAMMAR_KWS };
+
+struct vs_grammar_limits {
+	bool supported;     /* the engine's description says `grammars` */
+	const char *engine; /* its name, for the refusal */
+	size_t max_bytes;   /* ASR_MAX_GRAMMAR_KB */
+};
+
+/* What a request asks for: kind NONE, or exactly one of text (the checked
+ * field, pointing into the fields) and name (a plain name the front
+ * resolves, then checks with vs_grammar_check_text). param is the field. */
+struct vs_grammar_req {
+	enum vs_grammar_kind kind;
+	const char *text;
+	const char *name;
+	const char *param;
+};
+
+/* At most one of the four fields; refused (400 unsupported_parameter) when
+ * the engine cannot use it; a name must be plain (A-Z a-z 0-9 _ -, at most
+ * 64); a text is checked as below. 0 or -EINVAL with *err filled. */
+int vs_transcription_grammar(const struct vs_transcription_fields *f,
+                             const struct vs_grammar_limits *lim, struct vs_grammar_req *out,
+                             struct vs_oai_err *err);
+/* A grammar or keyword list's text, len bytes: at most max_bytes (else
+ * 413 grammar_too_large), UTF-8 without NUL or control characters other
+ * than tab and line ends; JSGF without an `import` statement; keyword lists
+ * "phrase" or "phrase /threshold/" per non-blank line, at least one. Errors
+ * name the line. 0 or -EINVAL with *err filled (param as given). */
+int vs_grammar_check_text(enum vs_grammar_kind kind, const char *text, size_t len, size_t max_bytes,
+                          const char *param, struct vs_oai_err *err);
+/* "grammar" / "keywords": the TRANSCRIBE payload key of a kind; NULL for NONE */
+const char *vs_grammar_kind_field(enum vs_grammar_kind kind);
 
 #endif

@@ -33,6 +33,7 @@
 #include <strings.h>
 
 static bool check_host(const char *v, char *allowed, size_t len);
+static bool check_grammar_dir(const char *v, char *allowed, size_t len);
 
 #define F(field) offsetof(struct vs_config, field)
 #define INT(n, fld, lo, hi, d, u) n, T_INT, F(fld), lo, hi, NULL, NULL, d, u
@@ -138,6 +139,15 @@ const struct vs_setting vs_settings[] = {
         {INT("MAX_FORM_FIELD_KB", max_form_field_kb, 1, 1024, "4", "KB"),
          "Largest multipart form field other than the file (model, prompt, ...); a larger one "
          "gets 400."},
+        {INT("ASR_MAX_GRAMMAR_KB", asr_max_grammar_kb, 1, 1024, "64", "KB"),
+         "Largest JSGF grammar or keyword list a transcription may carry (form fields `grammar`, "
+         "`keywords`) or name (`grammar_name`, `keywords_name`); a larger one gets 413. Replaces "
+         "MAX_FORM_FIELD_KB for those two fields."},
+        {STR("ASR_GRAMMAR_DIR", asr_grammar_dir, check_grammar_dir, ""),
+         "Directory of operator-installed grammars (NAME.gram, JSGF) and keyword lists (NAME.kws) "
+         "that a transcription names with `grammar_name` / `keywords_name`; empty = none (such a "
+         "request gets 400). An absolute path; read at each request, so files may be added "
+         "while the server runs."},
         {DBL("UPLOAD_STALL_TIMEOUT_SECONDS", upload_stall_timeout_seconds, 1, 3600, "30",
              "seconds"),
          "A client that sends no byte of its request body for this long is disconnected and its "
@@ -187,6 +197,16 @@ static bool check_host(const char *v, char *allowed, size_t len)
 	 * addresses) and could silently expose the service */
 	snprintf(allowed, len, "a numeric IPv4 or IPv6 address (e.g. 127.0.0.1, 0.0.0.0, ::1)");
 	return v && (inet_pton(AF_INET, v, addr) == 1 || inet_pton(AF_INET6, v, addr) == 1);
+}
+
+/* Empty, or an absolute path: a relative one would depend on the directory
+ * the service happens to start in. Whether it exists is checked at each
+ * request (a missing file is a 400 naming the grammar), so an operator can
+ * create it later. */
+static bool check_grammar_dir(const char *v, char *allowed, size_t len)
+{
+	snprintf(allowed, len, "empty, or an absolute directory path");
+	return v && (v[0] == '\0' || v[0] == '/');
 }
 
 /* ---- parsing one value ---- */

@@ -78,11 +78,13 @@ struct vs_config {
 	double tts_drain_timeout_seconds; /* reading the rest of a finished answer */
 
 	/* request size limits (every client-controlled size is a setting) */
-	int tts_max_input_chars;      /* 4096 */
-	int max_json_body_kb;         /* TTS request body */
-	double asr_max_audio_seconds; /* decoded audio length */
-	int max_form_field_kb;        /* multipart fields other than the file */
-	int max_connections;          /* per service */
+	int tts_max_input_chars;          /* 4096 */
+	int max_json_body_kb;             /* TTS request body */
+	double asr_max_audio_seconds;     /* decoded audio length */
+	int max_form_field_kb;            /* multipart fields other than the file */
+	int asr_max_grammar_kb;           /* grammar / keywords field, and operator files */
+	char asr_grammar_dir[VS_STR_MAX]; /* operator grammars; "" = none */
+	int max_connections;              /* per service */
 	double upload_stall_timeout_seconds;
 	double body_timeout_seconds;   /* whole request body */
 	double header_timeout_seconds; /* request head, and idle keep-alive */

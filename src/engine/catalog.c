@@ -40,6 +40,7 @@ const struct vs_engine_info vs_engine_pocketsphinx_info = {
         .kind = VS_ENGINE_ASR,
         .model_names = ps_models,
         .devices = vs_engine_cpu_only,
+        .grammars = true,
 };
 const struct vs_engine_info vs_engine_espeak_ng_info = {
         .name = "espeak-ng",

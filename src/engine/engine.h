@@ -16,7 +16,10 @@
  *
  * Contract for every function: return 0 or a negative errno; on failure write
  * a one-line human reason into err (errlen bytes) and do not log: the worker
- * that decides what to do with the failure logs it once.
+ * that decides what to do with the failure logs it once. -EINVAL: the client
+ * asked for something this engine cannot do (a 400); -EBADMSG: the request's
+ * grammar or keyword list was refused (does not compile, unknown word; a 400
+ * on that field).
  */
 #ifndef VS_ENGINE_H
 #define VS_ENGINE_H
@@ -74,6 +77,11 @@ struct vs_asr_params {
 	const char *prompt;
 	double temperature;
 	bool want_words;
+	/* at most one, only for an engine with info->grammars; applies to this
+	 * request only. A grammar that does not compile, or names a word the
+	 * engine does not know, is -EINVAL with the reason (line, word) in err. */
+	const char *grammar;  /* JSGF text */
+	const char *keywords; /* keyword list, pocketsphinx kws format */
 };
 
 /* ---- TTS ---- */
@@ -142,6 +150,10 @@ struct vs_engine_info {
 	const char *const *devices;
 	const char *const *compute_types;
 	const char *const *voices;
+	/* ASR: a request may carry a JSGF grammar or a keyword list
+	 * (vs_asr_params.grammar / .keywords); the front refuses those fields
+	 * with 400 for an engine without it, so none is ignored silently */
+	bool grammars;
 };
 
 /* The engine's code; linked into the worker binary only (registry.c). */

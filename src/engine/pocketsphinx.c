@@ -40,19 +40,40 @@
  * (Equivalent to -logfn /dev/null without opening a file.)
  * Fatal errors inside pocketsphinx call exit(): acceptable because engines
  * only run in worker processes (see engine.h).
+ *
+ * Grammars and keyword lists (vs_asr_params.grammar / .keywords) apply to
+ * one request: the text is compiled into a search named REQ_SEARCH, made
+ * current, and after the request (whatever its outcome) the decoder goes
+ * back to the search it had after load (the free language model) and the
+ * request's search is freed, so the next request never sees it. The
+ * library's verdict decides: any error it logs while compiling (a word not
+ * in the dictionary, an undefined rule, no public rule) refuses the request,
+ * even where 5prealpha still returns success (it does for a missing kws
+ * word and an undefined rule), with that message. The JSGF parser reports a
+ * syntax error with a line number that is not reset between parses (flex
+ * state), so the line is found by parsing prefixes: the first k lines fail
+ * at a real token (not at the end of the input) exactly when the offending
+ * token is within them, so a binary search over k names the line in
+ * log2(lines) parses, and only for a grammar that failed. The flex scanner
+ * echoes characters it cannot match to stdout; stdout points at /dev/null
+ * while a request's text is compiled. The kws search reads its list from a
+ * file path, so the list goes through a memfd (/proc/self/fd/N).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <pocketsphinx.h>
 #include <sphinxbase/cmn.h>
 #include <sphinxbase/err.h>
 #include <sphinxbase/feat.h>
+#include <sphinxbase/jsgf.h>
 #include <sphinxbase/logmath.h>
 
 #include "engine/engine_impl.h"
@@ -73,11 +94,24 @@ struct ps_engine {
 	bool vad;
 	int frate;
 	struct cmn_snapshot cmn0;
+	char *lm_search; /* the search after load (the free LM), restored after each request */
 };
+
+#define REQ_SEARCH "voicestack-request"
 
 /* ---- logging ---- */
 
 static char last_error[256];
+/* the first error since the last clear_errors(): the cause; later lines
+ * (e.g. "Failed to parse JSGF grammar") are consequences */
+static char first_error[256];
+static unsigned n_errors;
+
+static void clear_errors(void)
+{
+	last_error[0] = first_error[0] = '\0';
+	n_errors = 0;
+}
 
 static void __attribute__((format(printf, 3, 4)))
 log_cb(void *user, err_lvl_t lvl, const char *fmt, ...)
@@ -93,6 +127,16 @@ log_cb(void *user, err_lvl_t lvl, const char *fmt, ...)
 	n = strlen(last_error);
 	while (n > 0 && (last_error[n - 1] == '\n' || last_error[n - 1] == '\r'))
 		last_error[--n] = '\0';
+	if (n_errors++ == 0)
+		memcpy(first_error, last_error, sizeof(first_error));
+}
+
+/* The message without sphinxbase's `ERROR: "file.c", line N: ` prefix. */
+static const char *reason(const char *msg)
+{
+	const char *p = strstr(msg, "\", line ");
+	const char *q = p ? strstr(p, ": ") : NULL;
+	return q ? q + 2 : msg;
 }
 
 /* ---- CMN snapshot ---- */
@@ -166,6 +210,7 @@ static void ps_engine_unload(void *ctx)
 	if (e->config)
 		cmd_ln_free_r(e->config);
 	cmn_snapshot_free(&e->cmn0);
+	free(e->lm_search);
 	free(e);
 }
 
@@ -223,7 +268,8 @@ static int ps_engine_load(const struct vs_engine_config *cfg, void **ctx, char *
 	e->frate = cmd_ln_int32_r(e->config, "-frate");
 	if (e->frate <= 0)
 		e->frate = 100;
-	rc = cmn_snapshot_take(e);
+	e->lm_search = strdup(ps_get_search(e->ps) ? ps_get_search(e->ps) : "_default");
+	rc = e->lm_search ? cmn_snapshot_take(e) : -ENOMEM;
 	if (rc < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -367,6 +413,154 @@ static int decode_whole(struct ps_engine *e, const int16_t *pcm, size_t n, struc
 	return collect_utterance(e, t, want_words, duration);
 }
 
+/* ---- per-request grammar / keyword list (see DESIGN) ---- */
+
+/* stdout to /dev/null while the flex scanner may echo client bytes */
+static int mute_stdout(void)
+{
+	int saved = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (saved >= 0 && null >= 0)
+		dup2(null, STDOUT_FILENO);
+	if (null >= 0)
+		close(null);
+	return saved;
+}
+
+static void unmute_stdout(int saved)
+{
+	fflush(stdout);
+	if (saved < 0)
+		return;
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+}
+
+/* true when the first k lines of text fail to parse at a real token, i.e.
+ * the syntax error lies within them (not at the end of the input) */
+static bool jsgf_fails_within(const char *text, unsigned k)
+{
+	const char *p = text;
+	for (unsigned i = 0; i < k && *p; i++) {
+		p += strcspn(p, "\n");
+		if (*p)
+			p++;
+	}
+	char *prefix = strndup(text, (size_t)(p - text));
+	if (!prefix)
+		return false;
+	clear_errors();
+	jsgf_t *g = jsgf_parse_string(prefix, NULL);
+	free(prefix);
+	if (g) {
+		jsgf_grammar_free(g);
+		return false;
+	}
+	return !strstr(first_error, "current token ''");
+}
+
+/* Line of the syntax error of a grammar that failed to parse; 0 when it
+ * fails only at the end of the input (something left unclosed). */
+static unsigned jsgf_error_line(const char *text)
+{
+	unsigned lines = 1;
+	for (const char *p = text; *p; p++)
+		lines += *p == '\n';
+	if (!jsgf_fails_within(text, lines))
+		return 0;
+	unsigned lo = 1, hi = lines; /* the answer is in [lo, hi] */
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		if (jsgf_fails_within(text, mid))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+static int set_jsgf(struct ps_engine *e, const char *text, char *err, size_t errlen)
+{
+	clear_errors();
+	jsgf_t *g = jsgf_parse_string(text, NULL);
+	if (!g) {
+		unsigned line = jsgf_error_line(text);
+		if (line)
+			snprintf(err, errlen, "grammar line %u: syntax error", line);
+		else
+			snprintf(err, errlen,
+			         "grammar: unexpected end (a rule, comment or "
+			         "quote left open, or a missing ';')");
+		return -EBADMSG;
+	}
+	jsgf_grammar_free(g);
+	clear_errors();
+	int rc = ps_set_jsgf_string(e->ps, REQ_SEARCH, text);
+	if (rc < 0 || n_errors > 0) {
+		snprintf(err, errlen, "grammar: %s",
+		         first_error[0] ? reason(first_error) : "rejected by pocketsphinx");
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static int set_kws(struct ps_engine *e, const char *text, char *err, size_t errlen)
+{
+	int fd = memfd_create("voicestack-kws", MFD_CLOEXEC);
+	size_t len = strlen(text), off = 0;
+	char path[64];
+
+	while (fd >= 0 && off < len) {
+		ssize_t w = write(fd, text + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	if (fd < 0 || off < len) {
+		int rc = fd < 0 ? -errno : -EIO;
+		if (fd >= 0)
+			close(fd);
+		snprintf(err, errlen, "keyword list: %s", strerror(-rc));
+		return rc;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	clear_errors();
+	int rc = ps_set_kws(e->ps, REQ_SEARCH, path);
+	close(fd);
+	if (rc < 0 || n_errors > 0) {
+		snprintf(err, errlen, "keyword list: %s",
+		         first_error[0] ? reason(first_error) : "rejected by pocketsphinx");
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* Makes the request's grammar or keyword list the current search. */
+static int request_search(struct ps_engine *e, const struct vs_asr_params *p, char *err,
+                          size_t errlen)
+{
+	int saved = mute_stdout();
+	int rc = p->grammar ? set_jsgf(e, p->grammar, err, errlen)
+	                    : set_kws(e, p->keywords, err, errlen);
+	unmute_stdout(saved);
+	if (rc == 0 && ps_set_search(e->ps, REQ_SEARCH) < 0) {
+		snprintf(err, errlen, "pocketsphinx could not switch to the request's search");
+		rc = -EIO;
+	}
+	if (rc < 0)
+		ps_unset_search(e->ps, REQ_SEARCH); /* a half-built one, if any */
+	return rc;
+}
+
+/* Back to the free language model; the request's search is freed. */
+static void restore_search(struct ps_engine *e)
+{
+	ps_set_search(e->ps, e->lm_search);
+	ps_unset_search(e->ps, REQ_SEARCH);
+}
+
 static int ps_engine_transcribe(void *ctx, const int16_t *pcm, size_t n_samples,
                                 const struct vs_asr_params *p, struct vs_transcript *out, char *err,
                                 size_t errlen)
@@ -389,14 +583,22 @@ static int ps_engine_transcribe(void *ctx, const int16_t *pcm, size_t n_samples,
 		snprintf(err, errlen, "no audio");
 		return -EINVAL;
 	}
+	bool constrained = p && (p->grammar || p->keywords);
+	if (constrained) {
+		rc = request_search(e, p, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
 	/* back to the post-load state: see DESIGN */
 	ps_start_stream(e->ps);
 	cmn_snapshot_restore(e);
-	last_error[0] = '\0';
+	clear_errors();
 	if (e->vad)
 		rc = decode_vad(e, pcm, n_samples, out, want_words, duration);
 	else
 		rc = decode_whole(e, pcm, n_samples, out, want_words, duration);
+	if (constrained)
+		restore_search(e);
 	if (rc == 0)
 		rc = vs_transcript_finish(out, "en", duration);
 	if (rc == -ENOMEM)

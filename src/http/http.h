@@ -294,6 +294,11 @@ int vs_upload_feed(struct vs_req *r, const char *data, size_t len);
 /* finishes parsing; on success submits the job. Sets the reply on error. */
 void vs_asr_body_done(struct vs_req *r);
 void vs_upload_free(struct vs_upload *u);
+/* grammar_dir.c: the text of operator grammar g->name (ASR_GRAMMAR_DIR),
+ * checked like a client's; *text malloc'd. 0, or <0 with *err filled (400
+ * grammar_not_found, 413, ...). */
+int vs_grammar_dir_read(const char *dir, const struct vs_grammar_req *g, size_t max_bytes,
+                        char **text, struct vs_oai_err *err);
 extern const struct vs_job_ops vs_asr_job_ops;
 void vs_asr_render(struct vs_req *r);
 void vs_job_on_fail(struct vs_job *job, int status, const char *message, const char *code);

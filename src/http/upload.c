@@ -22,10 +22,25 @@
 
 #define PP_BUFFER 65536
 
-enum { F_MODEL, F_LANGUAGE, F_PROMPT, F_FORMAT, F_TEMPERATURE, F_GRANULARITIES, F_COUNT };
+enum {
+	F_MODEL,
+	F_LANGUAGE,
+	F_PROMPT,
+	F_FORMAT,
+	F_TEMPERATURE,
+	F_GRANULARITIES,
+	F_GRAMMAR, /* F_GRAMMAR and F_KEYWORDS are bounded by ASR_MAX_GRAMMAR_KB */
+	F_GRAMMAR_NAME,
+	F_KEYWORDS,
+	F_KEYWORDS_NAME,
+	F_COUNT
+};
 
 static const char *const field_names[F_COUNT] = {
-        "model", "language", "prompt", "response_format", "temperature", "timestamp_granularities",
+        "model",           "language",     "prompt",
+        "response_format", "temperature",  "timestamp_granularities",
+        "grammar",         "grammar_name", "keywords",
+        "keywords_name",
 };
 
 struct vs_upload {
@@ -36,6 +51,7 @@ struct vs_upload {
 	char *fields[F_COUNT];
 	size_t field_len[F_COUNT];
 	size_t field_max;
+	size_t grammar_max;
 	bool bad;
 	struct vs_oai_err err;
 };
@@ -123,7 +139,14 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
 		return MHD_YES; /* unknown fields are ignored, and not stored */
 	bool repeat = i == F_GRANULARITIES && off == 0 && u->fields[i];
 	size_t add = size + (repeat ? 1 : 0);
-	if (u->field_len[i] + add > u->field_max) {
+	if ((i == F_GRAMMAR || i == F_KEYWORDS) && u->field_len[i] + add > u->grammar_max) {
+		vs_oai_err_set(&u->err, 413, field_names[i], "grammar_too_large",
+		               "Field '%s' is longer than %zu bytes (ASR_MAX_GRAMMAR_KB)",
+		               field_names[i], u->grammar_max);
+		u->bad = true;
+		return MHD_NO;
+	}
+	if (i != F_GRAMMAR && i != F_KEYWORDS && u->field_len[i] + add > u->field_max) {
 		vs_oai_err_set(&u->err, 400, field_names[i], "string_above_max_length",
 		               "Field '%s' is longer than %zu bytes (MAX_FORM_FIELD_KB)",
 		               field_names[i], u->field_max);
@@ -151,6 +174,7 @@ int vs_upload_begin(struct vs_req *r)
 		return -ENOMEM;
 	u->fd = -1;
 	u->field_max = (size_t)r->svc->cfg->max_form_field_kb * 1024;
+	u->grammar_max = (size_t)r->svc->cfg->asr_max_grammar_kb * 1024;
 	r->up = u;
 	u->pp = MHD_create_post_processor(r->conn, PP_BUFFER, on_part, u);
 	if (!u->pp) {
@@ -256,11 +280,34 @@ void vs_asr_render(struct vs_req *r)
 	vs_req_set_body(r, 200, body, ctype);
 }
 
+/* The request's grammar or keyword list (checked; an operator's read from
+ * ASR_GRAMMAR_DIR into *named), before any work: an engine without the
+ * capability, a bad name or text is refused here, not by a worker. */
+static int grammar_of(struct vs_req *r, const struct vs_transcription_fields *f,
+                      struct vs_grammar_req *g, char **named, struct vs_oai_err *err)
+{
+	const struct vs_config *cfg = r->svc->cfg;
+	struct vs_grammar_limits lim = {
+	        .supported = r->svc->engine->grammars,
+	        .engine = r->svc->engine->name,
+	        .max_bytes = (size_t)cfg->asr_max_grammar_kb * 1024,
+	};
+	int rc = vs_transcription_grammar(f, &lim, g, err);
+	if (rc == 0 && g->name)
+		rc = vs_grammar_dir_read(cfg->asr_grammar_dir, g, lim.max_bytes, named, err);
+	if (rc == 0 && g->kind != VS_GRAMMAR_NONE)
+		vs_info("event=grammar_request kind=%s source=%s bytes=%zu",
+		        vs_grammar_kind_field(g->kind), g->name ? g->name : "request",
+		        strlen(*named ? *named : g->text));
+	return rc;
+}
+
 void vs_asr_body_done(struct vs_req *r)
 {
 	struct vs_upload *u = r->up;
 	struct vs_transcription_opts o = {0};
 	struct vs_oai_err err = {0};
+	struct vs_grammar_req g = {0};
 
 	int complete = MHD_destroy_post_processor(u->pp);
 	u->pp = NULL;
@@ -276,11 +323,21 @@ void vs_asr_body_done(struct vs_req *r)
 	        .response_format = u->fields[F_FORMAT],
 	        .temperature = u->fields[F_TEMPERATURE],
 	        .timestamp_granularities = u->fields[F_GRANULARITIES],
+	        .grammar = u->fields[F_GRAMMAR],
+	        .grammar_name = u->fields[F_GRAMMAR_NAME],
+	        .keywords = u->fields[F_KEYWORDS],
+	        .keywords_name = u->fields[F_KEYWORDS_NAME],
 	        .has_file = u->file_parts > 0,
 	        .file_bytes = u->file_bytes,
 	};
 	if (vs_transcription_validate(&f, r->svc->engine->model_names, r->svc->models_hint, &o,
 	                              &err) < 0) {
+		vs_req_set_body(r, err.status, vs_oai_err_body(&err), "application/json");
+		return;
+	}
+	char *named = NULL;
+	if (grammar_of(r, &f, &g, &named, &err) < 0) {
+		vs_transcription_opts_free(&o);
 		vs_req_set_body(r, err.status, vs_oai_err_body(&err), "application/json");
 		return;
 	}
@@ -291,6 +348,10 @@ void vs_asr_body_done(struct vs_req *r)
 	        json_pack("{s:s, s:s?, s:f, s:b}", "language", o.language, "prompt", o.prompt,
 	                  "temperature", o.temperature, "want_words", o.want_words);
 	vs_transcription_opts_free(&o);
+	if (payload && g.kind != VS_GRAMMAR_NONE)
+		json_object_set_new(payload, vs_grammar_kind_field(g.kind),
+		                    json_string(named ? named : g.text));
+	free(named);
 	lseek(u->fd, 0, SEEK_SET);
 	r->job.ops = &vs_asr_job_ops;
 	r->phase = P_WORKING;

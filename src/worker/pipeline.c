@@ -58,6 +58,12 @@ json_t *vs_pipeline_transcribe(const struct vs_engine_ops *ops, void *ctx, int f
 	}
 	r = ops->transcribe(ctx, pcm, n, p, &t, err, sizeof(err));
 	free(pcm);
+	if (r == -EBADMSG) { /* the request's grammar or keyword list */
+		set_err(e, 400, p->grammar ? "grammar" : "keywords",
+		        p->grammar ? "invalid_grammar" : "invalid_keywords", "%s", err);
+		vs_transcript_free(&t);
+		return NULL;
+	}
 	if (r < 0) {
 		bool client = r == -EINVAL;
 		set_err(e, client ? 400 : 500, client ? "language" : NULL,

@@ -105,9 +105,18 @@ static void do_transcribe(struct worker *w, json_t *req, int fd)
 	        .prompt = jstr(req, "prompt"),
 	        .temperature = json_number_value(json_object_get(req, "temperature")),
 	        .want_words = json_is_true(json_object_get(req, "want_words")),
+	        .grammar = jstr(req, "grammar"),
+	        .keywords = jstr(req, "keywords"),
 	};
 	struct vs_pipeline_err e;
 
+	/* the front refuses these already; an engine must never get an option
+	 * it would ignore */
+	if ((p.grammar || p.keywords) && !w->ops->info->grammars) {
+		send_error(w, 400, "this engine does not support grammars or keyword lists",
+		           p.grammar ? "grammar" : "keywords", "unsupported_parameter");
+		return;
+	}
 	if (fd < 0) {
 		send_error(w, 500, "internal error: no upload descriptor", "file", NULL);
 		return;
