@@ -33,6 +33,7 @@ extern const struct vs_engine_info vs_engine_pocketsphinx_info;
 extern const struct vs_engine_info vs_engine_espeak_ng_info;
 extern const struct vs_engine_info vs_engine_test_asr_info;
 extern const struct vs_engine_info vs_engine_test_tts_info;
+extern const struct vs_engine_info vs_engine_flite_info;
 /* devices list of an engine that runs on the CPU only: {"cpu", NULL} */
 extern const char *const vs_engine_cpu_only[];
 
@@ -40,6 +41,7 @@ extern const struct vs_engine_ops vs_engine_pocketsphinx;
 extern const struct vs_engine_ops vs_engine_espeak_ng;
 extern const struct vs_engine_ops vs_engine_test_asr;
 extern const struct vs_engine_ops vs_engine_test_tts;
+extern const struct vs_engine_ops vs_engine_flite;
 
 /* Append a word (len bytes of `word`, need not be NUL-terminated). 0 or
  * -ENOMEM. */

@@ -11,6 +11,7 @@ static const struct vs_engine_ops *const engines[] = {
         &vs_engine_espeak_ng,
         &vs_engine_test_asr,
         &vs_engine_test_tts,
+        &vs_engine_flite,
         NULL,
 };
 
