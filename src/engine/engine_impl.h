@@ -55,4 +55,10 @@ int vs_transcript_add_segment(struct vs_transcript *t, const char *text, double 
  * one space ("" when there are none). 0 or -ENOMEM. */
 int vs_transcript_finish(struct vs_transcript *t, const char *language, double duration);
 
+/* Fill v[*n] with copies of name, lang and gender and count it (also when
+ * a copy failed, so vs_voices_free() frees what was copied). 0 or -ENOMEM.
+ * v must have room for one more voice. */
+int vs_voices_add(struct vs_voice *v, size_t *n, const char *name, const char *lang,
+                  const char *gender);
+
 #endif

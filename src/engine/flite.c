@@ -405,18 +405,6 @@ static int flite_engine_synthesize(void *ctx, const struct vs_tts_params *p, vs_
 	return rc;
 }
 
-static int add_voice(struct vs_voice *v, size_t *n, const char *name, const char *lang,
-                     const char *gender)
-{
-	struct vs_voice *x = &v[*n];
-
-	x->name = strdup(name);
-	x->language = strdup(lang);
-	x->gender = strdup(gender);
-	(*n)++; /* counted even if half-built: vs_voices_free handles NULLs */
-	return x->name && x->language && x->gender ? 0 : -ENOMEM;
-}
-
 /* The OpenAI names first, then the built-in voices by name. */
 static int flite_engine_list_voices(void *ctx, struct vs_voice **out, size_t *n_out)
 {
@@ -431,10 +419,10 @@ static int flite_engine_list_voices(void *ctx, struct vs_voice **out, size_t *n_
 	for (int i = 0; i < VS_N_OPENAI_VOICES && rc == 0; i++) {
 		const struct builtin *b = &builtin[openai_map[i].voice];
 
-		rc = add_voice(v, &n, vs_openai_voices[i], b->lang, b->gender);
+		rc = vs_voices_add(v, &n, vs_openai_voices[i], b->lang, b->gender);
 	}
 	for (int i = 0; i < N_BUILTIN && rc == 0; i++)
-		rc = add_voice(v, &n, builtin[i].name, builtin[i].lang, builtin[i].gender);
+		rc = vs_voices_add(v, &n, builtin[i].name, builtin[i].lang, builtin[i].gender);
 	if (rc < 0) {
 		vs_voices_free(v, n);
 		return rc;
