@@ -23,6 +23,9 @@ static const char *const ps_models[] = {"pocketsphinx-en-us", "pocketsphinx", "e
                                         VS_ASR_MODEL_ALIASES, NULL};
 /* espeak-ng has one "model" (its voice data); every name is an alias of it */
 static const char *const espeak_models[] = {"espeak-ng", VS_TTS_MODEL_ALIASES, NULL};
+/* flite's voices are its "models"; one name, chosen per request by the
+ * model catalogue (tts-1-hd) once it exists */
+static const char *const flite_models[] = {"flite", VS_TTS_MODEL_ALIASES, NULL};
 static const char *const test_asr_models[] = {"test-asr", VS_ASR_MODEL_ALIASES, NULL};
 static const char *const test_tts_models[] = {"test-tts", VS_TTS_MODEL_ALIASES, NULL};
 
@@ -63,10 +66,18 @@ const struct vs_engine_info vs_engine_test_tts_info = {
         .voices = vs_openai_voices,
 };
 
+const struct vs_engine_info vs_engine_flite_info = {
+        .name = "flite",
+        .kind = VS_ENGINE_TTS,
+        .model_names = flite_models,
+        .devices = vs_engine_cpu_only,
+        .voices = vs_openai_voices,
+};
+
 static const struct vs_engine_info *const engines[] = {
         &vs_engine_pocketsphinx_info, /* ASR default: first ASR entry */
         &vs_engine_espeak_ng_info,    /* TTS default: first TTS entry */
-        &vs_engine_test_asr_info,     &vs_engine_test_tts_info, NULL,
+        &vs_engine_test_asr_info,     &vs_engine_test_tts_info, &vs_engine_flite_info, NULL,
 };
 
 const struct vs_engine_info *vs_engine_find(const char *name)

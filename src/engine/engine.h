@@ -6,8 +6,9 @@
  * apart from the code: the front sees only `struct vs_engine_info`, looked up
  * by name in the catalog (catalog.c), and so links no engine library; the
  * worker binary maps an info to its code through the registry (registry.c).
- * Adding flite or whisper.cpp means one file here, one line in the catalog
- * and one in the registry; nothing else changes.
+ * Adding an engine means one file here, one entry in the catalog and one
+ * line in the registry (plus its two externs in engine_impl.h and its
+ * library in meson.build); nothing else changes (flite was added so).
  *
  * Engines run only inside worker processes (src/worker/), one loaded instance
  * per process. So an engine may keep process-global state (espeak-ng does),

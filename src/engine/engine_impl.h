@@ -33,6 +33,7 @@ extern const struct vs_engine_info vs_engine_pocketsphinx_info;
 extern const struct vs_engine_info vs_engine_espeak_ng_info;
 extern const struct vs_engine_info vs_engine_test_asr_info;
 extern const struct vs_engine_info vs_engine_test_tts_info;
+extern const struct vs_engine_info vs_engine_flite_info;
 /* devices list of an engine that runs on the CPU only: {"cpu", NULL} */
 extern const char *const vs_engine_cpu_only[];
 
@@ -40,6 +41,7 @@ extern const struct vs_engine_ops vs_engine_pocketsphinx;
 extern const struct vs_engine_ops vs_engine_espeak_ng;
 extern const struct vs_engine_ops vs_engine_test_asr;
 extern const struct vs_engine_ops vs_engine_test_tts;
+extern const struct vs_engine_ops vs_engine_flite;
 
 /* Append a word (len bytes of `word`, need not be NUL-terminated). 0 or
  * -ENOMEM. */
@@ -52,5 +54,11 @@ int vs_transcript_add_segment(struct vs_transcript *t, const char *text, double 
 /* Set language and duration and build t->text: the segments' texts joined by
  * one space ("" when there are none). 0 or -ENOMEM. */
 int vs_transcript_finish(struct vs_transcript *t, const char *language, double duration);
+
+/* Fill v[*n] with copies of name, lang and gender and count it (also when
+ * a copy failed, so vs_voices_free() frees what was copied). 0 or -ENOMEM.
+ * v must have room for one more voice. */
+int vs_voices_add(struct vs_voice *v, size_t *n, const char *name, const char *lang,
+                  const char *gender);
 
 #endif

@@ -299,18 +299,6 @@ static int espeak_engine_synthesize(void *ctx, const struct vs_tts_params *p, vs
 	return 0;
 }
 
-static int add_voice(struct vs_voice *v, size_t *n, const char *name, const char *lang,
-                     const char *gender)
-{
-	struct vs_voice *x = &v[*n];
-
-	x->name = strdup(name);
-	x->language = strdup(lang);
-	x->gender = strdup(gender);
-	(*n)++; /* counted even if half-built: vs_voices_free handles NULLs */
-	return x->name && x->language && x->gender ? 0 : -ENOMEM;
-}
-
 /* The OpenAI names first, then every usable espeak-ng voice by the name
  * synthesize() accepts for it: its file name in lower case ("gmw/en-US" ->
  * "en-us"). MBROLA voices are left out. */
@@ -329,7 +317,7 @@ static int espeak_engine_list_voices(void *ctx, struct vs_voice **out, size_t *n
 	if (!v)
 		return -ENOMEM;
 	for (i = 0; i < VS_N_OPENAI_VOICES && rc == 0; i++)
-		rc = add_voice(v, &n, vs_openai_voices[i], "en", openai_map[i].gender);
+		rc = vs_voices_add(v, &n, vs_openai_voices[i], "en", openai_map[i].gender);
 	for (i = 0; i < n_ev && rc == 0; i++) {
 		const espeak_VOICE *x = ev[i];
 		const char *file, *lang;
@@ -351,10 +339,10 @@ static int espeak_engine_list_voices(void *ctx, struct vs_voice **out, size_t *n
 			continue;
 		/* languages: priority byte, then a NUL-terminated name */
 		lang = x->languages && x->languages[0] ? x->languages + 1 : name;
-		rc = add_voice(v, &n, name, lang,
-		               x->gender == 1   ? "male"
-		               : x->gender == 2 ? "female"
-		                                : "");
+		rc = vs_voices_add(v, &n, name, lang,
+		                   x->gender == 1   ? "male"
+		                   : x->gender == 2 ? "female"
+		                                    : "");
 	}
 	if (rc < 0) {
 		vs_voices_free(v, n);

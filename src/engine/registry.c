@@ -6,11 +6,13 @@
  */
 #include "engine/engine_impl.h"
 
+/* one line per engine (the comments keep clang-format from packing them) */
 static const struct vs_engine_ops *const engines[] = {
-        &vs_engine_pocketsphinx,
-        &vs_engine_espeak_ng,
-        &vs_engine_test_asr,
-        &vs_engine_test_tts,
+        &vs_engine_pocketsphinx, /* ASR */
+        &vs_engine_espeak_ng,    /* TTS */
+        &vs_engine_test_asr,     /* ASR, tests */
+        &vs_engine_test_tts,     /* TTS, tests */
+        &vs_engine_flite,        /* TTS */
         NULL,
 };
 

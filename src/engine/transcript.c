@@ -132,3 +132,15 @@ void vs_voices_free(struct vs_voice *v, size_t n)
 	}
 	free(v);
 }
+
+int vs_voices_add(struct vs_voice *v, size_t *n, const char *name, const char *lang,
+                  const char *gender)
+{
+	struct vs_voice *x = &v[*n];
+
+	x->name = strdup(name);
+	x->language = strdup(lang);
+	x->gender = strdup(gender);
+	(*n)++; /* counted even if half-built: vs_voices_free handles NULLs */
+	return x->name && x->language && x->gender ? 0 : -ENOMEM;
+}

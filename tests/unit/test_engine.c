@@ -1,5 +1,5 @@
 /* test_engine.c - the engine registry, the transcript helpers, the test
- * engines, and the real pocketsphinx and espeak-ng engines.
+ * engines, and the real pocketsphinx, espeak-ng and flite engines.
  *
  * Each real engine is loaded once for the whole binary (espeak-ng is
  * process-global; pocketsphinx takes ~0.5 s to load). The pocketsphinx
@@ -88,6 +88,7 @@ static void test_registry_find_and_defaults(void **state)
 	assert_non_null(vs_engine_find("espeak-ng"));
 	assert_non_null(vs_engine_find("test-asr"));
 	assert_non_null(vs_engine_find("test-tts"));
+	assert_non_null(vs_engine_find("flite"));
 	assert_string_equal(vs_engine_find("pocketsphinx")->name, "pocketsphinx");
 	assert_null(vs_engine_find("whisper"));
 	assert_null(vs_engine_find(""));
@@ -128,7 +129,7 @@ static void test_registry_every_engine_is_complete(void **state)
 			assert_non_null(o->sample_rate);
 		}
 	}
-	assert_int_equal(n, 4);
+	assert_int_equal(n, 5);
 }
 
 static void test_registry_models(void **state)
@@ -618,6 +619,200 @@ static void test_es_list_voices(void **state)
 	vs_voices_free(v, n);
 }
 
+/* ---- flite (loaded once) ---- */
+
+/* flite's voice libraries keep each registered voice in a global and return
+ * it again: the error test reaches the engine's kal16 voice this way */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#include <flite/flite.h>
+#pragma GCC diagnostic pop
+cst_voice *register_cmu_us_kal16(const char *voxdir);
+
+static const struct vs_engine_ops *fl_ops;
+static void *fl_ctx;
+
+static int fl_setup(void **state)
+{
+	char err[512] = "";
+
+	(void)state;
+	fl_ops = vs_engine_ops_of(vs_engine_find("flite"));
+	if (!fl_ops || fl_ops->load(NULL, &fl_ctx, err, sizeof(err)) != 0) {
+		fprintf(stderr, "flite load: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int fl_teardown(void **state)
+{
+	(void)state;
+	fl_ops->unload(fl_ctx);
+	fl_ctx = NULL;
+	return 0;
+}
+
+static size_t fl_samples(const char *text, const char *voice, double speed, struct collect *c)
+{
+	struct vs_tts_params p = {.text = text, .voice = voice, .speed = speed};
+	char err[512] = "";
+	struct collect local = {0};
+
+	if (!c)
+		c = &local;
+	assert_int_equal(fl_ops->synthesize(fl_ctx, &p, collect_sink, c, err, sizeof(err)), 0);
+	return c->samples;
+}
+
+static void test_fl_every_voice_speaks(void **state)
+{
+	static const char *const voices[] = {"slt", "rms",   "awb",  "kal16", "kal",  "alloy",
+	                                     "ash", "coral", "echo", "onyx",  "nova", "verse"};
+	size_t i;
+
+	(void)state;
+	assert_int_equal(fl_ops->sample_rate(fl_ctx), 16000);
+	for (i = 0; i < sizeof(voices) / sizeof(voices[0]); i++) {
+		struct collect c = {0};
+
+		fl_samples("Hello world.", voices[i], 1.0, &c);
+		printf("  %s: %zu samples, peak %d\n", voices[i], c.samples, c.peak);
+		assert_true((double)c.samples / 16000 > 0.3);
+		assert_true(c.peak > 1000); /* audible, not silence */
+	}
+}
+
+static void test_fl_unknown_voice_is_einval(void **state)
+{
+	/* a client may only pick voices of the table: no file paths, no names
+	 * flite_voice_select() would resolve (it loads paths and URLs) */
+	static const char *const bad[] = {"bogus",
+	                                  "SLT",
+	                                  "cmu_us_slt",
+	                                  "/usr/share/x.flitevox",
+	                                  "http://127.0.0.1/x.flitevox",
+	                                  "slt "};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct vs_tts_params p = {.text = "Hello.", .voice = bad[i], .speed = 1.0};
+		struct collect c = {0};
+		char err[512] = "";
+
+		assert_int_equal(fl_ops->synthesize(fl_ctx, &p, collect_sink, &c, err, sizeof(err)),
+		                 -EINVAL);
+		assert_non_null(strstr(err, "unknown voice"));
+		assert_int_equal(c.calls, 0);
+	}
+}
+
+/* Streams sentence by sentence: a sink that stops at its first block gets
+ * no more than the first sentence alone produces (flite would otherwise
+ * analyse the whole text first and could deliver from anywhere), and
+ * synthesize() returns the sink's error at once. */
+static void test_fl_streams_and_stops_within_first_sentence(void **state)
+{
+	static const char first[] = "The first sentence is short.";
+	static char text[2048];
+	struct vs_tts_params p = {.text = text, .voice = "slt", .speed = 1.0};
+	struct collect whole = {0}, stop = {.fail_after = 1};
+	char err[512] = "";
+	size_t alone;
+	int n = 0;
+
+	(void)state;
+	snprintf(text, sizeof(text), "%s", first);
+	while (strlen(text) + 64 < sizeof(text) && ++n)
+		strcat(text, " Then another sentence follows the last one.");
+	alone = fl_samples(first, "slt", 1.0, NULL);
+	fl_samples(text, "slt", 1.0, &whole);
+	printf("  first sentence %zu samples; %d sentences: %zu samples in %zu blocks\n", alone,
+	       n + 1, whole.samples, whole.calls);
+	assert_true(whole.calls > (size_t)n); /* several blocks per sentence */
+	assert_int_equal(fl_ops->synthesize(fl_ctx, &p, collect_sink, &stop, err, sizeof(err)),
+	                 -ECANCELED);
+	assert_int_equal(stop.calls, 1);
+	assert_true(stop.samples <= alone);
+}
+
+/* A "sentence" without end marks longer than the engine's chunk is cut at
+ * spaces, and a word longer than a chunk is cut too: all of it is spoken. */
+static void test_fl_long_sentence_and_word(void **state)
+{
+	static char text[4096];
+	size_t one, many;
+
+	(void)state;
+	one = fl_samples("one two three four five six seven eight nine ten", "kal16", 1.0, NULL);
+	text[0] = '\0';
+	for (int i = 0; i < 20; i++)
+		strcat(text, "one two three four five six seven eight nine ten ");
+	many = fl_samples(text, "kal16", 1.0, NULL);
+	printf("  10 words %zu samples, 200 words %zu\n", one, many);
+	assert_true(many > 15 * one && many < 25 * one);
+	memset(text, 'a', 1000);
+	text[1000] = '\0';
+	assert_true(fl_samples(text, "kal16", 1.0, NULL) > 0);
+}
+
+static void test_fl_speed(void **state)
+{
+	static const double speeds[] = {0.25, 0.5, 1.0, 2.0, 4.0};
+	size_t prev = 0, n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(speeds) / sizeof(speeds[0]); i++) {
+		n = fl_samples("Speed changes how long this sentence takes.", "rms", speeds[i],
+		               NULL);
+		printf("  speed %.2f: %zu samples\n", speeds[i], n);
+		if (i)
+			assert_true(n < prev);
+		prev = n;
+	}
+}
+
+/* flite's cst_error() exits the process unless cst_errjmp is set. A voice
+ * feature of the wrong type makes it fail (measured: exit status 255 with
+ * plain flite); the engine turns that into -EIO and keeps serving. */
+static void test_fl_internal_error_is_eio_not_exit(void **state)
+{
+	struct vs_tts_params p = {.text = "Hello there.", .voice = "kal16", .speed = 1.0};
+	struct collect c = {0};
+	char err[512] = "";
+	cst_voice *v;
+
+	(void)state;
+	fl_samples("Hello.", "kal16", 1.0, NULL); /* the engine registers kal16 */
+	v = register_cmu_us_kal16(NULL);
+	assert_non_null(v);
+	feat_set(v->features, "int_f0_target_stddev", cons_val(NULL, NULL));
+	assert_int_equal(fl_ops->synthesize(fl_ctx, &p, collect_sink, &c, err, sizeof(err)), -EIO);
+	assert_non_null(strstr(err, "internal error"));
+	feat_remove(v->features, "int_f0_target_stddev");
+	assert_true(fl_samples("Hello there.", "kal16", 1.0, NULL) > 0);
+}
+
+static void test_fl_list_voices(void **state)
+{
+	struct vs_voice *v = NULL;
+	size_t n = 0, i;
+	bool kal = false, slt = false;
+
+	(void)state;
+	assert_int_equal(fl_ops->list_voices(fl_ctx, &v, &n), 0);
+	assert_true(n >= VS_N_OPENAI_VOICES + 5);
+	for (i = 0; i < VS_N_OPENAI_VOICES; i++)
+		assert_string_equal(v[i].name, vs_openai_voices[i]);
+	for (; i < n; i++) {
+		kal |= strcmp(v[i].name, "kal") == 0;
+		slt |= strcmp(v[i].name, "slt") == 0 && strcmp(v[i].gender, "female") == 0;
+	}
+	assert_true(kal && slt);
+	vs_voices_free(v, n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest basic[] = {
@@ -642,10 +837,20 @@ int main(void)
 	        cmocka_unit_test(test_es_speed),
 	        cmocka_unit_test(test_es_list_voices),
 	};
+	const struct CMUnitTest flite[] = {
+	        cmocka_unit_test(test_fl_every_voice_speaks),
+	        cmocka_unit_test(test_fl_unknown_voice_is_einval),
+	        cmocka_unit_test(test_fl_streams_and_stops_within_first_sentence),
+	        cmocka_unit_test(test_fl_long_sentence_and_word),
+	        cmocka_unit_test(test_fl_speed),
+	        cmocka_unit_test(test_fl_internal_error_is_eio_not_exit),
+	        cmocka_unit_test(test_fl_list_voices),
+	};
 	int failed = 0;
 
 	failed += cmocka_run_group_tests_name("engine", basic, NULL, NULL);
 	failed += cmocka_run_group_tests_name("pocketsphinx", pocketsphinx, ps_setup, ps_teardown);
 	failed += cmocka_run_group_tests_name("espeak-ng", espeak, es_setup, es_teardown);
+	failed += cmocka_run_group_tests_name("flite", flite, fl_setup, fl_teardown);
 	return failed;
 }
