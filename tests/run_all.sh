@@ -79,9 +79,12 @@ if [ -n "$asan" ]; then
   # Workers are the same instrumented binary and inherit these variables;
   # the engines' libraries are not instrumented (only leaks inside them may
   # be suppressed, in tests/sanitizer/lsan.supp, with a reason).
+  # fast_unwind_on_malloc=0: the libraries have no frame pointers, so the
+  # fast unwinder stops inside them and a suppression could only name a
+  # whole library; full stacks let it name the one leaking function.
   echo "== integration, sanitizers ($asan/voicestack, ASan + UBSan + LeakSanitizer)"
   integration "$asan/voicestack" \
-    ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=1:print_summary=1 \
+    ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=1:print_summary=1:fast_unwind_on_malloc=0 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     LSAN_OPTIONS=suppressions="$root/tests/sanitizer/lsan.supp":print_suppressions=0
 fi
