@@ -20,6 +20,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -432,9 +433,33 @@ def run_rusage(argv, env, cwd, timeout):
     return wall, ru
 
 
+# Starts argv and prints its ru_maxrss and exit code (see peak_rss_kb).
+_PEAK_RSS = ("import os, subprocess, sys\n"
+             "p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL,\n"
+             "                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+             "_pid, st, ru = os.wait4(p.pid, 0)\n"
+             "print(ru.ru_maxrss, os.waitstatus_to_exitcode(st))\n")
+
+
 def peak_rss_kb(argv, env, cwd, timeout=120):
-    """Peak RSS (kB) of one run of argv, from the kernel's rusage of that child."""
-    return run_rusage(argv, env, cwd, timeout)[1].ru_maxrss
+    """Peak RSS (kB) of one run of argv, from the kernel's rusage of that child.
+
+    Measured from a small Python process that starts argv, not from this one:
+    on Linux exec records the high-water mark of the address space it
+    replaces in the child's ru_maxrss, so a child forked from the (large)
+    bench process would report the bench's own size. The small process's own
+    size (~14 MB) is still a floor: figures below it mean "at most that"."""
+    try:
+        out = subprocess.run([sys.executable, "-c", _PEAK_RSS] + list(argv), env=env, cwd=cwd,
+                             stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                             timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise Broken("time limit %.0f s: %s" % (timeout, q(argv)))
+    fields = out.stdout.split()
+    if out.returncode != 0 or len(fields) != 2 or fields[1] != "0":
+        raise Broken("exit %s: %s %s" % (fields[1:] or out.returncode, q(argv),
+                                         out.stderr[-300:]))
+    return int(fields[0])
 
 
 def fill_slots(ctx, srv, inp, n):
