@@ -165,6 +165,42 @@ static int check_one(const struct vs_engine_info *info, const char *what, const 
 	return -EINVAL;
 }
 
+bool vs_engine_has_option(const struct vs_engine_info *info, const char *key)
+{
+	for (const struct vs_engine_option *o = info ? info->options : NULL; o && o->key; o++)
+		if (strcmp(o->key, key) == 0)
+			return true;
+	return false;
+}
+
+const char *vs_engine_option(const struct vs_engine_config *cfg, const char *key)
+{
+	const char *v = NULL;
+	size_t kl = strlen(key);
+
+	for (const char *const *o = cfg ? cfg->options : NULL; o && *o; o++)
+		if (strncmp(*o, key, kl) == 0 && (*o)[kl] == '=')
+			v = *o + kl + 1;
+	return v;
+}
+
+/* every "key=value" of cfg->options names an option of the engine */
+static int check_options(const struct vs_engine_info *info, const struct vs_engine_config *cfg,
+                         char *err, size_t errlen)
+{
+	for (const char *const *o = cfg->options; o && *o; o++) {
+		const char *eq = strchr(*o, '=');
+		char key[64];
+
+		snprintf(key, sizeof(key), "%.*s", eq ? (int)(eq - *o) : 63, *o);
+		if (!eq || !vs_engine_has_option(info, key)) {
+			snprintf(err, errlen, "%s has no option '%.64s'", info->name, key);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int vs_engine_check_config(const struct vs_engine_info *info, const struct vs_engine_config *cfg,
                            char *err, size_t errlen)
 {
@@ -172,6 +208,9 @@ int vs_engine_check_config(const struct vs_engine_info *info, const struct vs_en
 
 	if (!cfg)
 		return 0;
+	r = check_options(info, cfg, err, errlen);
+	if (r < 0)
+		return r;
 	r = check_one(info, "model", cfg->model, info->model_names, err, errlen);
 	if (r == 0)
 		r = check_one(info, "device", cfg->device, info->devices, err, errlen);

@@ -45,6 +45,17 @@ struct vs_engine_config {
 	const char *device;       /* ASR_DEVICE / TTS_DEVICE; NULL = devices[0] */
 	const char *compute_type; /* ASR_COMPUTE_TYPE; NULL = the engine's own */
 	bool vad;                 /* ASR_VAD_ENABLED */
+	/* the model's engine options ("key=value", NULL-terminated; NULL = none),
+	 * from the model catalogue (MODELS_FILE); a key may repeat, the last
+	 * one wins. Every key is one of info->options (checked at start-up and
+	 * by vs_engine_check_config()); read them with vs_engine_option(). */
+	const char *const *options;
+};
+
+/* One engine option a model of the catalogue may set (MODELS_FILE key). */
+struct vs_engine_option {
+	const char *key;
+	const char *help; /* one line, for docs and for `voicestack models --help` */
 };
 
 /* ---- ASR ---- */
@@ -155,6 +166,9 @@ struct vs_engine_info {
 	 * (vs_asr_params.grammar / .keywords); the front refuses those fields
 	 * with 400 for an engine without it, so none is ignored silently */
 	bool grammars;
+	/* the engine's own options (MODELS_FILE keys), {NULL}-terminated; NULL
+	 * when it has none */
+	const struct vs_engine_option *options;
 };
 
 /* The engine's code; linked into the worker binary only (registry.c). */
@@ -197,10 +211,17 @@ bool vs_engine_list_has(const char *const *list, const char *v);
 /* Writes "a, b, c" of a NULL-terminated list into buf ("" for NULL). */
 void vs_engine_list_join(const char *const *list, char *buf, size_t len);
 /* What every load() checks first: each non-empty field of cfg is one that
- * info lists (model_names, devices, compute_types). 0, or -EINVAL with the
+ * info lists (model_names, devices, compute_types), and every option's key
+ * is one of info->options. 0, or -EINVAL with the
  * reason in err naming the value and what the engine accepts. */
 int vs_engine_check_config(const struct vs_engine_info *info, const struct vs_engine_config *cfg,
                            char *err, size_t errlen);
+
+/* The value of option `key` in cfg->options (the last "key=value"), NULL
+ * when absent. */
+const char *vs_engine_option(const struct vs_engine_config *cfg, const char *key);
+/* true if `key` is one of info->options. */
+bool vs_engine_has_option(const struct vs_engine_info *info, const char *key);
 
 /* ---- registry (registry.c): the worker binary only ---- */
 

@@ -4,7 +4,11 @@
 #ifndef VS_WORKER_H
 #define VS_WORKER_H
 
-/* Entry point of `voicestack worker --service asr|tts --engine NAME --fd N ...`.
+/* most --option key=value a worker takes (a model's engine options) */
+#define VS_WORKER_OPTIONS_MAX 32
+
+/* Entry point of `voicestack worker --service asr|tts --engine NAME --fd N
+ *   [--option key=value]...`.
  * Returns the process exit status. */
 int vs_worker_main(int argc, char **argv);
 

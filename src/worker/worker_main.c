@@ -229,12 +229,15 @@ int vs_worker_main(int argc, char **argv)
 	        {"nice", required_argument, NULL, 'n'},
 	        {"log-level", required_argument, NULL, 'l'},
 	        {"fd", required_argument, NULL, 'f'},
+	        {"option", required_argument, NULL, 'o'},
 	        {0},
 	};
 	/* the ASR_MAX_AUDIO_SECONDS default; the front always passes its value */
 	struct worker w = {.sock = -1, .max_audio_seconds = 600};
 	const char *service = NULL, *engine = NULL;
-	int nice_inc = 0, c;
+	/* the model's engine options, "key=value" (catalogue); the engine checks them */
+	static const char *options[VS_WORKER_OPTIONS_MAX + 1];
+	int nice_inc = 0, c, n_options = 0;
 	pid_t parent = getppid();
 
 	optind = 1;
@@ -255,6 +258,14 @@ int vs_worker_main(int argc, char **argv)
 			break;
 		}
 		case 'f': w.sock = atoi(optarg); break;
+		case 'o':
+			if (n_options == VS_WORKER_OPTIONS_MAX) {
+				usage_error("too many --option");
+				return 2;
+			}
+			options[n_options++] = optarg;
+			w.cfg.options = options;
+			break;
 		default: usage_error("bad option"); return 2;
 		}
 	}

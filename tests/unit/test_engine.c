@@ -175,6 +175,34 @@ static void test_registry_models(void **state)
 
 /* ---- transcript helpers ---- */
 
+/* a model's engine options: the last key wins; a key the engine does not
+ * list is refused by the check every load() runs first */
+static void test_engine_options(void **state)
+{
+	(void)state;
+	static const struct vs_engine_option opts[] = {{"beam", "b"}, {"lw", "l"}, {NULL, NULL}};
+	struct vs_engine_info info = *vs_engine_find("test-asr");
+	const char *given[] = {"beam=1e-40", "lw=9", "beam=1e-60", NULL};
+	const char *bad[] = {"beam=1", "nope=2", NULL};
+	const char *no_eq[] = {"beam", NULL};
+	struct vs_engine_config cfg = {.options = given};
+	char err[128] = "";
+
+	info.options = opts;
+	assert_string_equal(vs_engine_option(&cfg, "beam"), "1e-60");
+	assert_string_equal(vs_engine_option(&cfg, "lw"), "9");
+	assert_null(vs_engine_option(&cfg, "be"));
+	assert_int_equal(vs_engine_check_config(&info, &cfg, err, sizeof(err)), 0);
+	cfg.options = bad;
+	assert_int_equal(vs_engine_check_config(&info, &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "nope"));
+	cfg.options = no_eq;
+	assert_int_equal(vs_engine_check_config(&info, &cfg, err, sizeof(err)), -EINVAL);
+	info.options = NULL; /* an engine without options refuses any */
+	cfg.options = given;
+	assert_int_equal(vs_engine_check_config(&info, &cfg, err, sizeof(err)), -EINVAL);
+}
+
 static void test_transcript_build_and_free(void **state)
 {
 	struct vs_transcript t;
@@ -819,6 +847,7 @@ int main(void)
 	        cmocka_unit_test(test_registry_find_and_defaults),
 	        cmocka_unit_test(test_registry_every_engine_is_complete),
 	        cmocka_unit_test(test_registry_models),
+	        cmocka_unit_test(test_engine_options),
 	        cmocka_unit_test(test_transcript_build_and_free),
 	        cmocka_unit_test(test_test_asr),
 	        cmocka_unit_test(test_test_tts),
