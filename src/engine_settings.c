@@ -11,7 +11,9 @@
  */
 #include "engine_settings.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Writes "one of the ASR engines built in: a, b" into allowed; true if v is
@@ -111,9 +113,92 @@ const struct vs_engine_info *vs_engine_settings(const struct vs_config *c, enum 
 	                    asr ? c->asr_device : c->tts_device, ops->devices, "runs on");
 	if (!asr)
 		return ops; /* the TTS model, compute type and VAD are not settings */
-	ec->model = settle(&w, "ASR_MODEL", c->asr_model, ops->model_names, "uses");
 	ec->compute_type =
 	        settle(&w, "ASR_COMPUTE_TYPE", c->asr_compute_type, ops->compute_types, "uses");
 	ec->vad = c->asr_vad_enabled;
 	return ops;
+}
+
+/* MODELS_FILE's text, malloc'd; NULL with err set when it cannot be read */
+static char *read_models_file(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	char *text = NULL;
+	size_t n = 0;
+
+	if (!f) {
+		snprintf(err, errlen, "MODELS_FILE=%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	text = malloc(VS_MODELS_FILE_MAX + 1);
+	if (text) {
+		n = fread(text, 1, VS_MODELS_FILE_MAX + 1, f);
+		if (n > VS_MODELS_FILE_MAX) {
+			snprintf(err, errlen, "MODELS_FILE=%s is larger than %d bytes", path,
+			         VS_MODELS_FILE_MAX);
+			free(text);
+			text = NULL;
+		} else {
+			text[n] = '\0';
+		}
+	}
+	fclose(f);
+	return text;
+}
+
+/* Puts the default model of kind first: named by `setting` (ASR_MODEL), else
+ * the first of `engine_setting`'s engine when that is set, which also adds
+ * a model for an engine no model uses. */
+static int order_service(const struct vs_config *c, struct vs_models *ms, enum vs_engine_kind kind,
+                         void (*warn)(const char *msg, void *opaque), void *opaque)
+{
+	bool asr = kind == VS_ENGINE_ASR;
+	const char *model = asr ? c->asr_model : c->tts_model;
+	const char *engine_name = asr ? c->asr_engine : c->tts_engine;
+	const char *ename = asr ? "ASR_ENGINE" : "TTS_ENGINE";
+	const struct vs_engine_info *engine = vs_engine_find(engine_name);
+	int i;
+
+	if (engine && vs_config_source_of(c, ename) != VS_SRC_DEFAULT) {
+		for (i = 0; i < ms->n && ms->m[i].engine != engine; i++)
+			;
+		if (i == ms->n && vs_models_add(ms, engine->name, engine) < 0)
+			return -ENOSPC;
+		vs_models_make_default(ms, i);
+	}
+	if (!*model)
+		return 0;
+	i = vs_models_find(ms, kind, model);
+	if (i >= 0) {
+		vs_models_make_default(ms, i);
+	} else if (warn) {
+		char msg[512];
+		snprintf(msg, sizeof(msg),
+		         "%s=%s names no %s model of the catalogue (voicestack models); ignored",
+		         asr ? "ASR_MODEL" : "TTS_MODEL", model, asr ? "ASR" : "TTS");
+		warn(msg, opaque);
+	}
+	return 0;
+}
+
+int vs_engine_settings_models(const struct vs_config *c, unsigned need, struct vs_models *ms,
+                              void (*warn)(const char *msg, void *opaque), void *opaque, char *err,
+                              size_t errlen)
+{
+	if (*c->models_file) {
+		char *text = read_models_file(c->models_file, err, errlen);
+		int r = text ? vs_models_parse(ms, text, c->models_file, err, errlen) : -EINVAL;
+		free(text);
+		if (r < 0)
+			return r;
+	} else {
+		vs_models_builtin(ms);
+	}
+	if (order_service(c, ms, VS_ENGINE_ASR, warn, opaque) < 0 ||
+	    order_service(c, ms, VS_ENGINE_TTS, warn, opaque) < 0) {
+		snprintf(err, errlen, "more than %d models", VS_MODELS_MAX);
+		return -EINVAL;
+	}
+	return vs_models_finish(ms, need, c->asr_max_concurrent_requests,
+	                        c->tts_max_concurrent_requests, err, errlen);
 }

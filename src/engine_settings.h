@@ -15,6 +15,7 @@
 
 #include "config/config.h"
 #include "engine/engine.h"
+#include "engine/models.h"
 
 /* The registry's answers for vs_config_load() and the printers (static,
  * NULL-setting-terminated). */
@@ -31,5 +32,16 @@ const struct vs_engine_info *vs_engine_settings(const struct vs_config *c, enum 
                                                 struct vs_engine_config *ec,
                                                 void (*warn)(const char *msg, void *opaque),
                                                 void *opaque);
+
+/* The model catalogue the settings give (need: VS_ENGINE_ASR | VS_ENGINE_TTS,
+ * the services that will run): MODELS_FILE or the built-in models; a model
+ * named after ASR_ENGINE / TTS_ENGINE added when that setting names an
+ * engine no model uses (the test engines); each service's default first:
+ * the model ASR_MODEL / TTS_MODEL names, else the first model of
+ * ASR_ENGINE / TTS_ENGINE when set. A name matching no model is ignored
+ * with one warning. 0, or -EINVAL with the reason in err. */
+int vs_engine_settings_models(const struct vs_config *c, unsigned need, struct vs_models *ms,
+                              void (*warn)(const char *msg, void *opaque), void *opaque, char *err,
+                              size_t errlen);
 
 #endif

@@ -43,6 +43,8 @@ static void usage(FILE *f)
 	        "  speak \"TEXT\" -o OUT [--voice V] [--format mp3|opus|aac|flac|wav|pcm]\n"
 	        "        [--speed S]               synthesize speech in-process\n"
 	        "  config [--markdown]             print the effective settings and their source\n"
+	        "  models                          print the effective model catalogue (a valid\n"
+	        "                                  MODELS_FILE; see docs/MODELS.md)\n"
 	        "\n"
 	        "Options valid everywhere: --help, --version, --env-file PATH, and every setting\n"
 	        "below as --name-in-lower-case VALUE.\n\n");
@@ -67,11 +69,20 @@ static int load_config(struct vs_config *c, int *argc, char **argv)
 
 /* ---- serve ---- */
 
+static void print_warning(const char *msg, void *opaque)
+{
+	(void)opaque;
+	fprintf(stderr, "voicestack: warning: %s\n", msg);
+}
+
 static void log_warning(const char *msg, void *opaque)
 {
 	(void)opaque;
 	vs_warn("event=setting_ignored msg=\"%s\"", msg);
 }
+
+/* worker arguments: the service's (worker_args) and a model's options */
+#define VS_WORKER_ARGS_MAX (20 + 2 * VS_MODEL_OPTIONS_MAX)
 
 /* Worker arguments of one service: the common ones, then what its engine's
  * load() gets (ec, already checked against the engine's capabilities).
@@ -98,8 +109,45 @@ static int worker_args(const struct vs_config *c, const struct vs_engine_config 
 	return k;
 }
 
+/* One model of svc: its slots (within the service's) and its worker pool,
+ * whose workers get the service's arguments plus the model's options. */
+static int setup_model(struct vs_service *svc, const struct vs_model *spec, const char *exe,
+                       const char **wargs, int n_common, int slots, int max_queue,
+                       double queue_timeout_s)
+{
+	struct vs_model_rt *m = &svc->models[svc->n_models];
+	const struct vs_config *c = svc->cfg;
+	int k = n_common;
+
+	/* wargs[0..n_common) are the service's; the model's options follow */
+	for (int i = 0; i < spec->n_options && k + 2 < VS_WORKER_ARGS_MAX; i++)
+		wargs[k++] = "--option", wargs[k++] = spec->options[i];
+	wargs[k] = NULL;
+	m->spec = spec;
+	m->idle_timeout_minutes =
+	        spec->idle_minutes >= 0 ? spec->idle_minutes : svc->idle_timeout_minutes;
+	pthread_mutex_init(&m->voices_mu, NULL);
+	vs_slots_init(&m->slots, spec->slots ? spec->slots : slots, max_queue, queue_timeout_s);
+	struct vs_pool_config pc = {
+	        .service = svc->name,
+	        .model = spec->id,
+	        .engine = spec->engine,
+	        .slots = m->slots.max,
+	        .idle_timeout_s = m->idle_timeout_minutes * 60.0,
+	        .idle_check_interval_s = c->idle_check_interval_seconds,
+	        .request_timeout_s = c->request_timeout_seconds,
+	        .worker_args = wargs,
+	};
+	m->pool = vs_pool_new(&pc, exe);
+	if (!m->pool)
+		return -ENOMEM;
+	svc->n_models++;
+	return 0;
+}
+
 static int setup_service(struct vs_service *svc, const struct vs_config *c, struct vs_guard *g,
-                         enum vs_engine_kind kind, const char *exe, const char **wargs)
+                         const struct vs_models *ms, enum vs_engine_kind kind, const char *exe,
+                         const char *(*wargs)[VS_WORKER_ARGS_MAX + 1])
 {
 	struct vs_engine_config ec;
 	bool asr = kind == VS_ENGINE_ASR;
@@ -109,37 +157,41 @@ static int setup_service(struct vs_service *svc, const struct vs_config *c, stru
 	svc->cfg = c;
 	/* warnings about settings the engine cannot use, once per service */
 	svc->engine = vs_engine_settings(c, kind, &ec, log_warning, NULL);
-	worker_args(c, &ec, wargs);
 	svc->guard = g;
 	svc->port = asr ? c->asr_port : c->tts_port;
 	svc->idle_timeout_minutes = asr ? c->asr_idle_timeout_minutes : c->tts_idle_timeout_minutes;
+	svc->degrade = asr ? c->asr_degrade_under_load : c->tts_degrade_under_load;
 	svc->started_ms = vs_now_ms();
 	svc->max_body_bytes = asr ? (uint64_t)c->max_upload_size_mb * 1024 * 1024
 	                          : (uint64_t)c->max_json_body_kb * 1024;
-	pthread_mutex_init(&svc->voices_mu, NULL);
-	vs_engine_model_list(svc->engine, svc->models_hint, sizeof(svc->models_hint));
 	int slots = asr ? c->asr_max_concurrent_requests : c->tts_max_concurrent_requests;
-	vs_slots_init(&svc->slots, slots, asr ? c->asr_max_queue : c->tts_max_queue,
-	              asr ? c->asr_queue_timeout_seconds : c->tts_queue_timeout_seconds);
-	struct vs_pool_config pc = {
-	        .service = svc->name,
-	        .engine = svc->engine,
-	        .slots = slots,
-	        .idle_timeout_s = svc->idle_timeout_minutes * 60.0,
-	        .idle_check_interval_s = c->idle_check_interval_seconds,
-	        .request_timeout_s = c->request_timeout_seconds,
-	        .worker_args = wargs,
-	};
-	svc->pool = vs_pool_new(&pc, exe);
-	return svc->pool ? 0 : -ENOMEM;
+	int max_queue = asr ? c->asr_max_queue : c->tts_max_queue;
+	double queue_timeout_s = asr ? c->asr_queue_timeout_seconds : c->tts_queue_timeout_seconds;
+	vs_slots_init(&svc->slots, slots, max_queue, queue_timeout_s);
+	for (int i = 0; i < ms->n; i++) {
+		if (ms->m[i].kind != kind)
+			continue;
+		int n = worker_args(c, &ec, wargs[svc->n_models]);
+		if (setup_model(svc, &ms->m[i], exe, wargs[svc->n_models], n, slots, max_queue,
+		                queue_timeout_s) < 0)
+			return -ENOMEM;
+	}
+	/* the default model's engine answers for the service (translation 400,
+	 * logs); ASR_DEVICE and friends were checked against ASR_ENGINE's */
+	svc->engine = svc->models[0].spec->engine;
+	return vs_service_models_index(svc);
 }
 
 static void expire_queues(void *opaque)
 {
 	struct vs_service *svcs = opaque;
-	for (int i = 0; i < 2; i++)
-		if (svcs[i].daemon)
-			vs_slots_expire(&svcs[i].slots, vs_now_ms());
+	for (int i = 0; i < 2; i++) {
+		if (!svcs[i].daemon)
+			continue;
+		vs_slots_expire(&svcs[i].slots, vs_now_ms());
+		for (int k = 0; k < svcs[i].n_models; k++)
+			vs_slots_expire(&svcs[i].models[k].slots, vs_now_ms());
+	}
 }
 
 /* True once no request holds a slot or waits in a queue of any service. */
@@ -174,15 +226,19 @@ static void shutdown_services(struct vs_service *const *active, int n, double gr
 
 	for (int i = 0; i < n; i++)
 		lfd[i] = MHD_quiesce_daemon(active[i]->daemon);
-	for (int i = 0; i < n; i++) {
-		uint64_t now = vs_now_ms();
-		vs_pool_stop(active[i]->pool,
-		             now < deadline ? (double)(deadline - now) / 1000.0 : 0);
-	}
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < active[i]->n_models; k++) {
+			uint64_t now = vs_now_ms();
+			vs_pool_stop(active[i]->models[k].pool,
+			             now < deadline ? (double)(deadline - now) / 1000.0 : 0);
+		}
 	uint64_t now = vs_now_ms();
 	vs_spawner_stop(now < deadline ? (double)(deadline - now) / 1000.0 : 0);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		vs_slots_expire(&active[i]->slots, UINT64_MAX);
+		for (int k = 0; k < active[i]->n_models; k++)
+			vs_slots_expire(&active[i]->models[k].slots, UINT64_MAX);
+	}
 	uint64_t drain_end = deadline > vs_now_ms() + 1000 ? deadline : vs_now_ms() + 1000;
 	while (!services_idle(active, n) && vs_now_ms() < drain_end)
 		usleep(20000);
@@ -197,13 +253,15 @@ static void shutdown_services(struct vs_service *const *active, int n, double gr
 			close(lfd[i]);
 	}
 	vs_reactor_stop();
-	for (int i = 0; i < n; i++) {
-		vs_pool_free(active[i]->pool);
-		active[i]->pool = NULL;
-		free(active[i]->voices_json);
-		active[i]->voices_json = NULL;
-		pthread_mutex_destroy(&active[i]->voices_mu);
-	}
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < active[i]->n_models; k++) {
+			struct vs_model_rt *m = &active[i]->models[k];
+			vs_pool_free(m->pool);
+			m->pool = NULL;
+			free(m->voices_json);
+			m->voices_json = NULL;
+			pthread_mutex_destroy(&m->voices_mu);
+		}
 }
 
 static int cmd_serve(struct vs_config *c, int argc, char **argv)
@@ -239,7 +297,17 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	vs_config_warnings(c, log_warning, NULL);
-	static const char *wargs[2][20]; /* per service: the pools keep the pointers */
+	/* per service and model: the pools keep the pointers */
+	static const char *wargs[2][VS_MODELS_MAX][VS_WORKER_ARGS_MAX + 1];
+	static struct vs_models models; /* the services keep pointers into it */
+	char err[512];
+	unsigned need = (strcmp(which, "tts") ? VS_ENGINE_ASR : 0) |
+	                (strcmp(which, "asr") ? VS_ENGINE_TTS : 0);
+	if (vs_engine_settings_models(c, need, &models, log_warning, NULL, err, sizeof(err)) < 0) {
+		vs_error("event=start_failed setting=MODELS_FILE msg=\"%s\"", err);
+		fprintf(stderr, "voicestack: model catalogue: %s\n", err);
+		return 2;
+	}
 
 	vs_guard_init(&guard, c->memory_threshold_percent, c->swap_threshold_percent, 250000);
 	sigset_t set;
@@ -253,7 +321,7 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 		enum vs_engine_kind kind = i == 0 ? VS_ENGINE_ASR : VS_ENGINE_TTS;
 		if (strcmp(which, "all") && strcmp(which, i == 0 ? "asr" : "tts"))
 			continue;
-		if (setup_service(&svcs[i], c, &guard, kind, exe, wargs[i]) < 0)
+		if (setup_service(&svcs[i], c, &guard, &models, kind, exe, wargs[i]) < 0)
 			return 1;
 		active[n_active++] = &svcs[i];
 	}
@@ -271,6 +339,26 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 	shutdown_services(active, n_active, c->shutdown_grace_seconds);
 	vs_guard_destroy(&guard);
 	vs_info("event=shutdown_complete");
+	return 0;
+}
+
+/* ---- models ---- */
+
+/* The catalogue the settings give, as a MODELS_FILE: what serve would run. */
+static int cmd_models(const struct vs_config *c)
+{
+	static struct vs_models models;
+	char err[512];
+
+	if (vs_engine_settings_models(c, VS_ENGINE_ASR | VS_ENGINE_TTS, &models, print_warning,
+	                              NULL, err, sizeof(err)) < 0) {
+		fprintf(stderr, "voicestack: model catalogue: %s\n", err);
+		return 2;
+	}
+	vs_models_print(&models, stdout, c->asr_max_concurrent_requests,
+	                c->tts_max_concurrent_requests, c->asr_idle_timeout_minutes,
+	                c->tts_idle_timeout_minutes);
+	vs_models_free(&models);
 	return 0;
 }
 
@@ -330,6 +418,8 @@ int main(int argc, char **argv)
 		vs_config_print_effective(&cfg, stdout);
 		return 0;
 	}
+	if (strcmp(cmd, "models") == 0)
+		return cmd_models(&cfg);
 	fprintf(stderr, "voicestack: unknown command '%s' (see --help)\n", cmd);
 	return 2;
 }

@@ -404,3 +404,13 @@ int vs_guard_snapshot(struct vs_guard *g, struct vs_mem_reading *r)
 		memset(r, 0, sizeof(*r));
 	return err;
 }
+
+bool vs_guard_fits(struct vs_guard *g, double need_mb)
+{
+	struct vs_mem_reading r;
+
+	if (need_mb <= 0 || vs_guard_snapshot(g, &r) < 0 || r.mem_total_mb <= 0)
+		return true;
+	double used = r.mem_total_mb - r.mem_available_mb + need_mb;
+	return used * 100.0 / r.mem_total_mb <= (double)g->mem_threshold_pct;
+}

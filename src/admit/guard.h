@@ -93,4 +93,9 @@ int vs_guard_check(struct vs_guard *g, struct vs_guard_verdict *v);
  * read (r is zeroed then). Thread-safe. */
 int vs_guard_snapshot(struct vs_guard *g, struct vs_mem_reading *r);
 
+/* Would `need_mb` more resident memory (a model about to load) keep memory
+ * use at or under the threshold? true when need_mb <= 0 (not measured yet)
+ * or memory cannot be read (fail open, like vs_guard_check). */
+bool vs_guard_fits(struct vs_guard *g, double need_mb);
+
 #endif

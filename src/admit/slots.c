@@ -58,6 +58,19 @@ int vs_slots_acquire(struct vs_slots *s, struct vs_waiter *w, uint64_t now_ms)
 	return r;
 }
 
+int vs_slots_try(struct vs_slots *s, struct vs_waiter *w)
+{
+	int r;
+	pthread_mutex_lock(&s->mu);
+	r = s->head ? -1 : take_free(s);
+	if (r >= 0) {
+		w->state = VS_WAIT_GRANTED;
+		w->slot = r;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return r >= 0 ? r : -EBUSY;
+}
+
 static void unlink_waiter(struct vs_slots *s, struct vs_waiter *w)
 {
 	struct vs_waiter **pp = &s->head, *prev = NULL;

@@ -57,6 +57,10 @@ void vs_slots_init(struct vs_slots *s, int max, int max_queue, double queue_time
  * -EBUSY (no slot, no queue) / -ENOSPC (queue full). now_ms: monotonic ms. */
 int vs_slots_acquire(struct vs_slots *s, struct vs_waiter *w, uint64_t now_ms);
 
+/* A free slot for w now (w GRANTED, slot returned), or -EBUSY: never
+ * queues (a fallback model is tried this way when degrading). */
+int vs_slots_try(struct vs_slots *s, struct vs_waiter *w);
+
 /* Gives slot back; hands it to the oldest waiter if any. */
 void vs_slots_release(struct vs_slots *s, int slot);
 

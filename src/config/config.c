@@ -75,10 +75,15 @@ const struct vs_setting vs_settings[] = {
         /* ASR service */
         {STR("ASR_ENGINE", asr_engine, NULL, ""), "Speech recognition engine."},
         {STR("ASR_MODEL", asr_model, NULL, ""),
-         "Model for the ASR engine; empty = the engine's own model. The names of OpenAI and of the "
-         "original specification (whisper-1, base, small, medium, large-v3, ...) are aliases of "
-         "it (GET /v1/models lists every accepted name); any other name is ignored with a "
-         "warning."},
+         "Default transcription model: a model id or alias of the catalogue (`voicestack models`); "
+         "empty = the first model of ASR_ENGINE. The names of OpenAI and of the original "
+         "specification (whisper-1, base, small, large-v3, ...) are aliases of the default model "
+         "unless MODELS_FILE gives them to another; any other name is ignored with a warning."},
+        {BOOL("ASR_DEGRADE_UNDER_LOAD", asr_degrade_under_load, "false"),
+         "When the requested model cannot be admitted (its slots and queue are full, or loading "
+         "it would pass MEMORY_THRESHOLD_PERCENT) and its fallback can, the fallback serves the "
+         "request (X-Voicestack-Model says which; a request opts out with "
+         "`X-Voicestack-Degrade: never`). false = the specification's 429."},
         {ENUM("ASR_COMPUTE_TYPE", asr_compute_type,
               "default|auto|int8|int8_float16|int8_float32|int8_bfloat16|int16|float16|bfloat16|"
               "float32",
@@ -102,6 +107,13 @@ const struct vs_setting vs_settings[] = {
 
         /* TTS service */
         {STR("TTS_ENGINE", tts_engine, NULL, ""), "Speech synthesis engine."},
+        {STR("TTS_MODEL", tts_model, NULL, ""),
+         "Default speech model: a model id or alias of the catalogue; empty = the first model of "
+         "TTS_ENGINE (tts-1 is an alias of the default model unless MODELS_FILE gives it to "
+         "another; tts-1-hd and gpt-4o-mini-tts are flite's). Any other name is ignored with a "
+         "warning."},
+        {BOOL("TTS_DEGRADE_UNDER_LOAD", tts_degrade_under_load, "false"),
+         "As ASR_DEGRADE_UNDER_LOAD, for speech."},
         {ENUM("TTS_DEVICE", tts_device, "cpu|cuda|mps|auto", "cpu"),
          "Device the TTS engine runs on; a device the engine cannot use is ignored with a "
          "warning (the built-in engines run on the CPU only)."},
@@ -120,6 +132,11 @@ const struct vs_setting vs_settings[] = {
          "slot is free as soon as the worker is."},
 
         /* both services */
+        {STR("MODELS_FILE", models_file, NULL, ""),
+         "Model catalogue file: one model per line, `ID SERVICE ENGINE key=value...` (keys: slots, "
+         "idle_minutes, fallback, aliases and the engine's options; see docs/MODELS.md). It "
+         "replaces the built-in catalogue; `voicestack models` prints the effective one in this "
+         "format. Empty = the built-in models."},
         {DBL("IDLE_CHECK_INTERVAL_SECONDS", idle_check_interval_seconds, 0.1, 3600, "60",
              "seconds"),
          "How often idle models are looked for (the original checked every 60 seconds)."},

@@ -65,6 +65,9 @@ struct vs_config {
 	/* per service */
 	char asr_engine[VS_STR_MAX], tts_engine[VS_STR_MAX]; /* validated by the caller's checks */
 	char asr_model[VS_STR_MAX];                          /* "" = engine default */
+	char tts_model[VS_STR_MAX];                          /* "" = TTS_ENGINE's first model */
+	char models_file[VS_STR_MAX];                        /* "" = built-in catalogue */
+	bool asr_degrade_under_load, tts_degrade_under_load;
 	char asr_compute_type[VS_STR_MAX];
 	char asr_device[VS_STR_MAX], tts_device[VS_STR_MAX];
 	bool asr_vad_enabled;

@@ -31,6 +31,9 @@ static const char *const test_tts_models[] = {"test-tts", VS_TTS_MODEL_ALIASES, 
 
 const char *const vs_engine_cpu_only[] = {"cpu", NULL};
 
+/* the decoder settings of the built-in model pocketsphinx-accurate (models.c) */
+const char *const vs_ps_accurate_options[] = {NULL};
+
 const char *const vs_openai_voices[VS_N_OPENAI_VOICES + 1] = {
         [VS_VOICE_ALLOY] = "alloy",     [VS_VOICE_ASH] = "ash",     [VS_VOICE_BALLAD] = "ballad",
         [VS_VOICE_CORAL] = "coral",     [VS_VOICE_ECHO] = "echo",   [VS_VOICE_FABLE] = "fable",

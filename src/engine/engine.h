@@ -223,6 +223,10 @@ const char *vs_engine_option(const struct vs_engine_config *cfg, const char *key
 /* true if `key` is one of info->options. */
 bool vs_engine_has_option(const struct vs_engine_info *info, const char *key);
 
+/* The engine options of the built-in model pocketsphinx-accurate: decoder
+ * settings tuned on human speech (catalog.c says how). NULL-terminated. */
+extern const char *const vs_ps_accurate_options[];
+
 /* ---- registry (registry.c): the worker binary only ---- */
 
 /* The code of the engine `info` describes; NULL if this binary has none. */

@@ -81,15 +81,11 @@ void vs_access_begin(struct vs_req *r, const char *method)
 const char *vs_phase_name(enum vs_phase p)
 {
 	static const char *const names[] = {
-	        [P_NEW] = "new",
-	        [P_QUEUED] = "queued",
-	        [P_BODY] = "body",
-	        [P_WORKING] = "working",
-	        [P_REPLY] = "reply",
-	        [P_DISCARD] = "discard",
-	        [P_STREAMING] = "streaming",
-	        [P_LINGER] = "linger",
-	        [P_SENT] = "sent",
+	        [P_NEW] = "new",         [P_QUEUED] = "queued",
+	        [P_BODY] = "body",       [P_MQUEUED] = "model_queued",
+	        [P_WORKING] = "working", [P_REPLY] = "reply",
+	        [P_DISCARD] = "discard", [P_STREAMING] = "streaming",
+	        [P_LINGER] = "linger",   [P_SENT] = "sent",
 	};
 	return (unsigned)p < sizeof(names) / sizeof(names[0]) ? names[p] : "?";
 }
@@ -107,20 +103,24 @@ void vs_access_client_gone(struct vs_req *r, const char *phase, const char *canc
 void vs_access_end(struct vs_req *r, int status)
 {
 	uint64_t elapsed_ms = vs_now_ms() - r->start_ms;
+	const struct vs_model_rt *m = r->m ? r->m : r->asked;
 	struct vs_request_record rec = {
+	        .model = m ? m->spec->id : NULL,
 	        .service = r->svc->name,
 	        .route = r->route_label ? r->route_label : "other",
 	        .status = status,
 	        .duration_s = (double)elapsed_ms / 1000.0,
-	        .queue_wait_s = r->waiter.enqueued_ms ? (double)r->queue_wait_ms / 1000.0 : -1.0,
+	        .queue_wait_s = r->waiter.enqueued_ms || r->mwaiter.enqueued_ms
+	                                ? (double)r->queue_wait_ms / 1000.0
+	                                : -1.0,
 	        .reject_reason = r->reject_reason,
 	};
 	vs_stats_request_done(&rec);
 	vs_info("event=access service=%s method=%s route=%s status=%d bytes=%llu "
-	        "duration_ms=%llu queue_ms=%llu model=%s client=%s request_id=%s",
+	        "duration_ms=%llu queue_ms=%llu model=%s served_by=%s client=%s request_id=%s",
 	        r->svc->name, r->method[0] ? r->method : "-",
 	        r->route_label ? r->route_label : "other", status,
 	        (unsigned long long)r->resp_bytes, (unsigned long long)elapsed_ms,
-	        (unsigned long long)r->queue_wait_ms, r->model[0] ? r->model : "-", r->client,
-	        r->request_id);
+	        (unsigned long long)r->queue_wait_ms, r->model[0] ? r->model : "-",
+	        m ? m->spec->id : "-", r->client, r->request_id);
 }

@@ -8,6 +8,16 @@
  * their verdicts into replies and logs each refusal once, with its reason
  * (resource, memory, swap, slot, queue, size), so
  * `grep -i "resource\|memory\|slot\|idle"` finds them.
+ *
+ * The model's own slots come second, once the body says which model
+ * (vs_admit_model): a request that holds a slot of its service asks for one
+ * of its model (per-model concurrency within the service's). Its model's
+ * slots and queue full, it gets the same 429; with *_DEGRADE_UNDER_LOAD the
+ * model's fallback (and the fallback's, in turn) is tried first, without
+ * queueing, and so is it when the model is not loaded and its measured
+ * size would take memory past MEMORY_THRESHOLD_PERCENT. A degraded request
+ * is logged once (event=degraded), counted and says so in its
+ * X-Voicestack-Model header.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -15,6 +25,7 @@
 
 #include "common/log.h"
 #include "http/http.h"
+#include "obs/stats.h"
 
 void vs_admit_waiter_wake(struct vs_waiter *w)
 {
@@ -24,27 +35,38 @@ void vs_admit_waiter_wake(struct vs_waiter *w)
 	pthread_mutex_unlock(&r->mu);
 }
 
-static void reject_busy(struct vs_req *r, int err)
+void vs_admit_model_waiter_wake(struct vs_waiter *w)
+{
+	struct vs_req *r = (struct vs_req *)((char *)w - offsetof(struct vs_req, mwaiter));
+	pthread_mutex_lock(&r->mu);
+	vs_req_resume_locked(r);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* 429 for the service's slots (m NULL) or for model m's */
+static void reject_busy(struct vs_req *r, int err, struct vs_model_rt *m)
 {
 	struct vs_slots_snapshot s;
-	vs_slots_snapshot(&r->svc->slots, &s);
+	char what[96];
+	vs_slots_snapshot(m ? &m->slots : &r->svc->slots, &s);
+	snprintf(what, sizeof(what), m ? "%.60s model" : "%.60s", m ? m->spec->id : r->svc->name);
 	r->retry_after = 10;
 	if (err == -ENOSPC) {
 		r->reject_reason = "queue_full";
 		vs_req_set_error(r, 429, NULL, "queue_full",
 		                 "Too many concurrent requests: all %d %s slots are busy and the "
 		                 "queue is full (%d waiting). Retry later.",
-		                 s.max, r->svc->name, s.depth);
+		                 s.max, what, s.depth);
 	} else {
 		r->reject_reason = "slot";
 		vs_req_set_error(r, 429, NULL, "rate_limit_exceeded",
 		                 "Too many concurrent requests: all %d %s slots are busy. "
 		                 "Retry later.",
-		                 s.max, r->svc->name);
+		                 s.max, what);
 	}
-	vs_info("event=reject reason=%s service=%s status=429 active=%d max_concurrent=%d "
+	vs_info("event=reject reason=%s service=%s model=%s status=429 active=%d max_concurrent=%d "
 	        "queue_depth=%d msg=\"No free concurrency slot\"",
-	        r->reject_reason, r->svc->name, s.active, s.max, s.depth);
+	        r->reject_reason, r->svc->name, m ? m->spec->id : "-", s.active, s.max, s.depth);
 }
 
 bool vs_admit_precheck(struct vs_req *r)
@@ -106,7 +128,69 @@ bool vs_admit_slot(struct vs_req *r)
 		vs_debug("event=queued service=%s", svc->name);
 		return false;
 	}
-	reject_busy(r, s);
+	reject_busy(r, s, NULL);
+	return false;
+}
+
+/* would loading m now (no worker of it holds its model) pass the memory
+ * threshold, by the size its last load measured? */
+static bool cold_load_too_big(struct vs_req *r, struct vs_model_rt *m)
+{
+	struct vs_pool_stats ps;
+	if (vs_pool_model_loaded(m->pool))
+		return false;
+	vs_pool_get_stats(m->pool, &ps);
+	return !vs_guard_fits(r->svc->guard, ps.load_rss_mb);
+}
+
+/* the first fallback of r->asked (following the chain) with a free slot
+ * now, and loaded or small enough to load; NULL if none */
+static struct vs_model_rt *degrade(struct vs_req *r, const char *why)
+{
+	int hops = 0;
+	for (struct vs_model_rt *f = r->asked->fallback; f && hops < VS_MODELS_MAX;
+	     f = f->fallback, hops++) {
+		if (f == r->asked || cold_load_too_big(r, f))
+			continue;
+		r->mwaiter.state = VS_WAIT_NONE;
+		int s = vs_slots_try(&f->slots, &r->mwaiter);
+		if (s < 0)
+			continue;
+		r->m = f;
+		r->mslot = s;
+		vs_info("event=degraded service=%s from=%s to=%s reason=%s msg=\"Served by the "
+		        "fallback model\"",
+		        r->svc->name, r->asked->spec->id, f->spec->id, why);
+		vs_stats_degraded(r->svc->name, r->asked->spec->id, f->spec->id);
+		return f;
+	}
+	return NULL;
+}
+
+bool vs_admit_model(struct vs_req *r)
+{
+	struct vs_model_rt *m = r->asked;
+	bool may_degrade = r->svc->degrade && !r->no_degrade && m->fallback;
+
+	r->mwaiter.wake = vs_admit_model_waiter_wake;
+	if (may_degrade && cold_load_too_big(r, m) && degrade(r, "memory"))
+		return true;
+	r->m = m;
+	int s = vs_slots_acquire(&m->slots, &r->mwaiter, vs_now_ms());
+	if (s >= 0) {
+		r->mslot = s;
+		return true;
+	}
+	if (s == VS_SLOT_QUEUED) {
+		r->phase = P_MQUEUED;
+		vs_debug("event=queued service=%s model=%s", r->svc->name, m->spec->id);
+		return false;
+	}
+	if (may_degrade && degrade(r, s == -ENOSPC ? "queue_full" : "slots_busy"))
+		return true;
+	r->m = NULL; /* mwaiter holds nothing */
+	r->phase = P_REPLY;
+	reject_busy(r, s, m);
 	return false;
 }
 
@@ -119,7 +203,7 @@ void vs_admit_queue_expired(struct vs_req *r)
 {
 	struct vs_service *svc = r->svc;
 	struct vs_slots_snapshot s;
-	vs_slots_snapshot(&svc->slots, &s);
+	vs_slots_snapshot(r->phase == P_MQUEUED ? &r->m->slots : &svc->slots, &s);
 	r->retry_after = 10;
 	r->reject_reason = "queue_timeout";
 	vs_req_set_error(r, 429, NULL, "queue_timeout",

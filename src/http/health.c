@@ -46,6 +46,24 @@ static const char *device_of(struct vs_service *svc)
 	return d && *d ? d : "cpu";
 }
 
+/* every worker of every model, each saying which model it serves */
+static json_t *all_workers(struct vs_service *svc)
+{
+	json_t *all = json_array();
+	for (int i = 0; i < svc->n_models; i++) {
+		json_t *ws = vs_pool_workers_json(svc->models[i].pool);
+		size_t k;
+		json_t *w;
+		json_array_foreach(ws, k, w)
+		{
+			json_object_set_new(w, "model", json_string(svc->models[i].spec->id));
+			json_array_append(all, w);
+		}
+		json_decref(ws);
+	}
+	return all;
+}
+
 char *vs_health_detailed(struct vs_service *svc, int *status)
 {
 	struct vs_mem_reading m = {0};
@@ -53,6 +71,7 @@ char *vs_health_detailed(struct vs_service *svc, int *status)
 	struct vs_slots_snapshot s;
 	const struct vs_config *c = svc->cfg;
 
+	struct vs_model_rt *def = &svc->models[0];
 	bool refusing = vs_guard_check(svc->guard, &v) < 0;
 	m = v.reading;
 	vs_slots_snapshot(&svc->slots, &s);
@@ -72,16 +91,18 @@ char *vs_health_detailed(struct vs_service *svc, int *status)
 	        round1(m.mem_available_mb), "total_mb", round1(m.mem_total_mb), "threshold_percent",
 	        c->memory_threshold_percent, "swap", "percent", round1(m.swap_percent), "used_mb",
 	        round1(m.swap_used_mb), "total_mb", round1(m.swap_total_mb), "threshold_percent",
-	        c->swap_threshold_percent, "model", "loaded", vs_pool_model_loaded(svc->pool),
-	        "engine", svc->engine->name, "model_name", svc->engine->model_names[0], "device",
+	        c->swap_threshold_percent, "model", "loaded", vs_pool_model_loaded(def->pool),
+	        "engine", def->spec->engine->name, "model_name", def->spec->id, "device",
 	        device_of(svc), "concurrency", "active_requests", s.active, "max_concurrent", s.max,
 	        "available_slots", s.available, "config", "idle_timeout_minutes",
 	        svc->idle_timeout_minutes, "max_upload_mb", c->max_upload_size_mb, "queue", "depth",
 	        s.depth, "max", s.max_queue, "timeout_seconds", s.queue_timeout_s, "workers",
-	        vs_pool_workers_json(svc->pool), "uptime_seconds",
+	        all_workers(svc), "uptime_seconds",
 	        (double)(vs_now_ms() - svc->started_ms) / 1000.0, "version", VS_VERSION);
 	if (refusing)
 		json_object_set_new(j, "degraded_reason", json_string(v.message));
+	json_object_set_new(j, "models", vs_models_health_json(svc));
+	json_object_set_new(j, "degrade_under_load", json_boolean(svc->degrade));
 	char *out = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
 	json_decref(j);
 	return out;
@@ -107,16 +128,12 @@ char *vs_health_ready(struct vs_service *svc, int *status)
 char *vs_models_json(struct vs_service *svc)
 {
 	json_t *data = json_array();
-	for (const char *const *m = svc->engine->model_names; *m; m++)
-		json_array_append_new(data,
-		                      json_pack("{s:s, s:s, s:i, s:s}", "id", *m, "object", "model",
-		                                "created", 0, "owned_by", svc->engine->name));
+	vs_models_list_json(svc, data);
 	json_t *j = json_pack("{s:s, s:o}", "object", "list", "data", data);
 	char *out = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
 	json_decref(j);
 	return out;
 }
-
 /* the services /metrics samples, in the order of their stats index */
 static struct {
 	struct vs_service *svcs[VS_STATS_MAX_SERVICES];
@@ -130,14 +147,34 @@ void vs_http_observe(struct vs_service *const *svcs, int n)
 	vs_stats_init();
 }
 
+static void sample_model(int svc_index, int k, struct vs_model_rt *m)
+{
+	struct vs_slots_snapshot s;
+	struct vs_pool_stats ps;
+	vs_slots_snapshot(&m->slots, &s);
+	vs_pool_get_stats(m->pool, &ps);
+	struct vs_model_sample ms = {
+	        .service = m->svc->name,
+	        .model = m->spec->id,
+	        .active = s.active,
+	        .max = s.max,
+	        .depth = s.depth,
+	        .loads = ps.loads,
+	        .unloads = ps.unloads,
+	        .crashes = ps.crashes,
+	        .timeouts = ps.timeouts,
+	        .loaded = vs_pool_model_loaded(m->pool),
+	        .rss_bytes = vs_pool_rss_mb(m->pool) * 1024 * 1024,
+	};
+	vs_stats_sample_model(svc_index, k, &ms);
+}
+
 char *vs_metrics_body(void)
 {
 	for (int i = 0; i < observed.n; i++) {
 		struct vs_service *svc = observed.svcs[i];
 		struct vs_slots_snapshot s;
-		struct vs_pool_stats ps;
 		vs_slots_snapshot(&svc->slots, &s);
-		vs_pool_get_stats(svc->pool, &ps);
 		struct vs_service_sample sample = {
 		        .service = svc->name,
 		        .active = s.active,
@@ -145,14 +182,10 @@ char *vs_metrics_body(void)
 		        .available = s.available,
 		        .depth = s.depth,
 		        .max_queue = s.max_queue,
-		        .loads = ps.loads,
-		        .unloads = ps.unloads,
-		        .crashes = ps.crashes,
-		        .timeouts = ps.timeouts,
-		        .model_loaded = vs_pool_model_loaded(svc->pool),
-		        .rss_bytes = vs_pool_rss_mb(svc->pool) * 1024 * 1024,
 		};
 		vs_stats_sample_service(i, &sample);
+		for (int k = 0; k < svc->n_models; k++)
+			sample_model(i, k, &svc->models[k]);
 	}
 	if (observed.n > 0) {
 		struct vs_mem_reading m;

@@ -81,6 +81,7 @@
 #include "admit/slots.h"
 #include "config/config.h"
 #include "engine/engine.h"
+#include "engine/models.h"
 #include "api/openai.h"
 #include "worker/pool.h"
 
@@ -103,13 +104,31 @@ struct vs_watcher {
 	pthread_t thread;
 };
 
+/* One model of a service (the catalogue's entry) as the front runs it: its
+ * own worker pool and slots (within the service's), its voices, its fallback
+ * for degradation. Slot i of the model is worker i of its pool. */
+struct vs_model_rt {
+	const struct vs_model *spec;
+	struct vs_service *svc;
+	struct vs_pool *pool;
+	struct vs_slots slots;
+	struct vs_model_rt *fallback; /* NULL = none */
+	double idle_timeout_minutes;
+	pthread_mutex_t voices_mu;
+	char *voices_json; /* cached GET /v1/audio/voices body */
+};
+
 struct vs_service {
 	const char *name; /* "asr" | "tts" */
 	enum vs_engine_kind kind;
 	const struct vs_config *cfg;
-	const struct vs_engine_info *engine;
-	char models_hint[256];
-	struct vs_pool *pool;
+	const struct vs_engine_info *engine; /* the default model's */
+	struct vs_model_rt models[VS_MODELS_MAX];
+	int n_models; /* models[0] is the default */
+	const char *model_names[VS_MODELS_MAX * (VS_MODEL_ALIASES_MAX + 1) +
+	                        1]; /* every id and alias */
+	char models_hint[512];
+	bool degrade; /* *_DEGRADE_UNDER_LOAD */
 	struct vs_slots slots;
 	struct vs_guard *guard; /* shared by both services */
 	struct MHD_Daemon *daemon;
@@ -117,8 +136,6 @@ struct vs_service {
 	double idle_timeout_minutes;
 	uint64_t started_ms;
 	uint64_t max_body_bytes;
-	pthread_mutex_t voices_mu;
-	char *voices_json; /* cached GET /v1/audio/voices body */
 	struct vs_watcher watcher;
 };
 
@@ -139,6 +156,7 @@ enum vs_phase {
 	P_NEW = 0,
 	P_QUEUED,
 	P_BODY,
+	P_MQUEUED, /* body in, service slot held: waits for a slot of its model */
 	P_WORKING,
 	P_REPLY,
 	P_DISCARD, /* reply decided; swallow the (small) body first */
@@ -167,7 +185,14 @@ struct vs_req {
 	uint64_t body_bytes;
 
 	struct vs_waiter waiter;
-	int slot; /* >= 0 while this request holds a slot */
+	int slot; /* >= 0 while this request holds a slot of the service */
+	/* the model: asked for (resolved "model"), and the one serving it (the
+	 * same, or its fallback when degraded); mslot >= 0 while r holds a slot
+	 * of m (= the worker of m's pool that works for r) */
+	struct vs_model_rt *asked, *m;
+	int mslot;
+	struct vs_waiter mwaiter;
+	bool no_degrade; /* X-Voicestack-Degrade: never */
 	uint64_t queue_wait_ms;
 	bool suspended;
 
@@ -229,6 +254,9 @@ void vs_req_set_body(struct vs_req *r, int status, char *body, const char *ctype
 void vs_req_suspend_locked(struct vs_req *r);
 void vs_req_resume_locked(struct vs_req *r);
 void vs_req_release_slot(struct vs_req *r);
+/* the headers every answer carries: X-Request-Id, and X-Voicestack-Model
+ * (the model that served, or would have served, r) once it is known */
+void vs_req_add_headers(struct vs_req *r, struct MHD_Response *resp);
 /* From a job callback (pool lock held): the worker no longer works for r,
  * so its slot goes back now (to the next waiter, if any). */
 void vs_req_worker_done(struct vs_req *r);
@@ -285,14 +313,22 @@ bool vs_admit(struct vs_req *r);
 bool vs_admit_precheck(struct vs_req *r);
 bool vs_admit_slot(struct vs_req *r);
 void vs_admit_waiter_wake(struct vs_waiter *w);
+/* The slot of the request's model (r->asked, resolved from its body), with
+ * the service's slot held: true when r->m / r->mslot are set (submit now);
+ * false when queued (phase P_MQUEUED) or refused (429 set, phase P_REPLY).
+ * With degradation on, r->m may be a fallback of r->asked. */
+bool vs_admit_model(struct vs_req *r);
+void vs_admit_model_waiter_wake(struct vs_waiter *w);
 /* sets the 429 reply of a request whose queue wait ran out */
 void vs_admit_queue_expired(struct vs_req *r);
 
 /* upload.c: multipart/form-data for transcriptions */
 int vs_upload_begin(struct vs_req *r);
 int vs_upload_feed(struct vs_req *r, const char *data, size_t len);
-/* finishes parsing; on success submits the job. Sets the reply on error. */
-void vs_asr_body_done(struct vs_req *r);
+/* finishes parsing: r->asked and r->payload set (0), or the reply (<0) */
+int vs_asr_body_done(struct vs_req *r);
+/* sends the parsed transcription to r->m's worker r->mslot (503 set on failure) */
+void vs_asr_submit(struct vs_req *r);
 void vs_upload_free(struct vs_upload *u);
 /* grammar_dir.c: the text of operator grammar g->name (ASR_GRAMMAR_DIR),
  * checked like a client's; *text malloc'd. 0, or <0 with *err filled (400
@@ -303,13 +339,26 @@ extern const struct vs_job_ops vs_asr_job_ops;
 void vs_asr_render(struct vs_req *r);
 void vs_job_on_fail(struct vs_job *job, int status, const char *message, const char *code);
 
-/* tts.c: parse (no slot needed; sets the reply on error), then submit on r->slot */
+/* tts.c: parse (no slot needed; sets r->asked, or the reply on error), then
+ * submit to r->m's worker r->mslot */
 int vs_tts_parse(struct vs_req *r);
 void vs_tts_submit(struct vs_req *r);
-void vs_tts_voices(struct vs_req *r);
+/* voices: r->asked from ?model= (0), or the reply (<0: cached, or 400) */
+int vs_tts_voices(struct vs_req *r);
+void vs_tts_voices_submit(struct vs_req *r);
 void vs_tts_voices_render(struct vs_req *r);
 int vs_tts_queue_stream(struct vs_req *r);
 extern const struct vs_job_ops vs_tts_job_ops;
+
+/* models.c: a service's models. vs_service_models_index fills model_names,
+ * models_hint and the fallback pointers once models[] is set up; 0 or
+ * -ENOSPC. vs_service_model: the model a request's "model" names (id or
+ * alias; NULL or "" = the default), NULL if none. */
+int vs_service_models_index(struct vs_service *svc);
+struct vs_model_rt *vs_service_model(struct vs_service *svc, const char *name);
+/* GET /v1/models entries of svc appended to data; /health/detailed models[] */
+void vs_models_list_json(struct vs_service *svc, json_t *data);
+json_t *vs_models_health_json(struct vs_service *svc);
 
 /* health.c: bodies of the health routes and /v1/models; the /metrics body
  * (service gauges sampled into obs/stats.h, then the whole registry) */

@@ -74,14 +74,20 @@ void vs_req_resume_locked(struct vs_req *r)
  * it again for every other path. */
 void vs_req_release_slot(struct vs_req *r)
 {
-	/* whoever takes the slot number releases it: an HTTP thread, the
+	/* whoever takes the slot numbers releases them: an HTTP thread, the
 	 * watcher, or a job callback on the reactor (vs_req_worker_done) */
 	pthread_mutex_lock(&r->mu);
-	int slot = r->slot;
+	int mslot = r->mslot;
+	struct vs_model_rt *m = r->m;
 	r->slot = -1;
+	r->mslot = -1;
 	pthread_mutex_unlock(&r->mu);
-	if (slot >= 0)
-		vs_pool_detach(r->svc->pool, slot, &r->job);
+	if (mslot >= 0)
+		vs_pool_detach(m->pool, mslot, &r->job);
+	/* the model's slot (or queue place) first: a request waiting for this
+	 * model holds a service slot already */
+	if (m)
+		vs_slots_cancel(&m->slots, &r->mwaiter);
 	vs_slots_cancel(&r->svc->slots, &r->waiter);
 }
 
@@ -89,8 +95,12 @@ void vs_req_worker_done(struct vs_req *r)
 {
 	/* no vs_pool_detach: the pool's lock is held and the worker is idle or gone */
 	pthread_mutex_lock(&r->mu);
+	struct vs_model_rt *m = r->m;
 	r->slot = -1;
+	r->mslot = -1;
 	pthread_mutex_unlock(&r->mu);
+	if (m)
+		vs_slots_cancel(&m->slots, &r->mwaiter);
 	vs_slots_cancel(&r->svc->slots, &r->waiter);
 }
 
@@ -98,15 +108,25 @@ const char *vs_req_cancel(struct vs_req *r)
 {
 	pthread_mutex_lock(&r->mu);
 	bool working =
-	        r->slot >= 0 && ((r->phase == P_WORKING && !r->answered) ||
-	                         (r->phase == P_STREAMING && !r->stream_end && !r->stream_failed));
-	const char *what = r->phase == P_QUEUED && r->waiter.state == VS_WAIT_QUEUED ? "queue_place"
-	                   : working      ? "worker_killed"
-	                   : r->slot >= 0 ? "slot"
-	                                  : "none";
+	        r->mslot >= 0 && ((r->phase == P_WORKING && !r->answered) ||
+	                          (r->phase == P_STREAMING && !r->stream_end && !r->stream_failed));
+	bool queued = (r->phase == P_QUEUED && r->waiter.state == VS_WAIT_QUEUED) ||
+	              (r->phase == P_MQUEUED && r->mwaiter.state == VS_WAIT_QUEUED);
+	const char *what = queued                          ? "queue_place"
+	                   : working                       ? "worker_killed"
+	                   : r->slot >= 0 || r->mslot >= 0 ? "slot"
+	                                                   : "none";
 	pthread_mutex_unlock(&r->mu);
 	vs_req_release_slot(r);
 	return what;
+}
+
+void vs_req_add_headers(struct vs_req *r, struct MHD_Response *resp)
+{
+	struct vs_model_rt *m = r->m ? r->m : r->asked;
+	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+	if (m)
+		MHD_add_response_header(resp, "X-Voicestack-Model", m->spec->id);
 }
 
 enum MHD_Result vs_req_queue_reply(struct vs_req *r)
@@ -120,7 +140,7 @@ enum MHD_Result vs_req_queue_reply(struct vs_req *r)
 	if (!resp)
 		return MHD_NO;
 	r->resp_bytes = strlen(body);
-	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+	vs_req_add_headers(r, resp);
 	if (r->ctype)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
 	if (r->retry_after > 0) {

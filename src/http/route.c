@@ -151,6 +151,23 @@ static bool framing_ok(struct vs_req *r, const char *te, const char *cl)
 	return false;
 }
 
+/* X-Voicestack-Degrade: never (this request is not served by a fallback
+ * model) or allow (the default); any other value is refused, not ignored */
+static bool degrade_header_ok(struct vs_req *r)
+{
+	const char *v =
+	        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Voicestack-Degrade");
+	if (!v || strcasecmp(v, "allow") == 0)
+		return true;
+	if (strcasecmp(v, "never") == 0) {
+		r->no_degrade = true;
+		return true;
+	}
+	vs_req_set_error(r, 400, NULL, "invalid_header",
+	                 "X-Voicestack-Degrade must be 'never' or 'allow' (got '%.40s')", v);
+	return false;
+}
+
 bool vs_route_new_request(struct vs_req *r, const char *url, const char *method)
 {
 	const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -182,6 +199,8 @@ bool vs_route_new_request(struct vs_req *r, const char *url, const char *method)
 		simple_get(r);
 		return false;
 	}
+	if (!degrade_header_ok(r))
+		return false;
 	/* a speech body is a small JSON document: read and parse it before a
 	 * slot is asked for, so a slow sender never holds one */
 	return r->route == R_SPEECH ? vs_admit_precheck(r) : vs_admit(r);

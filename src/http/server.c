@@ -23,11 +23,26 @@
 /* idle keep-alive connections are closed after this */
 #define CONNECTION_IDLE_TIMEOUT_S 120
 
-static void body_complete(struct vs_req *r)
+/* The body is in: parse it (the model it asks for, the work for the
+ * worker). 0 to go on to the model's slot; <0 with the reply set (a refusal,
+ * or voices already known). */
+static int body_complete(struct vs_req *r)
 {
 	switch (r->route) {
-	case R_TRANSCRIBE: vs_asr_body_done(r); break;
-	case R_VOICES: vs_tts_voices(r); break;
+	case R_TRANSCRIBE: return vs_asr_body_done(r);
+	case R_SPEECH: return vs_tts_parse(r);
+	case R_VOICES: return vs_tts_voices(r);
+	default: return -EINVAL;
+	}
+}
+
+/* r holds a slot of its model: the work goes to that slot's worker */
+static void submit(struct vs_req *r)
+{
+	switch (r->route) {
+	case R_TRANSCRIBE: vs_asr_submit(r); break;
+	case R_SPEECH: vs_tts_submit(r); break;
+	case R_VOICES: vs_tts_voices_submit(r); break;
 	default: break;
 	}
 }
@@ -84,6 +99,30 @@ static enum MHD_Result submitted(struct vs_req *r)
 	return r->phase == P_WORKING ? working(r) : vs_req_queue_reply(r);
 }
 
+/* Suspends r while its waiter is still queued (the wake may have come
+ * already, between the queueing and here). */
+static enum MHD_Result wait_queued(struct vs_req *r, struct vs_waiter *w)
+{
+	pthread_mutex_lock(&r->mu);
+	if (w->state == VS_WAIT_QUEUED)
+		vs_req_suspend_locked(r);
+	pthread_mutex_unlock(&r->mu);
+	return MHD_YES;
+}
+
+/* r's model (r->asked) is known and its work ready, a service slot held:
+ * the model's slot then the work, or the wait for that slot, or the 429. */
+static enum MHD_Result model_then_submit(struct vs_req *r)
+{
+	if (vs_admit_model(r)) {
+		submit(r);
+		return submitted(r);
+	}
+	if (r->phase != P_MQUEUED)
+		return vs_req_queue_reply(r);
+	return wait_queued(r, &r->mwaiter);
+}
+
 /* One piece of body, with r->mu held (the watcher's 408 takes the request
  * under the same lock). Returns 0 to go on, 1 when a reply is to be written
  * mid-body (phase P_LINGER), 2 to drop the rest then reply (P_DISCARD), -1 on
@@ -123,30 +162,23 @@ static int body_data_locked(struct vs_req *r, const char *data, size_t len)
 }
 
 /* The whole body is in. A speech request is parsed and only now asks for a
- * slot; a transcription has held one since its headers. */
+ * slot of its service; a transcription has held one since its headers. Then
+ * the slot of the model the body names. */
 static enum MHD_Result body_done(struct vs_req *r)
 {
 	vs_watcher_deadline(r->svc, r->conn, VS_WATCH_NONE, NULL);
 	MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT,
 	                          (unsigned)CONNECTION_IDLE_TIMEOUT_S);
-	if (r->route != R_SPEECH) {
-		body_complete(r);
-		return submitted(r);
-	}
 	r->body_read = true;
-	if (vs_tts_parse(r) < 0)
+	if (body_complete(r) < 0)
 		return vs_req_queue_reply(r);
-	if (vs_admit_slot(r)) {
-		vs_tts_submit(r);
-		return submitted(r);
-	}
+	if (r->route != R_SPEECH)
+		return model_then_submit(r);
+	if (vs_admit_slot(r))
+		return model_then_submit(r);
 	if (r->phase != P_QUEUED)
 		return vs_req_queue_reply(r);
-	pthread_mutex_lock(&r->mu);
-	if (r->waiter.state == VS_WAIT_QUEUED)
-		vs_req_suspend_locked(r);
-	pthread_mutex_unlock(&r->mu);
-	return MHD_YES;
+	return wait_queued(r, &r->waiter);
 }
 
 static enum MHD_Result on_body(struct vs_req *r, const char *upload_data, size_t *upload_data_size)
@@ -189,6 +221,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		r->svc = svc;
 		r->conn = conn;
 		r->slot = -1;
+		r->mslot = -1;
 		r->start_ms = vs_now_ms();
 		r->waiter.wake = vs_admit_waiter_wake;
 		vs_access_begin(r, method);
@@ -201,12 +234,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		 * (and instead of "100 Continue") */
 		if (r->phase == P_REPLY && r->large_body && r->status >= 400)
 			return vs_req_queue_reply(r);
-		if (r->phase == P_QUEUED) {
-			pthread_mutex_lock(&r->mu);
-			if (r->waiter.state == VS_WAIT_QUEUED)
-				vs_req_suspend_locked(r);
-			pthread_mutex_unlock(&r->mu);
-		}
+		if (r->phase == P_QUEUED)
+			return wait_queued(r, &r->waiter);
 		return MHD_YES;
 	}
 
@@ -231,10 +260,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 			return vs_req_reply_or_discard(r, upload_data_size);
 		}
 		r->slot = r->waiter.slot;
-		if (r->body_read) { /* speech: parsed, waiting for this slot only */
-			vs_tts_submit(r);
-			return submitted(r);
-		}
+		if (r->body_read) /* speech: parsed, waiting for this slot only */
+			return model_then_submit(r);
 		enter_body(r);
 		if (r->phase == P_REPLY)
 			return vs_req_reply_or_discard(r, upload_data_size);
@@ -243,6 +270,26 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		if (*upload_data_size == 0)
 			return MHD_YES;
 		return on_body(r, upload_data, upload_data_size);
+	case P_MQUEUED:
+		pthread_mutex_lock(&r->mu);
+		if (r->client_gone) {
+			pthread_mutex_unlock(&r->mu);
+			return MHD_NO;
+		}
+		if (r->mwaiter.state == VS_WAIT_QUEUED) {
+			vs_req_suspend_locked(r);
+			pthread_mutex_unlock(&r->mu);
+			return MHD_YES;
+		}
+		pthread_mutex_unlock(&r->mu);
+		r->queue_wait_ms += vs_now_ms() - r->mwaiter.enqueued_ms;
+		if (r->mwaiter.state != VS_WAIT_GRANTED) {
+			vs_admit_queue_expired(r);
+			return vs_req_queue_reply(r);
+		}
+		r->mslot = r->mwaiter.slot;
+		submit(r);
+		return submitted(r);
 	case P_BODY: return on_body(r, upload_data, upload_data_size);
 	case P_WORKING: return working(r);
 	case P_LINGER:

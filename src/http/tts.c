@@ -113,7 +113,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 	(void)pos;
 
 	pthread_mutex_lock(&r->mu);
-	slot = r->slot;
+	slot = r->mslot;
 	if (r->client_gone) {
 		/* the watcher saw the hang-up while we waited for a frame */
 		n = MHD_CONTENT_READER_END_WITH_ERROR;
@@ -143,7 +143,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 	pthread_mutex_unlock(&r->mu);
 	/* outside our lock: the pool lock comes first in the lock order */
 	if (resume_worker && slot >= 0)
-		vs_pool_resume_reading(r->svc->pool, slot);
+		vs_pool_resume_reading(r->m->pool, slot);
 	if (finished)
 		vs_req_release_slot(r); /* the worker is idle again; free it for the next client */
 	return n;
@@ -157,7 +157,7 @@ int vs_tts_queue_stream(struct vs_req *r)
 		return -ENOMEM;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 	                        vs_format_mime(r->response_format));
-	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+	vs_req_add_headers(r, resp);
 	enum MHD_Result ok = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
 	MHD_destroy_response(resp);
 	r->status = 200;
@@ -170,7 +170,7 @@ int vs_tts_parse(struct vs_req *r)
 {
 	struct vs_speech_limits lim = {
 	        .max_input_chars = (size_t)r->svc->cfg->tts_max_input_chars,
-	        .accepted_models = r->svc->engine->model_names,
+	        .accepted_models = r->svc->model_names,
 	        .models_hint = r->svc->models_hint,
 	};
 	struct vs_speech_req s = {0};
@@ -182,6 +182,7 @@ int vs_tts_parse(struct vs_req *r)
 	}
 	snprintf(r->response_format, sizeof(r->response_format), "%s", s.response_format);
 	snprintf(r->model, sizeof(r->model), "%s", s.model);
+	r->asked = vs_service_model(r->svc, s.model);
 	r->payload = json_pack("{s:s, s:s, s:f, s:s}", "input", s.input, "voice", s.voice, "speed",
 	                       s.speed, "response_format", s.response_format);
 	vs_speech_req_free(&s);
@@ -192,40 +193,57 @@ int vs_tts_parse(struct vs_req *r)
 	return 0;
 }
 
+/* the work could not reach a worker: 503 */
+static void submit_failed(struct vs_req *r, int e)
+{
+	r->phase = P_REPLY;
+	vs_req_set_error(r, 503, NULL, "worker_unavailable",
+	                 "Could not start the worker of model %s (engine %s): %s", r->m->spec->id,
+	                 r->m->spec->engine->name, strerror(-e));
+}
+
 void vs_tts_submit(struct vs_req *r)
 {
 	r->phase = P_WORKING;
-	int e = vs_pool_submit(r->svc->pool, r->slot, &r->job, VS_MSG_SYNTHESIZE, r->payload, -1);
+	int e = vs_pool_submit(r->m->pool, r->mslot, &r->job, VS_MSG_SYNTHESIZE, r->payload, -1);
 	json_decref(r->payload);
 	r->payload = NULL;
-	if (e < 0) {
-		r->phase = P_REPLY;
-		vs_req_set_error(r, 503, NULL, "worker_unavailable",
-		                 "Could not start the %s engine worker: %s", r->svc->engine->name,
-		                 strerror(-e));
-	}
+	if (e < 0)
+		submit_failed(r, e);
 }
 
-void vs_tts_voices(struct vs_req *r)
+/* GET /v1/audio/voices[?model=ID]: the voices of one model (the default
+ * when not given), cached after its worker first listed them */
+int vs_tts_voices(struct vs_req *r)
 {
-	struct vs_service *svc = r->svc;
-	pthread_mutex_lock(&svc->voices_mu);
-	char *cached = svc->voices_json ? strdup(svc->voices_json) : NULL;
-	pthread_mutex_unlock(&svc->voices_mu);
-	if (cached) {
-		vs_req_set_body(r, 200, cached, "application/json");
-		return;
+	const char *name = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "model");
+	struct vs_model_rt *m = vs_service_model(r->svc, name);
+	if (!m) {
+		vs_req_set_error(r, 400, "model", "model_not_found",
+		                 "Unknown model '%.64s' (available: %s)", name,
+		                 r->svc->models_hint);
+		return -EINVAL;
 	}
+	r->asked = m;
+	pthread_mutex_lock(&m->voices_mu);
+	char *cached = m->voices_json ? strdup(m->voices_json) : NULL;
+	pthread_mutex_unlock(&m->voices_mu);
+	if (cached) {
+		r->m = m;
+		vs_req_set_body(r, 200, cached, "application/json");
+		return -EALREADY;
+	}
+	return 0;
+}
+
+void vs_tts_voices_submit(struct vs_req *r)
+{
 	json_t *payload = json_object();
 	r->phase = P_WORKING;
-	int e = vs_pool_submit(svc->pool, r->slot, &r->job, VS_MSG_VOICES, payload, -1);
+	int e = vs_pool_submit(r->m->pool, r->mslot, &r->job, VS_MSG_VOICES, payload, -1);
 	json_decref(payload);
-	if (e < 0) {
-		r->phase = P_REPLY;
-		vs_req_set_error(r, 503, NULL, "worker_unavailable",
-		                 "Could not start the %s engine worker: %s", svc->engine->name,
-		                 strerror(-e));
-	}
+	if (e < 0)
+		submit_failed(r, e);
 }
 
 /* OpenAI has no voices endpoint; ours lists the OpenAI names (mapped by the
@@ -241,13 +259,14 @@ void vs_tts_voices_render(struct vs_req *r)
 	json_t *names = json_array();
 	for (int i = 0; vs_openai_voices[i]; i++)
 		json_array_append_new(names, json_string(vs_openai_voices[i]));
-	json_t *out = json_pack("{s:s, s:s, s:o, s:O}", "object", "list", "engine",
-	                        r->svc->engine->name, "openai_voices", names, "voices", voices);
+	json_t *out = json_pack("{s:s, s:s, s:s, s:o, s:O}", "object", "list", "model",
+	                        r->m->spec->id, "engine", r->m->spec->engine->name, "openai_voices",
+	                        names, "voices", voices);
 	char *body = json_dumps(out, JSON_COMPACT);
 	json_decref(out);
-	pthread_mutex_lock(&r->svc->voices_mu);
-	if (!r->svc->voices_json && body)
-		r->svc->voices_json = strdup(body);
-	pthread_mutex_unlock(&r->svc->voices_mu);
+	pthread_mutex_lock(&r->m->voices_mu);
+	if (!r->m->voices_json && body)
+		r->m->voices_json = strdup(body);
+	pthread_mutex_unlock(&r->m->voices_mu);
 	vs_req_set_body(r, 200, body, "application/json");
 }

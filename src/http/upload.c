@@ -288,8 +288,8 @@ static int grammar_of(struct vs_req *r, const struct vs_transcription_fields *f,
 {
 	const struct vs_config *cfg = r->svc->cfg;
 	struct vs_grammar_limits lim = {
-	        .supported = r->svc->engine->grammars,
-	        .engine = r->svc->engine->name,
+	        .supported = r->asked->spec->engine->grammars,
+	        .engine = r->asked->spec->id,
 	        .max_bytes = (size_t)cfg->asr_max_grammar_kb * 1024,
 	};
 	int rc = vs_transcription_grammar(f, &lim, g, err);
@@ -302,7 +302,7 @@ static int grammar_of(struct vs_req *r, const struct vs_transcription_fields *f,
 	return rc;
 }
 
-void vs_asr_body_done(struct vs_req *r)
+int vs_asr_body_done(struct vs_req *r)
 {
 	struct vs_upload *u = r->up;
 	struct vs_transcription_opts o = {0};
@@ -314,7 +314,7 @@ void vs_asr_body_done(struct vs_req *r)
 	if (complete == MHD_NO && !u->file_parts) {
 		vs_req_set_error(r, 400, NULL, "invalid_multipart",
 		                 "Malformed or truncated multipart/form-data body");
-		return;
+		return -EINVAL;
 	}
 	struct vs_transcription_fields f = {
 	        .model = u->fields[F_MODEL],
@@ -330,16 +330,16 @@ void vs_asr_body_done(struct vs_req *r)
 	        .has_file = u->file_parts > 0,
 	        .file_bytes = u->file_bytes,
 	};
-	if (vs_transcription_validate(&f, r->svc->engine->model_names, r->svc->models_hint, &o,
-	                              &err) < 0) {
+	if (vs_transcription_validate(&f, r->svc->model_names, r->svc->models_hint, &o, &err) < 0) {
 		vs_req_set_body(r, err.status, vs_oai_err_body(&err), "application/json");
-		return;
+		return -EINVAL;
 	}
+	r->asked = vs_service_model(r->svc, o.model);
 	char *named = NULL;
 	if (grammar_of(r, &f, &g, &named, &err) < 0) {
 		vs_transcription_opts_free(&o);
 		vs_req_set_body(r, err.status, vs_oai_err_body(&err), "application/json");
-		return;
+		return -EINVAL;
 	}
 	snprintf(r->response_format, sizeof(r->response_format), "%s", o.response_format);
 	snprintf(r->model, sizeof(r->model), "%s", o.model);
@@ -352,18 +352,31 @@ void vs_asr_body_done(struct vs_req *r)
 		json_object_set_new(payload, vs_grammar_kind_field(g.kind),
 		                    json_string(named ? named : g.text));
 	free(named);
+	if (!payload) {
+		vs_req_set_error(r, 500, NULL, "internal_error", "Out of memory");
+		return -ENOMEM;
+	}
+	r->payload = payload;
+	return 0;
+}
+
+void vs_asr_submit(struct vs_req *r)
+{
+	struct vs_upload *u = r->up;
+
 	lseek(u->fd, 0, SEEK_SET);
 	r->job.ops = &vs_asr_job_ops;
 	r->phase = P_WORKING;
-	int e = vs_pool_submit(r->svc->pool, r->slot, &r->job, VS_MSG_TRANSCRIBE, payload, u->fd);
-	json_decref(payload);
+	int e = vs_pool_submit(r->m->pool, r->mslot, &r->job, VS_MSG_TRANSCRIBE, r->payload, u->fd);
+	json_decref(r->payload);
+	r->payload = NULL;
 	/* the worker holds its own reference to the spooled file now */
 	close(u->fd);
 	u->fd = -1;
 	if (e < 0) {
 		r->phase = P_REPLY;
 		vs_req_set_error(r, 503, NULL, "worker_unavailable",
-		                 "Could not start the %s engine worker: %s", r->svc->engine->name,
-		                 strerror(-e));
+		                 "Could not start the worker of model %s (engine %s): %s",
+		                 r->m->spec->id, r->m->spec->engine->name, strerror(-e));
 	}
 }

@@ -18,14 +18,18 @@ static struct {
 	struct vs_metric *requests, *duration, *queue_wait, *rejections, *client_gone;
 	struct vs_metric *active, *max_slots, *available, *queued, *queue_max;
 	struct vs_metric *loads, *unloads, *crashes, *timeouts, *loaded, *rss;
+	struct vs_metric *m_active, *m_max, *m_queued, *degraded;
 	struct vs_metric *mem_pct, *swap_pct, *mem_avail;
 	pthread_mutex_t sync_mu;
-	struct vs_service_sample seen[VS_STATS_MAX_SERVICES]; /* counts already exported */
+	/* counts already exported, per model */
+	struct vs_model_sample seen[VS_STATS_MAX_SERVICES][VS_STATS_MAX_MODELS];
 } st = {.sync_mu = PTHREAD_MUTEX_INITIALIZER};
 
 void vs_stats_init(void)
 {
-	static const char *const l_req[] = {"service", "route", "status", NULL};
+	static const char *const l_req[] = {"service", "route", "status", "model", NULL};
+	static const char *const l_model[] = {"service", "model", NULL};
+	static const char *const l_deg[] = {"service", "from", "to", NULL};
 	static const char *const l_svc_route[] = {"service", "route", NULL};
 	static const char *const l_svc[] = {"service", NULL};
 	static const char *const l_rej[] = {"service", "reason", NULL};
@@ -34,7 +38,9 @@ void vs_stats_init(void)
 	static const double wait_b[] = {0.001, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60};
 
 	st.requests = vs_metric_counter("voicestack_requests_total",
-	                                "HTTP requests by service, route and status", l_req);
+	                                "HTTP requests by service, route, status and the model "
+	                                "that served them (\"\" for routes without one)",
+	                                l_req);
 	st.duration = vs_metric_histogram("voicestack_request_duration_seconds",
 	                                  "Time from request start to the last byte queued",
 	                                  l_svc_route, dur_b, sizeof(dur_b) / sizeof(dur_b[0]));
@@ -57,18 +63,28 @@ void vs_stats_init(void)
 	st.queued = vs_metric_gauge("voicestack_queue_depth", "Requests waiting for a slot", l_svc);
 	st.queue_max = vs_metric_gauge("voicestack_queue_max", "Configured queue size", l_svc);
 	st.loads = vs_metric_counter("voicestack_model_loads_total",
-	                             "Models loaded by workers since start", l_svc);
+	                             "Models loaded by workers since start", l_model);
 	st.unloads = vs_metric_counter("voicestack_model_unloads_total",
-	                               "Models unloaded after the idle timeout", l_svc);
+	                               "Models unloaded after the idle timeout", l_model);
 	st.crashes = vs_metric_counter("voicestack_worker_crashes_total",
-	                               "Workers that died during a request", l_svc);
-	st.timeouts =
-	        vs_metric_counter("voicestack_request_timeouts_total",
-	                          "Workers killed for running past REQUEST_TIMEOUT_SECONDS", l_svc);
+	                               "Workers that died during a request", l_model);
+	st.timeouts = vs_metric_counter("voicestack_request_timeouts_total",
+	                                "Workers killed for running past REQUEST_TIMEOUT_SECONDS",
+	                                l_model);
 	st.loaded = vs_metric_gauge("voicestack_model_loaded", "1 while a worker holds the model",
-	                            l_svc);
+	                            l_model);
 	st.rss = vs_metric_gauge("voicestack_worker_rss_bytes",
-	                         "Resident memory of the service's workers", l_svc);
+	                         "Resident memory of the model's workers", l_model);
+	st.m_active = vs_metric_gauge("voicestack_model_active_requests",
+	                              "Requests holding a slot of the model", l_model);
+	st.m_max = vs_metric_gauge("voicestack_model_max_concurrent_requests",
+	                           "The model's own slots", l_model);
+	st.m_queued = vs_metric_gauge("voicestack_model_queue_depth",
+	                              "Requests waiting for a slot of the model", l_model);
+	st.degraded = vs_metric_counter("voicestack_degraded_requests_total",
+	                                "Requests served by a fallback model because theirs could "
+	                                "not be admitted (*_DEGRADE_UNDER_LOAD)",
+	                                l_deg);
 	st.mem_pct = vs_metric_gauge("voicestack_memory_used_percent",
 	                             "Memory in use, as the resource guard sees it", NULL);
 	st.swap_pct = vs_metric_gauge("voicestack_swap_used_percent", "Swap in use", NULL);
@@ -81,7 +97,7 @@ void vs_stats_request_done(const struct vs_request_record *rec)
 	char code[8];
 	const char *route = rec->route ? rec->route : "other";
 	snprintf(code, sizeof(code), "%d", rec->status);
-	const char *lr[] = {rec->service, route, code};
+	const char *lr[] = {rec->service, route, code, rec->model ? rec->model : ""};
 	const char *ls[] = {rec->service, route};
 	const char *l1[] = {rec->service};
 	vs_counter_inc(st.requests, lr);
@@ -110,17 +126,34 @@ void vs_stats_sample_service(int index, const struct vs_service_sample *s)
 	vs_gauge_set(st.available, l, s->available);
 	vs_gauge_set(st.queued, l, s->depth);
 	vs_gauge_set(st.queue_max, l, s->max_queue);
+}
+
+void vs_stats_sample_model(int index, int model, const struct vs_model_sample *s)
+{
+	const char *l[] = {s->service, s->model};
+	if (index < 0 || index >= VS_STATS_MAX_SERVICES || model < 0 ||
+	    model >= VS_STATS_MAX_MODELS)
+		return;
+	vs_gauge_set(st.m_active, l, s->active);
+	vs_gauge_set(st.m_max, l, s->max);
+	vs_gauge_set(st.m_queued, l, s->depth);
 	/* the pools count; the registry's counters catch up by the difference */
 	pthread_mutex_lock(&st.sync_mu);
-	struct vs_service_sample *seen = &st.seen[index];
+	struct vs_model_sample *seen = &st.seen[index][model];
 	vs_counter_add(st.loads, l, (double)(s->loads - seen->loads));
 	vs_counter_add(st.unloads, l, (double)(s->unloads - seen->unloads));
 	vs_counter_add(st.crashes, l, (double)(s->crashes - seen->crashes));
 	vs_counter_add(st.timeouts, l, (double)(s->timeouts - seen->timeouts));
 	*seen = *s;
 	pthread_mutex_unlock(&st.sync_mu);
-	vs_gauge_set(st.loaded, l, s->model_loaded ? 1 : 0);
+	vs_gauge_set(st.loaded, l, s->loaded ? 1 : 0);
 	vs_gauge_set(st.rss, l, s->rss_bytes);
+}
+
+void vs_stats_degraded(const char *service, const char *from, const char *to)
+{
+	const char *l[] = {service, from, to};
+	vs_counter_inc(st.degraded, l);
 }
 
 void vs_stats_sample_memory(double mem_percent, double swap_percent, double available_bytes)

@@ -16,23 +16,31 @@
 #include <stdint.h>
 
 #define VS_STATS_MAX_SERVICES 2
+#define VS_STATS_MAX_MODELS 16 /* per service */
 
 /* one finished request */
 struct vs_request_record {
 	const char *service;       /* "asr" | "tts" */
 	const char *route;         /* a route table path or "other", never the client's URL */
+	const char *model;         /* the catalogue id that served it; NULL = none */
 	int status;                /* 499: the client left */
 	double duration_s;         /* request start to the end */
 	double queue_wait_s;       /* < 0 when the request never queued */
 	const char *reject_reason; /* NULL, or "memory", "slot", "size", ... */
 };
 
-/* one service, sampled at scrape time */
+/* one service's slots and queue, sampled at scrape time */
 struct vs_service_sample {
 	const char *service;
-	int active, max, available, depth, max_queue; /* slots and queue */
-	uint64_t loads, unloads, crashes, timeouts;   /* totals since start */
-	bool model_loaded;
+	int active, max, available, depth, max_queue;
+};
+
+/* one model of a service, sampled at scrape time */
+struct vs_model_sample {
+	const char *service, *model;
+	int active, max, depth;                     /* the model's own slots and queue */
+	uint64_t loads, unloads, crashes, timeouts; /* totals since start */
+	bool loaded;
 	double rss_bytes;
 };
 
@@ -42,6 +50,10 @@ void vs_stats_request_done(const struct vs_request_record *rec);
 void vs_stats_client_gone(const char *service, const char *phase);
 /* gauges and counters of a scrape; index < VS_STATS_MAX_SERVICES */
 void vs_stats_sample_service(int index, const struct vs_service_sample *s);
+/* index < VS_STATS_MAX_SERVICES, model < VS_STATS_MAX_MODELS */
+void vs_stats_sample_model(int index, int model, const struct vs_model_sample *s);
+/* a request served by model `to` because `from` could not be admitted */
+void vs_stats_degraded(const char *service, const char *from, const char *to);
 void vs_stats_sample_memory(double mem_percent, double swap_percent, double available_bytes);
 
 #endif

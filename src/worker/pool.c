@@ -81,13 +81,18 @@ struct vs_pool {
 
 static void worker_ready(struct vs_reactor_source *src);
 
+static const char *model_of(const struct vs_pool *p)
+{
+	return p->cfg.model ? p->cfg.model : p->cfg.engine->name;
+}
+
 /* ---- worker lifecycle (pool lock held) ---- */
 
 static int spawn_worker(struct worker *w)
 {
 	struct vs_pool *p = w->pool;
 	char fdarg[16];
-	const char *argv[48];
+	const char *argv[112];
 	int n = 0, r;
 
 	snprintf(fdarg, sizeof(fdarg), "%d", VS_WORKER_FD);
@@ -97,9 +102,11 @@ static int spawn_worker(struct worker *w)
 	argv[n++] = p->cfg.service;
 	argv[n++] = "--engine";
 	argv[n++] = p->cfg.engine->name;
+	argv[n++] = "--model-id";
+	argv[n++] = p->cfg.model ? p->cfg.model : p->cfg.engine->name;
 	argv[n++] = "--fd";
 	argv[n++] = fdarg;
-	for (int i = 0; p->cfg.worker_args && p->cfg.worker_args[i] && n < 46; i++)
+	for (int i = 0; p->cfg.worker_args && p->cfg.worker_args[i] && n < 110; i++)
 		argv[n++] = p->cfg.worker_args[i];
 	argv[n] = NULL;
 
@@ -118,8 +125,8 @@ static int spawn_worker(struct worker *w)
 	w->src.ready = worker_ready;
 	vs_reactor_add(w->sock, &w->src);
 	p->stats.spawns++;
-	vs_info("event=worker_started service=%s slot=%d pid=%d engine=%s via=%s", p->cfg.service,
-	        w->slot, (int)w->pid, p->cfg.engine->name, via);
+	vs_info("event=worker_started service=%s model=%s slot=%d pid=%d engine=%s via=%s",
+	        p->cfg.service, model_of(p), w->slot, (int)w->pid, p->cfg.engine->name, via);
 	return 0;
 }
 
@@ -166,8 +173,9 @@ static void worker_died(struct worker *w, const char *why)
 	vs_spawn_describe_status(status, how, sizeof(how));
 	if (was_busy && job) {
 		p->stats.crashes++;
-		vs_error("event=worker_crashed service=%s slot=%d pid=%d how=\"%s\" why=%s",
-		         p->cfg.service, w->slot, (int)pid, how, why);
+		vs_error(
+		        "event=worker_crashed service=%s model=%s slot=%d pid=%d how=\"%s\" why=%s",
+		        p->cfg.service, model_of(p), w->slot, (int)pid, how, why);
 		snprintf(msg, sizeof(msg),
 		         "The %s engine worker crashed while handling this request "
 		         "(%s); the next request starts a fresh worker",
@@ -187,8 +195,14 @@ static void handle_frame(struct worker *w, struct vs_frame *f)
 	bool last = f->type == VS_MSG_RESULT || f->type == VS_MSG_END || f->type == VS_MSG_ERROR;
 
 	if (f->type == VS_MSG_LOADED) {
+		json_t *j = vs_frame_json(f);
+		json_int_t rss_kb = json_integer_value(json_object_get(j, "rss_kb"));
 		w->loaded = true;
 		p->stats.loads++;
+		p->stats.last_load_ms = (uint64_t)json_integer_value(json_object_get(j, "load_ms"));
+		if (rss_kb > 0)
+			p->stats.load_rss_mb = (double)rss_kb / 1024.0;
+		json_decref(j);
 		return;
 	}
 	if (last) {
@@ -257,8 +271,8 @@ static void check_timeouts(struct vs_pool *p, uint64_t now)
 			p->stats.unloads++;
 		vs_info("event=model_unloaded service=%s slot=%d pid=%d model=%s idle_s=%.1f "
 		        "msg=\"Unloaded idle model %s after %.1f s idle (timeout %g min)\"",
-		        p->cfg.service, i, (int)pid, p->cfg.engine->model_names[0], idle_s,
-		        p->cfg.engine->model_names[0], idle_s, p->cfg.idle_timeout_s / 60.0);
+		        p->cfg.service, i, (int)pid, model_of(p), idle_s, model_of(p), idle_s,
+		        p->cfg.idle_timeout_s / 60.0);
 	}
 }
 

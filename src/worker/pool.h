@@ -36,6 +36,7 @@ struct vs_job {
 
 struct vs_pool_config {
 	const char *service;                 /* "asr" | "tts" */
+	const char *model;                   /* the catalogue's model id, for logs */
 	const struct vs_engine_info *engine; /* what the workers load */
 	int slots;                           /* max concurrent requests = max workers */
 	double idle_timeout_s;               /* 0 = never unload */
@@ -46,6 +47,10 @@ struct vs_pool_config {
 
 struct vs_pool_stats {
 	uint64_t loads, unloads, crashes, timeouts, spawns;
+	/* the last load, as its worker measured it: time and resident memory
+	 * right after load (0 = no load yet) */
+	uint64_t last_load_ms;
+	double load_rss_mb;
 };
 
 struct vs_pool;

@@ -21,7 +21,7 @@ int vs_reactor_add(int fd, struct vs_reactor_source *src);
 void vs_reactor_set_reading(int fd, struct vs_reactor_source *src, bool reading);
 void vs_reactor_del(int fd);
 
-#define VS_REACTOR_MAX_TICKS 8
+#define VS_REACTOR_MAX_TICKS 40 /* a pool per model (2 x VS_MODELS_MAX) and a few more */
 /* fn(opaque) runs on the reactor thread every tick (~100 ms), in the order
  * registered. 0, or -ENOSPC when the table is full (logged once): a timer
  * that silently never ran would be worse than a start-up failure. */

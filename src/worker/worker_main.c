@@ -52,7 +52,8 @@ struct worker {
 	const struct vs_engine_ops *ops;
 	struct vs_engine_config cfg;
 	double max_audio_seconds;
-	void *ctx; /* loaded engine, NULL until the first request */
+	void *ctx;            /* loaded engine, NULL until the first request */
+	const char *model_id; /* the catalogue's model (--model-id), for logs */
 };
 
 static int send_error(struct worker *w, int status, const char *message, const char *param,
@@ -67,6 +68,20 @@ static int send_error(struct worker *w, int status, const char *message, const c
 
 /* Loads the engine on first use. On failure the front gets a 503 with the
  * reason and this process exits, so the next request starts a fresh one. */
+/* resident set of this process in KiB (/proc/self/statm), -1 if unknown */
+static long self_rss_kb(void)
+{
+	long pages = -1, size;
+	FILE *f = fopen("/proc/self/statm", "re");
+
+	if (f) {
+		if (fscanf(f, "%ld %ld", &size, &pages) != 2)
+			pages = -1;
+		fclose(f);
+	}
+	return pages < 0 ? -1 : pages * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
 static int ensure_loaded(struct worker *w)
 {
 	char err[512] = "";
@@ -87,10 +102,13 @@ static int ensure_loaded(struct worker *w)
 		exit(3);
 	}
 	uint64_t ms = vs_now_ms() - t0;
-	vs_info("event=model_loaded engine=%s model=%s load_ms=%llu", w->ops->info->name,
-	        w->ops->info->model_names[0], (unsigned long long)ms);
-	json_t *j = json_pack("{s:s, s:s, s:I}", "engine", w->ops->info->name, "model",
-	                      w->ops->info->model_names[0], "load_ms", (json_int_t)ms);
+	long rss_kb = self_rss_kb();
+	vs_info("event=model_loaded engine=%s model=%s load_ms=%llu rss_kb=%ld", w->ops->info->name,
+	        w->model_id, (unsigned long long)ms, rss_kb);
+	/* the front keeps both per model: /health/detailed shows them, and the
+	 * RSS tells admission whether a cold load would fit */
+	json_t *j = json_pack("{s:s, s:s, s:I, s:I}", "engine", w->ops->info->name, "model",
+	                      w->model_id, "load_ms", (json_int_t)ms, "rss_kb", (json_int_t)rss_kb);
 	vs_frame_send_json(w->sock, VS_MSG_LOADED, j, -1);
 	json_decref(j);
 	return 0;
@@ -230,6 +248,7 @@ int vs_worker_main(int argc, char **argv)
 	        {"log-level", required_argument, NULL, 'l'},
 	        {"fd", required_argument, NULL, 'f'},
 	        {"option", required_argument, NULL, 'o'},
+	        {"model-id", required_argument, NULL, 'i'},
 	        {0},
 	};
 	/* the ASR_MAX_AUDIO_SECONDS default; the front always passes its value */
@@ -258,6 +277,7 @@ int vs_worker_main(int argc, char **argv)
 			break;
 		}
 		case 'f': w.sock = atoi(optarg); break;
+		case 'i': w.model_id = optarg; break;
 		case 'o':
 			if (n_options == VS_WORKER_OPTIONS_MAX) {
 				usage_error("too many --option");
@@ -287,6 +307,8 @@ int vs_worker_main(int argc, char **argv)
 		vs_error("event=worker_start_failed reason=\"unknown engine %s\"", engine);
 		return 2;
 	}
+	if (!w.model_id)
+		w.model_id = w.ops->info->name;
 
 	for (;;) {
 		struct vs_frame f;
