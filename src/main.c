@@ -310,6 +310,10 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 	}
 
 	vs_guard_init(&guard, c->memory_threshold_percent, c->swap_threshold_percent, 250000);
+	/* test seam, like VS_TEST_ENGINE_SLEEP_MS: the guard reads
+	 * $VS_TEST_PROC_ROOT/proc/meminfo (and its cgroup files) instead */
+	if (getenv("VS_TEST_PROC_ROOT"))
+		vs_guard_set_root(&guard, getenv("VS_TEST_PROC_ROOT"));
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);

@@ -35,12 +35,12 @@ int vs_service_models_index(struct vs_service *svc)
 				return -ENOSPC;
 			svc->model_names[n++] = a < 0 ? spec->id : spec->aliases[a];
 		}
-		/* the hint in 400s names the ids; the aliases are in /v1/models */
-		if (used < sizeof(svc->models_hint))
-			used += (size_t)snprintf(svc->models_hint + used,
-			                         sizeof(svc->models_hint) - used, "%s%s",
-			                         i ? ", " : "", spec->id);
 	}
+	/* the hint in 400s: every name, ids first (a client written for OpenAI
+	 * looks for whisper-1 / tts-1) */
+	for (size_t k = 0; k < n && used < sizeof(svc->models_hint); k++)
+		used += (size_t)snprintf(svc->models_hint + used, sizeof(svc->models_hint) - used,
+		                         "%s%s", k ? ", " : "", svc->model_names[k]);
 	svc->model_names[n] = NULL;
 	return 0;
 }

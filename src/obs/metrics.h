@@ -27,7 +27,7 @@
 
 #include <stddef.h>
 
-#define VS_METRIC_MAX_LABELS 3
+#define VS_METRIC_MAX_LABELS 4
 #define VS_METRIC_MAX_SERIES 256
 #define VS_METRIC_MAX_BUCKETS 32
 #define VS_METRIC_LABEL_VALUE_MAX 128

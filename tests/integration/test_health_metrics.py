@@ -25,7 +25,7 @@ NUM = (int, float)
 
 SPEC_KEYS = {"status", "service", "timestamp", "memory", "swap", "model", "concurrency",
              "config"}
-ADDED_KEYS = {"queue", "workers", "uptime_seconds", "version"}
+ADDED_KEYS = {"queue", "workers", "uptime_seconds", "version", "models", "degrade_under_load"}
 WORKER_KEYS = {"pid", "state", "rss_mb", "requests_served", "idle_seconds",
                "unload_in_seconds"}
 
@@ -170,7 +170,10 @@ def _parse(text):
 
 
 def _get(samples, name, **labels):
-    return samples.get((name, frozenset(labels.items())), 0.0)
+    """The sum of the series of `name` whose labels include `labels` (so a
+    family that gained a label, such as model, sums over it)."""
+    want = set(labels.items())
+    return sum(v for (n, ls), v in samples.items() if n == name and want <= ls)
 
 
 def _scrape(s, svc="asr"):

@@ -62,8 +62,8 @@ def test_idle_unload_real_pocketsphinx_worker():
         assert "pid=%d" % pid in lines[0], lines[0]
         print("  " + lines[0][lines[0].find("event="):])
         m = s.get("asr", "/metrics").body.decode()
-        assert 'voicestack_model_loaded{service="asr"} 0' in m
-        assert 'voicestack_model_unloads_total{service="asr"} 1' in m, \
+        assert 'voicestack_model_loaded{service="asr",model="pocketsphinx"} 0' in m
+        assert 'voicestack_model_unloads_total{service="asr",model="pocketsphinx"} 1' in m, \
             [l for l in m.splitlines() if "unloads" in l]
 
         r = h.transcribe(s.asr_port, CARD, timeout=90)
@@ -98,7 +98,7 @@ def test_simultaneous_first_requests_start_at_most_n_workers():
             t.join(60)
         assert not any(t.is_alive() for t in ts), "requests hanging"
         assert [r.status for r in res] == [200] * n, [(r.status, r.body[:200]) for r in res]
-        started = re.findall(r"event=worker_started service=asr slot=(\d+) pid=(\d+)",
+        started = re.findall(r"event=worker_started service=asr model=\S+ slot=(\d+) pid=(\d+)",
                              "\n".join(s.stderr_lines))
         pids = {p for _, p in started}
         slots = [sl for sl, _ in started]

@@ -69,7 +69,8 @@ def _requests_total(s, service, route):
             continue
         labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(1)))
         if labels.get("service") == service and labels.get("route") == route:
-            out[labels["status"]] = int(float(m.group(2)))
+            # summed over the models that served them
+            out[labels["status"]] = out.get(labels["status"], 0) + int(float(m.group(2)))
     return out
 
 

@@ -62,7 +62,7 @@ def test_504_test_engine_worker_killed_slot_back():
         p3 = _timed_out(s, "tts", lambda: h.speak(s.tts_port, "Hello.", timeout=60))
         assert s.alive() and s.get("asr", "/health").status == 200
         m = s.get("asr", "/metrics").body.decode()
-        assert 'voicestack_request_timeouts_total{service="asr"} 2' in m, \
+        assert 'voicestack_request_timeouts_total{service="asr",model="test-asr"} 2' in m, \
             [l for l in m.splitlines() if "timeouts" in l]
         assert p3 not in (p1, p2)
     finally:

@@ -588,8 +588,15 @@ static void all_engine_settings(const struct vs_config *c, struct warnings *w)
 {
 	struct vs_engine_config ec;
 
+	struct vs_models ms = {0};
+	char err[256];
+
 	assert_non_null(vs_engine_settings(c, VS_ENGINE_ASR, &ec, on_warning, w));
 	assert_non_null(vs_engine_settings(c, VS_ENGINE_TTS, &ec, on_warning, w));
+	assert_int_equal(vs_engine_settings_models(c, VS_ENGINE_ASR | VS_ENGINE_TTS, &ms,
+	                                           on_warning, w, err, sizeof(err)),
+	                 0);
+	vs_models_free(&ms);
 }
 
 static void test_no_warnings_for_defaults(void **state)
@@ -620,8 +627,8 @@ static void test_warnings_for_settings_the_engine_ignores(void **state)
 	                               "pocketsphinx; ignored\n"));
 	assert_non_null(strstr(w.text, "ASR_DEVICE=cuda does not apply to engine pocketsphinx"));
 	assert_non_null(strstr(w.text, "TTS_DEVICE=cuda does not apply to engine espeak-ng"));
-	assert_non_null(strstr(w.text, "ASR_MODEL=my-finetune does not apply to engine "
-	                               "pocketsphinx"));
+	assert_non_null(strstr(w.text, "ASR_MODEL=my-finetune names no ASR model of the "
+	                               "catalogue"));
 	/* and none of them reaches the engine */
 	assert_non_null(vs_engine_settings(&c, VS_ENGINE_ASR, &ec, NULL, NULL));
 	assert_null(ec.model);
@@ -629,21 +636,30 @@ static void test_warnings_for_settings_the_engine_ignores(void **state)
 	assert_null(ec.compute_type);
 	assert_true(ec.vad);
 
-	/* values the engine does use are not warned about, and reach it */
+	/* values the engine does use are not warned about, and reach it; a
+	 * catalogue model named by ASR_MODEL becomes the default */
 	reset(NULL);
 	const struct vs_engine_info *ps = vs_engine_find("pocketsphinx");
+	struct vs_models ms = {0};
+	char err[256];
 	assert_non_null(ps);
-	assert_non_null(ps->model_names);
-	assert_non_null(ps->model_names[0]);
-	setenv("ASR_MODEL", ps->model_names[0], 1);
+	setenv("ASR_MODEL", "pocketsphinx-accurate", 1);
 	setenv("ASR_DEVICE", "cpu", 1);
 	LOAD_OK(&c, NULL);
 	w.n = 0;
 	all_engine_settings(&c, &w);
 	assert_int_equal(w.n, 0);
 	vs_engine_settings(&c, VS_ENGINE_ASR, &ec, NULL, NULL);
-	assert_string_equal(ec.model, ps->model_names[0]);
+	assert_null(ec.model); /* models are the catalogue's, not the engine's */
 	assert_string_equal(ec.device, "cpu");
+	assert_int_equal(vs_engine_settings_models(&c, VS_ENGINE_ASR | VS_ENGINE_TTS, &ms, NULL,
+	                                           NULL, err, sizeof(err)),
+	                 0);
+	assert_string_equal(ms.m[vs_models_default(&ms, VS_ENGINE_ASR)].id,
+	                    "pocketsphinx-accurate");
+	assert_int_equal(vs_models_find(&ms, VS_ENGINE_ASR, "whisper-1"),
+	                 vs_models_default(&ms, VS_ENGINE_ASR));
+	vs_models_free(&ms);
 	assert_int_equal(vs_engine_check_config(ps, &ec, (char[64]){0}, 64), 0);
 }
 
