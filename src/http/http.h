@@ -24,8 +24,12 @@
  *   BODY <--------------------(transcription)------------+
  *    |  \--413 over the limit, malformed large body, 408 deadline--> LINGER
  *    |       (the front writes the reply; MHD closes; the watcher lingers)
- *    |complete; speech asks for its slot only now: QUEUED (s) or 429 REPLY,
- *    |          and from QUEUED goes straight to WORKING when granted
+ *    |complete; speech asks for its slot only now: QUEUED (s) or 429 REPLY
+ *    |          (and from QUEUED goes on to its model's slot when granted)
+ *    |then the slot of the model the body names (vs_admit_model):
+ *    |   granted (or its fallback's, degrading) -> WORKING,
+ *    |   its queue -> MQUEUED (s) --granted--> WORKING | --expired--> 429 REPLY
+ *    |   full -> 429 REPLY
  *    v
  *   WORKING (s) --answer or error--> REPLY
  *    |first audio frame (speech)
