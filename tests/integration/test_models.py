@@ -1,14 +1,12 @@
-"""test_models.py - every model name the server accepts also loads.
+"""test_models.py - every model name the server accepts also serves.
 
-ASR_MODEL=whisper-1 used to pass validation (it is in the engine's list of
-accepted names) and then fail every transcription with 503
-model_load_failed (the engine's load had a list of its own). Now one list
-serves validation, /v1/models and loading. For every ASR engine, every name
-/v1/models lists is set as ASR_MODEL on a fresh server and a transcription
-with that name as "model" must succeed; for every TTS engine every listed
-name must synthesize speech. Names written for the original specification
-(whisper-1, base, large-v3, tts-1, tts-1-hd...) are aliases of the engine's
-model, so a .env written for the original keeps working.
+The catalogue is the one list of names: validation, /v1/models and loading
+read it. Every name /v1/models lists, on either service, must serve a
+request, answered by the model it names (X-Voicestack-Model is the id, or
+the id the alias belongs to). ASR_MODEL / TTS_MODEL written for the original
+specification (whisper-1, base, large-v3...) or naming a catalogue model
+choose the default model and never break the service; a name the catalogue
+does not have is ignored with one warning.
 """
 
 import os
@@ -17,50 +15,60 @@ import harness as h
 
 TEST_TIMEOUT = 600
 CARD = os.path.join(h.CARDS, "001.wav")
-ASR_ENGINES = ("pocketsphinx", "test-asr")
-TTS_ENGINES = ("espeak-ng", "test-tts")
 
 
-def _model_ids(server, service):
+def _entries(server, service):
     r = server.get(service, "/v1/models")
     assert r.status == 200, r
-    ids = [m["id"] for m in r.json()["data"]]
-    assert ids, "no models listed"
-    return ids
+    data = r.json()["data"]
+    assert data, "no models listed"
+    return [(m["id"], m.get("alias_of", m["id"])) for m in data]
 
 
-def test_every_accepted_asr_model_name_loads():
-    for engine in ASR_ENGINES:
-        s = h.Server(env={"ASR_ENGINE": engine}, service="asr", name="models-" + engine).start()
+def test_every_listed_name_serves_on_the_real_engines():
+    s = h.Server(name="every-name").start()
+    try:
+        asr, tts = _entries(s, "asr"), _entries(s, "tts")
+        print("  asr: %s\n  tts: %s" % (asr, tts))
+        for want in ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "base",
+                     "pocketsphinx", "pocketsphinx-accurate"):
+            assert want in [n for n, _ in asr], "%s not listed" % want
+        for want in ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "espeak-ng", "flite"):
+            assert want in [n for n, _ in tts], "%s not listed" % want
+        for name, model in asr:
+            r = h.transcribe(s.asr_port, CARD, fields={"model": name}, timeout=90)
+            assert r.status == 200 and r.json()["text"].strip(), (name, r.status, r.body[:300])
+            assert r.headers.get("x-voicestack-model") == model, (name, r.headers)
+        for name, model in tts:
+            r = h.speak(s.tts_port, "Hello there.", model=name, response_format="pcm")
+            assert r.status == 200 and len(r.body) > 1000 and r.complete, (name, r.status)
+            assert r.headers.get("x-voicestack-model") == model, (name, r.headers)
+    finally:
+        s.stop()
+
+
+def test_model_settings_choose_the_default_and_never_break():
+    cases = (({"ASR_MODEL": "whisper-1"}, "asr", "pocketsphinx"),
+             ({"ASR_MODEL": "large-v3"}, "asr", "pocketsphinx"),
+             ({"ASR_MODEL": "pocketsphinx-accurate"}, "asr", "pocketsphinx-accurate"),
+             ({"ASR_MODEL": "my-finetune"}, "asr", "pocketsphinx"),
+             ({"ASR_ENGINE": "test-asr"}, "asr", "test-asr"),
+             ({"TTS_MODEL": "tts-1-hd"}, "tts", "flite"),
+             ({"TTS_ENGINE": "flite"}, "tts", "flite"))
+    for env, svc, default in cases:
+        s = h.Server(env=env, service=svc, name="default-" + "-".join(env.values())).start()
         try:
-            names = _model_ids(s, "asr")
-        finally:
-            s.stop()
-        print("  %s: %s" % (engine, ", ".join(names)))
-        for name in names:
-            s = h.Server(env={"ASR_ENGINE": engine, "ASR_MODEL": name}, service="asr",
-                         name="model-" + name).start()
-            try:
-                r = h.transcribe(s.asr_port, CARD, fields={"model": name}, timeout=90)
-                assert r.status == 200, "ASR_ENGINE=%s ASR_MODEL=%s: %d %r" % (
-                    engine, name, r.status, r.body[:300])
-                assert r.json()["text"].strip(), "empty transcript with ASR_MODEL=%s" % name
-                d = s.health_detailed("asr")
-                assert d["model"]["loaded"] is True, d["model"]
-            finally:
-                s.stop()
-
-
-def test_every_accepted_tts_model_name_synthesizes():
-    for engine in TTS_ENGINES:
-        s = h.Server(env={"TTS_ENGINE": engine}, service="tts", name="models-" + engine).start()
-        try:
-            names = _model_ids(s, "tts")
-            print("  %s: %s" % (engine, ", ".join(names)))
-            for name in names:
-                r = h.speak(s.tts_port, "Hello there.", model=name, response_format="pcm")
-                assert r.status == 200, "TTS_ENGINE=%s model=%s: %d %r" % (
-                    engine, name, r.status, r.body[:300])
-                assert len(r.body) > 1000 and r.complete, (name, len(r.body))
+            d = s.health_detailed(svc)
+            assert d["model"]["model_name"] == default, (env, d["model"])
+            assert [m["id"] for m in d["models"] if m["default"]] == [default], d["models"]
+            if svc == "asr":
+                r = h.transcribe(s.asr_port, CARD, timeout=90)  # model whisper-1
+            else:
+                r = h.speak(s.tts_port, "Hello there.", response_format="pcm")  # tts-1
+            assert r.status == 200, (env, r.status, r.body[:300])
+            assert r.headers.get("x-voicestack-model") == default, (env, r.headers)
+            if env.get("ASR_MODEL") == "my-finetune":
+                assert s.log_contains(r"ASR_MODEL=my-finetune names no ASR model"), \
+                    "no warning for an unknown ASR_MODEL"
         finally:
             s.stop()
