@@ -14,8 +14,11 @@
  * of its model (per-model concurrency within the service's). Its model's
  * slots and queue full, it gets the same 429; with *_DEGRADE_UNDER_LOAD the
  * model's fallback (and the fallback's, in turn) is tried first, without
- * queueing, and so is it when the model is not loaded and its measured
- * size would take memory past MEMORY_THRESHOLD_PERCENT. A degraded request
+ * queueing. Memory-aware: a request whose model slot has no loaded worker
+ * would load the model; when the resident size the model's last load
+ * measured would take memory past MEMORY_THRESHOLD_PERCENT, it goes to the
+ * fallback (degrading) or gets 503 insufficient_memory_for_model, instead of
+ * pushing the machine over and being caught afterwards. A degraded request
  * is logged once (event=degraded), counted and says so in its
  * X-Voicestack-Model header.
  */
@@ -132,30 +135,39 @@ bool vs_admit_slot(struct vs_req *r)
 	return false;
 }
 
-/* would loading m now (no worker of it holds its model) pass the memory
- * threshold, by the size its last load measured? */
-static bool cold_load_too_big(struct vs_req *r, struct vs_model_rt *m)
+/* Would loading m's model into the worker of `slot` take memory past the
+ * threshold, by the resident size m's last load measured? Only a cold slot
+ * (no process, or one that has not loaded) loads anything; a model never
+ * loaded yet has no measurement and is let through (its first load
+ * measures it). */
+static bool cold_load_too_big(struct vs_req *r, struct vs_model_rt *m, int slot, double *need_mb)
 {
 	struct vs_pool_stats ps;
-	if (vs_pool_model_loaded(m->pool))
+	if (vs_pool_slot_loaded(m->pool, slot))
 		return false;
 	vs_pool_get_stats(m->pool, &ps);
+	*need_mb = ps.load_rss_mb;
 	return !vs_guard_fits(r->svc->guard, ps.load_rss_mb);
 }
 
 /* the first fallback of r->asked (following the chain) with a free slot
- * now, and loaded or small enough to load; NULL if none */
+ * now whose worker is loaded or whose load fits; NULL if none */
 static struct vs_model_rt *degrade(struct vs_req *r, const char *why)
 {
 	int hops = 0;
+	double need;
 	for (struct vs_model_rt *f = r->asked->fallback; f && hops < VS_MODELS_MAX;
 	     f = f->fallback, hops++) {
-		if (f == r->asked || cold_load_too_big(r, f))
+		if (f == r->asked)
 			continue;
 		r->mwaiter.state = VS_WAIT_NONE;
 		int s = vs_slots_try(&f->slots, &r->mwaiter);
 		if (s < 0)
 			continue;
+		if (cold_load_too_big(r, f, s, &need)) {
+			vs_slots_cancel(&f->slots, &r->mwaiter);
+			continue;
+		}
 		r->m = f;
 		r->mslot = s;
 		vs_info("event=degraded service=%s from=%s to=%s reason=%s msg=\"Served by the "
@@ -167,19 +179,53 @@ static struct vs_model_rt *degrade(struct vs_req *r, const char *why)
 	return NULL;
 }
 
+/* 503: loading the model would pass the memory threshold */
+static void reject_memory(struct vs_req *r, struct vs_model_rt *m, double need_mb)
+{
+	struct vs_mem_reading mem = {0};
+	vs_guard_snapshot(r->svc->guard, &mem);
+	r->retry_after = 60;
+	r->reject_reason = "model_memory";
+	vs_req_set_error(r, 503, NULL, "insufficient_memory_for_model",
+	                 "Loading model %s (%.0f MB when last loaded) would take memory use from "
+	                 "%.1f%% past MEMORY_THRESHOLD_PERCENT=%d (%.0f MB available of %.0f "
+	                 "MB). Retry later.",
+	                 m->spec->id, need_mb, mem.mem_percent,
+	                 r->svc->cfg->memory_threshold_percent, mem.mem_available_mb,
+	                 mem.mem_total_mb);
+	vs_warn("event=reject reason=model_memory service=%s model=%s status=503 need_mb=%.0f "
+	        "available_mb=%.0f mem_percent=%.1f msg=\"Model would not fit under the memory "
+	        "threshold\"",
+	        r->svc->name, m->spec->id, need_mb, mem.mem_available_mb, mem.mem_percent);
+}
+
+bool vs_admit_model_granted(struct vs_req *r)
+{
+	double need = 0;
+	if (!cold_load_too_big(r, r->m, r->mslot, &need))
+		return true;
+	/* give the slot back before anything else: the next waiter may fit */
+	vs_slots_cancel(&r->m->slots, &r->mwaiter);
+	r->mslot = -1;
+	if (r->svc->degrade && !r->no_degrade && degrade(r, "memory"))
+		return true;
+	r->m = NULL;
+	r->phase = P_REPLY;
+	reject_memory(r, r->asked, need);
+	return false;
+}
+
 bool vs_admit_model(struct vs_req *r)
 {
 	struct vs_model_rt *m = r->asked;
 	bool may_degrade = r->svc->degrade && !r->no_degrade && m->fallback;
 
 	r->mwaiter.wake = vs_admit_model_waiter_wake;
-	if (may_degrade && cold_load_too_big(r, m) && degrade(r, "memory"))
-		return true;
 	r->m = m;
 	int s = vs_slots_acquire(&m->slots, &r->mwaiter, vs_now_ms());
 	if (s >= 0) {
 		r->mslot = s;
-		return true;
+		return vs_admit_model_granted(r);
 	}
 	if (s == VS_SLOT_QUEUED) {
 		r->phase = P_MQUEUED;

@@ -108,14 +108,26 @@ char *vs_health_detailed(struct vs_service *svc, int *status)
 	return out;
 }
 
+/* 503 while the guard refuses, or while no new request could be admitted:
+ * every slot busy and the queue full (or absent), so a load balancer sends
+ * the next request elsewhere */
 char *vs_health_ready(struct vs_service *svc, int *status)
 {
 	struct vs_guard_verdict v;
+	struct vs_slots_snapshot s;
 	json_t *j;
+	vs_slots_snapshot(&svc->slots, &s);
 	if (vs_guard_check(svc->guard, &v) < 0) {
 		*status = 503;
 		j = json_pack("{s:s, s:s, s:s, s:s}", "status", "not_ready", "service", svc->name,
 		              "reason", v.reason, "message", v.message);
+	} else if (s.available == 0 && s.depth >= s.max_queue) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "All %d slots are busy and the queue is %s", s.max,
+		         s.max_queue ? "full" : "off");
+		*status = 503;
+		j = json_pack("{s:s, s:s, s:s, s:s}", "status", "not_ready", "service", svc->name,
+		              "reason", "busy", "message", msg);
 	} else {
 		*status = 200;
 		j = json_pack("{s:s, s:s}", "status", "ready", "service", svc->name);

@@ -322,6 +322,10 @@ void vs_admit_waiter_wake(struct vs_waiter *w);
  * false when queued (phase P_MQUEUED) or refused (429 set, phase P_REPLY).
  * With degradation on, r->m may be a fallback of r->asked. */
 bool vs_admit_model(struct vs_req *r);
+/* r was granted slot r->mslot of r->m (at once or from the queue): true if
+ * it may use it; false when loading the model there would pass the memory
+ * threshold and no fallback took it (503 set, phase P_REPLY) */
+bool vs_admit_model_granted(struct vs_req *r);
 void vs_admit_model_waiter_wake(struct vs_waiter *w);
 /* sets the 429 reply of a request whose queue wait ran out */
 void vs_admit_queue_expired(struct vs_req *r);

@@ -288,6 +288,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 			return vs_req_queue_reply(r);
 		}
 		r->mslot = r->mwaiter.slot;
+		if (!vs_admit_model_granted(r))
+			return vs_req_queue_reply(r);
 		submit(r);
 		return submitted(r);
 	case P_BODY: return on_body(r, upload_data, upload_data_size);

@@ -563,6 +563,16 @@ bool vs_pool_model_loaded(struct vs_pool *p)
 	return any;
 }
 
+bool vs_pool_slot_loaded(struct vs_pool *p, int slot)
+{
+	bool loaded = false;
+	pthread_mutex_lock(&p->mu);
+	if (slot >= 0 && slot < p->cfg.slots)
+		loaded = p->w[slot].state != W_NONE && p->w[slot].loaded;
+	pthread_mutex_unlock(&p->mu);
+	return loaded;
+}
+
 void vs_pool_get_stats(struct vs_pool *p, struct vs_pool_stats *s)
 {
 	pthread_mutex_lock(&p->mu);

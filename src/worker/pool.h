@@ -86,6 +86,9 @@ void vs_pool_resume_reading(struct vs_pool *p, int slot);
 /* /health/detailed "workers" array and model.loaded. */
 json_t *vs_pool_workers_json(struct vs_pool *p);
 bool vs_pool_model_loaded(struct vs_pool *p);
+/* true when the worker of `slot` is running with its model loaded (a
+ * request there starts no process and loads nothing) */
+bool vs_pool_slot_loaded(struct vs_pool *p, int slot);
 void vs_pool_get_stats(struct vs_pool *p, struct vs_pool_stats *s);
 /* Sum of workers' resident memory in MB (for /metrics). */
 double vs_pool_rss_mb(struct vs_pool *p);

@@ -294,8 +294,8 @@ def test_degradation_when_loading_the_model_would_pass_the_memory_threshold():
     """The guard reads a meminfo of 512 MiB with 50% in use, threshold 60%: a
     cold load of pocketsphinx-accurate (its last load measured about 100 MB,
     i.e. about 20 points) would pass it, so with degradation on the
-    request goes to the loaded pocketsphinx; with degradation off the
-    request loads the model as before (issue 10 refuses it)."""
+    request goes to the loaded pocketsphinx; opted out, it gets 503
+    insufficient_memory_for_model (issue 10) instead of loading."""
     path = _models_file("pocketsphinx asr pocketsphinx idle_minutes=0\n"
                         "accurate asr pocketsphinx idle_minutes=0.02 fallback=pocketsphinx\n"
                         "espeak-ng tts espeak-ng\n", "mem-degrade.txt")
@@ -317,8 +317,16 @@ def test_degradation_when_loading_the_model_would_pass_the_memory_threshold():
         assert s.log_contains(r"event=degraded service=asr from=accurate to=pocketsphinx "
                               r"reason=memory")
         assert not _model(s.health_detailed("asr"), "accurate")["loaded"]
-        # opted out: the request loads its own model
+        # opted out: refused before any worker starts, the slot back at once
         r = _transcribe(s.asr_port, CARD, "accurate", headers={"X-Voicestack-Degrade": "never"})
-        assert r.status == 200 and _served_by(r) == "accurate", r
+        e = h.assert_error_shape(r, 503)
+        assert e["code"] == "insufficient_memory_for_model", e
+        assert r.headers.get("retry-after") == "60", r.headers
+        assert "accurate" in e["message"] and "MB" in e["message"], e
+        assert _served_by(r) == "accurate"
+        d = s.health_detailed("asr")
+        assert not _model(d, "accurate")["loaded"] and not _model(d, "accurate")["workers"]
+        assert _model(d, "accurate")["concurrency"]["active_requests"] == 0
+        assert d["concurrency"]["active_requests"] == 0
     finally:
         s.stop()
