@@ -199,6 +199,11 @@ int vs_engine_settings_models(const struct vs_config *c, unsigned need, struct v
 		snprintf(err, errlen, "more than %d models", VS_MODELS_MAX);
 		return -EINVAL;
 	}
-	return vs_models_finish(ms, need, c->asr_max_concurrent_requests,
-	                        c->tts_max_concurrent_requests, err, errlen);
+	/* auto (0) is decided later, from the models: any count up to the cap */
+	return vs_models_finish(ms, need,
+	                        c->asr_max_concurrent_requests ? c->asr_max_concurrent_requests
+	                                                       : VS_MODEL_SLOTS_MAX,
+	                        c->tts_max_concurrent_requests ? c->tts_max_concurrent_requests
+	                                                       : VS_MODEL_SLOTS_MAX,
+	                        err, errlen);
 }

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admit/adapt.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "engine/engine.h"
@@ -145,8 +147,35 @@ static int setup_model(struct vs_service *svc, const struct vs_model *spec, cons
 	return 0;
 }
 
+/* *_MAX_CONCURRENT_REQUESTS=auto: how many of the service's largest model
+ * fit in the memory free under the threshold, capped by the cores we may
+ * run on (adapt.c); the derivation is kept for /health/detailed. */
+static int auto_slots(struct vs_service *svc, const struct vs_models *ms, struct vs_guard *g)
+{
+	struct vs_mem_reading m = {0};
+	const struct vs_model *big = NULL;
+	cpu_set_t cpus;
+	int cores = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+
+	for (int i = 0; i < ms->n; i++)
+		if (ms->m[i].kind == svc->kind &&
+		    (!big || ms->m[i].engine->typical_rss_mb > big->engine->typical_rss_mb))
+			big = &ms->m[i];
+	if (vs_guard_snapshot(g, &m) < 0)
+		vs_warn("event=auto_slots msg=\"memory unreadable: slots by cores only\"");
+	int n = vs_auto_slots(&svc->auto_slots, m.mem_total_mb, m.mem_available_mb,
+	                      svc->cfg->memory_threshold_percent, big ? big->id : "",
+	                      big ? big->engine->typical_rss_mb : 0, false, cores, VS_SLOTS_MAX);
+	svc->slots_auto = true;
+	vs_info("event=auto_slots service=%s slots=%d cores=%d fit=%d room_mb=%.0f model=%s "
+	        "model_mb=%.0f",
+	        svc->name, n, cores, svc->auto_slots.fit, svc->auto_slots.room_mb,
+	        svc->auto_slots.model, svc->auto_slots.model_mb);
+	return n;
+}
+
 static int setup_service(struct vs_service *svc, const struct vs_config *c, struct vs_guard *g,
-                         const struct vs_models *ms, enum vs_engine_kind kind, const char *exe,
+                         struct vs_models *ms, enum vs_engine_kind kind, const char *exe,
                          const char *(*wargs)[VS_WORKER_ARGS_MAX + 1])
 {
 	struct vs_engine_config ec;
@@ -165,12 +194,24 @@ static int setup_service(struct vs_service *svc, const struct vs_config *c, stru
 	svc->max_body_bytes = asr ? (uint64_t)c->max_upload_size_mb * 1024 * 1024
 	                          : (uint64_t)c->max_json_body_kb * 1024;
 	int slots = asr ? c->asr_max_concurrent_requests : c->tts_max_concurrent_requests;
+	if (slots == 0) /* auto */
+		slots = auto_slots(svc, ms, g);
 	int max_queue = asr ? c->asr_max_queue : c->tts_max_queue;
 	double queue_timeout_s = asr ? c->asr_queue_timeout_seconds : c->tts_queue_timeout_seconds;
 	vs_slots_init(&svc->slots, slots, max_queue, queue_timeout_s);
+	svc->pressure.shrink_pct = c->memory_pressure_shrink_percent;
+	svc->pressure.calm_s = c->memory_pressure_calm_seconds;
 	for (int i = 0; i < ms->n; i++) {
 		if (ms->m[i].kind != kind)
 			continue;
+		if (ms->m[i].slots > slots) {
+			/* only with auto: the file's count is checked against a number */
+			vs_warn("event=setting_ignored msg=\"model %s: slots=%d is more than the "
+			        "%d the "
+			        "service has (auto); %d\"",
+			        ms->m[i].id, ms->m[i].slots, slots, slots);
+			ms->m[i].slots = slots;
+		}
 		int n = worker_args(c, &ec, wargs[svc->n_models]);
 		if (setup_model(svc, &ms->m[i], exe, wargs[svc->n_models], n, slots, max_queue,
 		                queue_timeout_s) < 0)
@@ -182,12 +223,34 @@ static int setup_service(struct vs_service *svc, const struct vs_config *c, stru
 	return vs_service_models_index(svc);
 }
 
+/* MEMORY_PRESSURE_SHRINK_PERCENT: halve the service's slots while memory
+ * stalls, give them back once calm (adapt.c); each change logged once */
+static void adapt_to_pressure(struct vs_service *svc)
+{
+	struct vs_mem_reading m;
+	if (svc->pressure.shrink_pct <= 0 || vs_guard_snapshot(svc->guard, &m) < 0)
+		return;
+	int step = vs_pressure_step(&svc->pressure, m.pressure_known, m.pressure_some_avg10,
+	                            vs_now_ms());
+	if (step == VS_PRESSURE_KEEP)
+		return;
+	int limit = step == VS_PRESSURE_SHRINK ? vs_pressure_limit(svc->slots.max) : svc->slots.max;
+	vs_slots_set_limit(&svc->slots, limit);
+	vs_warn("event=%s service=%s limit=%d max=%d pressure_avg10=%.1f bound=%g "
+	        "msg=\"%s\"",
+	        step == VS_PRESSURE_SHRINK ? "slots_shrunk" : "slots_restored", svc->name, limit,
+	        svc->slots.max, m.pressure_some_avg10, svc->pressure.shrink_pct,
+	        step == VS_PRESSURE_SHRINK ? "Memory pressure: fewer slots until it calms"
+	                                   : "Memory pressure calmed: all slots back");
+}
+
 static void expire_queues(void *opaque)
 {
 	struct vs_service *svcs = opaque;
 	for (int i = 0; i < 2; i++) {
 		if (!svcs[i].daemon)
 			continue;
+		adapt_to_pressure(&svcs[i]);
 		vs_slots_expire(&svcs[i].slots, vs_now_ms());
 		for (int k = 0; k < svcs[i].n_models; k++)
 			vs_slots_expire(&svcs[i].models[k].slots, vs_now_ms());
@@ -310,6 +373,7 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 	}
 
 	vs_guard_init(&guard, c->memory_threshold_percent, c->swap_threshold_percent, 250000);
+	guard.pressure_refuse_pct = c->memory_pressure_refuse_percent;
 	/* test seam, like VS_TEST_ENGINE_SLEEP_MS: the guard reads
 	 * $VS_TEST_PROC_ROOT/proc/meminfo (and its cgroup files) instead */
 	if (getenv("VS_TEST_PROC_ROOT"))

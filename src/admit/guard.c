@@ -228,6 +228,42 @@ static int read_cgroup(const char *root, uint64_t *limit, uint64_t *ws, bool *ws
 	return 0;
 }
 
+/* "some avg10=1.23 avg60=..." of a PSI file: 0 and *avg10, or -errno */
+static int read_psi(const char *path, double *avg10)
+{
+	char buf[FILE_BUF];
+	ssize_t n = read_small(path, buf, sizeof(buf));
+	const char *p = n > 0 ? strstr(buf, "some avg10=") : NULL;
+	char *end;
+
+	if (!p)
+		return n < 0 ? (int)n : -EINVAL;
+	errno = 0;
+	*avg10 = strtod(p + 11, &end);
+	return errno || end == p + 11 ? -EINVAL : 0;
+}
+
+/* PSI of the machine and of our own cgroup v2, whichever stalls more */
+static void read_pressure(const char *root, struct vs_mem_reading *r)
+{
+	char path[PATH_MAX], dir[PATH_MAX], rel[PATH_MAX / 2];
+	const struct cg_files *k;
+	double v;
+
+	if (join(path, sizeof(path), root, "/proc/pressure/memory", "") == 0 &&
+	    read_psi(path, &v) == 0) {
+		r->pressure_known = true;
+		r->pressure_some_avg10 = v;
+	}
+	if (cgroup_path(root, rel, sizeof(rel), &k) == 0 && k == &cg_v2 &&
+	    join(dir, sizeof(dir), root, "/sys/fs/cgroup", rel) == 0 &&
+	    join(path, sizeof(path), dir, "/memory.pressure", "") == 0 && read_psi(path, &v) == 0 &&
+	    (!r->pressure_known || v > r->pressure_some_avg10)) {
+		r->pressure_known = true;
+		r->pressure_some_avg10 = v;
+	}
+}
+
 int vs_guard_read(struct vs_mem_reading *r, const char *proc_root)
 {
 	const char *root = proc_root ? proc_root : "";
@@ -285,6 +321,7 @@ int vs_guard_read(struct vs_mem_reading *r, const char *proc_root)
 			r->mem_percent = used / lim * 100.0;
 		}
 	}
+	read_pressure(root, r);
 	return 0;
 }
 
@@ -382,6 +419,17 @@ int vs_guard_check(struct vs_guard *g, struct vs_guard_verdict *v)
 		         "%d%% (%.0f MB available of %.0f MB%s)",
 		         r->mem_percent, g->mem_threshold_pct, r->mem_available_mb, r->mem_total_mb,
 		         r->cgroup_limited ? " cgroup limit" : "");
+		return -EBUSY;
+	}
+	if (g->pressure_refuse_pct > 0 && r->pressure_known &&
+	    r->pressure_some_avg10 > g->pressure_refuse_pct) {
+		v->reason = "pressure";
+		v->retry_after_s = 30;
+		snprintf(v->message, sizeof(v->message),
+		         "Memory pressure too high: tasks stalled on memory %.1f%% of the last 10 "
+		         "s, "
+		         "over MEMORY_PRESSURE_REFUSE_PERCENT=%g",
+		         r->pressure_some_avg10, g->pressure_refuse_pct);
 		return -EBUSY;
 	}
 	if (r->swap_percent > g->swap_threshold_pct) {

@@ -38,6 +38,12 @@ struct vs_mem_reading {
 	bool cgroup_limited;
 	double cgroup_limit_mb;       /* 0 when no limit (or "max") was found */
 	double cgroup_working_set_mb; /* of the limiting cgroup, else of our own; 0 if unknown */
+	/* pressure stall information: the share of the last 10 s in which some
+	 * task waited for memory (PSI "some avg10", percent), the larger of
+	 * /proc/pressure/memory and our cgroup v2's memory.pressure; known only
+	 * where the kernel offers PSI */
+	bool pressure_known;
+	double pressure_some_avg10;
 };
 
 /* Reads <proc_root>/proc/meminfo and the cgroup files under <proc_root>/sys/fs/cgroup.
@@ -51,6 +57,7 @@ int vs_guard_read(struct vs_mem_reading *r, const char *proc_root);
 struct vs_guard {
 	/* configuration, set before the guard is shared */
 	int mem_threshold_pct, swap_threshold_pct; /* refuse when percent > threshold */
+	double pressure_refuse_pct;                /* refuse while PSI some avg10 > this; 0 = off */
 	uint64_t cache_us;
 	uint64_t (*now_us)(void); /* monotonic clock; injectable for tests */
 	char root[VS_GUARD_ROOT_MAX];
@@ -66,8 +73,8 @@ struct vs_guard {
 };
 
 struct vs_guard_verdict {
-	const char *reason; /* "memory" or "swap" when refused, NULL when admitted */
-	int retry_after_s;  /* 60 for memory, 120 for swap, 0 when admitted */
+	const char *reason; /* "memory", "swap" or "pressure" when refused, NULL when admitted */
+	int retry_after_s;  /* 60 for memory, 120 for swap, 30 for pressure, 0 when admitted */
 	char message[256];  /* human-readable reason for the response body */
 	int read_err;       /* < 0: reading failed and the request was admitted anyway */
 	bool read_err_new;  /* first check to see this failure: log it (once per outage) */

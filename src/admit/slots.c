@@ -9,12 +9,15 @@ void vs_slots_init(struct vs_slots *s, int max, int max_queue, double queue_time
 	memset(s, 0, sizeof(*s));
 	pthread_mutex_init(&s->mu, NULL);
 	s->max = max > VS_SLOTS_MAX ? VS_SLOTS_MAX : max;
+	s->limit = s->max;
 	s->max_queue = max_queue;
 	s->queue_timeout_s = queue_timeout_s;
 }
 
 static int take_free(struct vs_slots *s)
 {
+	if (s->active >= s->limit)
+		return -1;
 	for (int i = 0; i < s->max; i++) {
 		if (!s->busy[i]) {
 			s->busy[i] = true;
@@ -92,7 +95,8 @@ static void release_locked(struct vs_slots *s, int slot)
 	if (slot < 0 || slot >= s->max || !s->busy[slot])
 		return;
 	struct vs_waiter *w = s->head;
-	if (w) {
+	/* over the limit (it was lowered): the slot closes instead */
+	if (w && s->active <= s->limit) {
 		/* hand the slot over directly: it stays busy */
 		unlink_waiter(s, w);
 		w->state = VS_WAIT_GRANTED;
@@ -137,12 +141,31 @@ void vs_slots_expire(struct vs_slots *s, uint64_t now_ms)
 	pthread_mutex_unlock(&s->mu);
 }
 
+void vs_slots_set_limit(struct vs_slots *s, int limit)
+{
+	pthread_mutex_lock(&s->mu);
+	s->limit = limit < 1 ? 1 : limit > s->max ? s->max : limit;
+	/* capacity given back: to the oldest waiters, as a release would */
+	while (s->head && s->active < s->limit) {
+		struct vs_waiter *w = s->head;
+		int slot = take_free(s);
+		if (slot < 0)
+			break;
+		unlink_waiter(s, w);
+		w->state = VS_WAIT_GRANTED;
+		w->slot = slot;
+		w->wake(w);
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
 void vs_slots_snapshot(struct vs_slots *s, struct vs_slots_snapshot *out)
 {
 	pthread_mutex_lock(&s->mu);
 	out->max = s->max;
+	out->limit = s->limit;
 	out->active = s->active;
-	out->available = s->max - s->active;
+	out->available = s->active < s->limit ? s->limit - s->active : 0;
 	out->depth = s->depth;
 	out->max_queue = s->max_queue;
 	out->queue_timeout_s = s->queue_timeout_s;

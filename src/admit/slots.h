@@ -42,6 +42,7 @@ struct vs_waiter {
 struct vs_slots {
 	pthread_mutex_t mu;
 	int max, active;
+	int limit; /* slots that may be busy now, <= max (memory pressure shrinks it) */
 	bool busy[VS_SLOTS_MAX];
 	int max_queue, depth;
 	double queue_timeout_s;
@@ -72,8 +73,13 @@ void vs_slots_cancel(struct vs_slots *s, struct vs_waiter *w);
 /* Expires waiters whose deadline passed (state EXPIRED, wake called). */
 void vs_slots_expire(struct vs_slots *s, uint64_t now_ms);
 
+/* Sets how many slots may be busy (1..max): lowering it lets requests in
+ * flight finish and admits no new one above it; raising it hands the freed
+ * capacity to waiters at once. */
+void vs_slots_set_limit(struct vs_slots *s, int limit);
+
 struct vs_slots_snapshot {
-	int max, active, available, depth, max_queue;
+	int max, limit, active, available, depth, max_queue;
 	double queue_timeout_s;
 };
 void vs_slots_snapshot(struct vs_slots *s, struct vs_slots_snapshot *out);

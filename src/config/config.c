@@ -42,6 +42,8 @@ static bool check_grammar_dir(const char *v, char *allowed, size_t len);
 
 #define F(field) offsetof(struct vs_config, field)
 #define INT(n, fld, lo, hi, d, u) n, T_INT, F(fld), lo, hi, NULL, NULL, d, u
+/* an integer, or the word "auto" (stored as 0; lo must be > 0) */
+#define INT_AUTO(n, fld, lo, hi, d, u) n, T_INT, F(fld), lo, hi, "auto", NULL, d, u
 #define DBL(n, fld, lo, hi, d, u) n, T_DOUBLE, F(fld), lo, hi, NULL, NULL, d, u
 #define BOOL(n, fld, d) n, T_BOOL, F(fld), 0, 0, NULL, NULL, d, ""
 #define STR(n, fld, chk, d) n, T_STRING, F(fld), 0, 0, NULL, chk, d, ""
@@ -69,6 +71,21 @@ const struct vs_setting vs_settings[] = {
          "Reject requests with 503 while RAM usage is above this percentage."},
         {INT("SWAP_THRESHOLD_PERCENT", swap_threshold_percent, 1, 100, "80", "%"),
          "Reject requests with 503 while swap usage is above this percentage."},
+        {DBL("MEMORY_PRESSURE_REFUSE_PERCENT", memory_pressure_refuse_percent, 0, 100, "0", "%"),
+         "Refuse new work with 503 (`reason` pressure, Retry-After 30) while tasks stall on memory "
+         "more than this share of the last 10 s (Linux PSI `some avg10` of /proc/pressure/memory "
+         "or of the service's cgroup v2, whichever is higher); 0 = off. Ignored where the kernel "
+         "has no PSI."},
+        {DBL("MEMORY_PRESSURE_SHRINK_PERCENT", memory_pressure_shrink_percent, 0, 100, "0", "%"),
+         "Adaptive slots: while PSI `some avg10` is above this, each service admits at most half "
+         "its slots (at least 1; requests in flight finish); the full count comes back once "
+         "avg10 has stayed below half this value for MEMORY_PRESSURE_CALM_SECONDS. Each change is "
+         "logged once (event=slots_shrunk / slots_restored). Checked every 100 ms on a reading at "
+         "most 250 ms old. 0 = off."},
+        {DBL("MEMORY_PRESSURE_CALM_SECONDS", memory_pressure_calm_seconds, 1, 3600, "30",
+             "seconds"),
+         "How long memory pressure must stay below half of MEMORY_PRESSURE_SHRINK_PERCENT before "
+         "the slots come back."},
         {INT("MAX_UPLOAD_SIZE_MB", max_upload_size_mb, 1, 4096, "100", "MB"),
          "Reject uploads larger than this with 413."},
 
@@ -95,8 +112,12 @@ const struct vs_setting vs_settings[] = {
          "warning (the built-in engines run on the CPU only)."},
         {BOOL("ASR_VAD_ENABLED", asr_vad_enabled, "true"),
          "Voice activity detection: skip silence before recognition."},
-        {INT("ASR_MAX_CONCURRENT_REQUESTS", asr_max_concurrent_requests, 1, 64, "2", "requests"),
-         "Transcriptions running at the same time; more wait in the queue or get 429."},
+        {INT_AUTO("ASR_MAX_CONCURRENT_REQUESTS", asr_max_concurrent_requests, 1, 64, "2",
+                  "requests"),
+         "Transcriptions running at the same time; more wait in the queue or get 429. `auto`: as "
+         "many as the largest ASR model fits in the memory free under MEMORY_THRESHOLD_PERCENT "
+         "(its measured size, or before any load its engine's typical size), capped by the CPU "
+         "cores, at least 1; decided at start-up, shown with its derivation in /health/detailed."},
         {INT("ASR_MAX_QUEUE", asr_max_queue, 0, 1024, "0", "requests"),
          "Transcription requests that may wait for a free slot; 0 = reject at once with 429."},
         {DBL("ASR_QUEUE_TIMEOUT_SECONDS", asr_queue_timeout_seconds, 0.1, 3600, "30", "seconds"),
@@ -117,8 +138,10 @@ const struct vs_setting vs_settings[] = {
         {ENUM("TTS_DEVICE", tts_device, "cpu|cuda|mps|auto", "cpu"),
          "Device the TTS engine runs on; a device the engine cannot use is ignored with a "
          "warning (the built-in engines run on the CPU only)."},
-        {INT("TTS_MAX_CONCURRENT_REQUESTS", tts_max_concurrent_requests, 1, 64, "2", "requests"),
-         "Syntheses running at the same time; more wait in the queue or get 429."},
+        {INT_AUTO("TTS_MAX_CONCURRENT_REQUESTS", tts_max_concurrent_requests, 1, 64, "2",
+                  "requests"),
+         "Syntheses running at the same time; more wait in the queue or get 429. `auto`: as for "
+         "ASR_MAX_CONCURRENT_REQUESTS."},
         {INT("TTS_MAX_QUEUE", tts_max_queue, 0, 1024, "0", "requests"),
          "Synthesis requests that may wait for a free slot; 0 = reject at once with 429."},
         {DBL("TTS_QUEUE_TIMEOUT_SECONDS", tts_queue_timeout_seconds, 0.1, 3600, "30", "seconds"),
@@ -256,7 +279,10 @@ void vs_setting_describe(const struct vs_setting *s, const struct vs_config_chec
 	const struct vs_config_check *x = check_of(s, checks);
 
 	switch (s->type) {
-	case T_INT: snprintf(buf, len, "an integer from %.0f to %.0f", s->min, s->max); break;
+	case T_INT:
+		snprintf(buf, len, "an integer from %.0f to %.0f%s", s->min, s->max,
+		         s->choices ? ", or auto" : "");
+		break;
 	case T_DOUBLE: snprintf(buf, len, "a number from %g to %g", s->min, s->max); break;
 	case T_BOOL: snprintf(buf, len, "true or false (or 1/0, yes/no, on/off)"); break;
 	case T_ENUM: { /* "a|b|c" -> "one of a, b, c" */
@@ -345,6 +371,10 @@ static bool parse_value(const struct vs_setting *s, const char *v, struct vs_con
 
 	switch (s->type) {
 	case T_INT: {
+		if (s->choices && strcmp(v, "auto") == 0) {
+			*(int *)field = 0; /* resolved at start-up */
+			return true;
+		}
 		if (!plain_decimal(v, false))
 			return false;
 		errno = 0;

@@ -72,7 +72,9 @@ struct vs_config {
 	char asr_device[VS_STR_MAX], tts_device[VS_STR_MAX];
 	bool asr_vad_enabled;
 	double asr_idle_timeout_minutes, tts_idle_timeout_minutes; /* 0 disables */
-	int asr_max_concurrent_requests, tts_max_concurrent_requests;
+	int asr_max_concurrent_requests, tts_max_concurrent_requests; /* 0 = auto */
+	double memory_pressure_refuse_percent, memory_pressure_shrink_percent;
+	double memory_pressure_calm_seconds;
 	int asr_max_queue, tts_max_queue; /* 0 = reject at once */
 	double asr_queue_timeout_seconds, tts_queue_timeout_seconds;
 	double idle_check_interval_seconds;

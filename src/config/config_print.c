@@ -21,7 +21,12 @@ static void format_value(const struct vs_config *c, const struct vs_setting *s, 
 	const void *field = (const char *)c + s->off;
 
 	switch (s->type) {
-	case T_INT: snprintf(buf, len, "%d", *(const int *)field); break;
+	case T_INT:
+		if (s->choices && *(const int *)field == 0)
+			snprintf(buf, len, "auto");
+		else
+			snprintf(buf, len, "%d", *(const int *)field);
+		break;
 	case T_DOUBLE: snprintf(buf, len, "%.15g", *(const double *)field); break;
 	case T_BOOL: snprintf(buf, len, "%s", *(const bool *)field ? "true" : "false"); break;
 	case T_ENUM:

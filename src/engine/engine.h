@@ -169,6 +169,9 @@ struct vs_engine_info {
 	/* the engine's own options (MODELS_FILE keys), {NULL}-terminated; NULL
 	 * when it has none */
 	const struct vs_engine_option *options;
+	/* resident MB of a worker with the engine loaded, as measured here
+	 * (docs/MODELS.md): what `auto` slots assume before a load measures it */
+	double typical_rss_mb;
 };
 
 /* The engine's code; linked into the worker binary only (registry.c). */

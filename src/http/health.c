@@ -46,6 +46,27 @@ static const char *device_of(struct vs_service *svc)
 	return d && *d ? d : "cpu";
 }
 
+/* what adapts admission: the slot limit now (memory pressure), how `auto`
+ * derived the slot count, the pressure reading and its bounds */
+static json_t *admission_json(struct vs_service *svc, const struct vs_slots_snapshot *s,
+                              const struct vs_mem_reading *m)
+{
+	const struct vs_auto_slots *a = &svc->auto_slots;
+	json_t *derived =
+	        svc->slots_auto
+	                ? json_pack("{s:i, s:i, s:i, s:f, s:s, s:f, s:s}", "slots", a->slots,
+	                            "cores", a->cores, "fit", a->fit, "room_mb", round1(a->room_mb),
+	                            "model", a->model, "model_mb", a->model_mb, "model_mb_source",
+	                            a->measured ? "measured" : "typical")
+	                : json_null();
+	return json_pack("{s:i, s:o, s:{s:o, s:f, s:f, s:b}}", "slots_limit", s->limit, "auto",
+	                 derived, "pressure", "some_avg10",
+	                 m->pressure_known ? json_real(m->pressure_some_avg10) : json_null(),
+	                 "refuse_percent", svc->cfg->memory_pressure_refuse_percent,
+	                 "shrink_percent", svc->cfg->memory_pressure_shrink_percent, "shrunk",
+	                 svc->pressure.shrunk);
+}
+
 /* every worker of every model, each saying which model it serves */
 static json_t *all_workers(struct vs_service *svc)
 {
@@ -102,6 +123,7 @@ char *vs_health_detailed(struct vs_service *svc, int *status)
 	if (refusing)
 		json_object_set_new(j, "degraded_reason", json_string(v.message));
 	json_object_set_new(j, "models", vs_models_health_json(svc));
+	json_object_set_new(j, "admission", admission_json(svc, &s, &m));
 	json_object_set_new(j, "degrade_under_load", json_boolean(svc->degrade));
 	char *out = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
 	json_decref(j);

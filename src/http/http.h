@@ -80,6 +80,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "admit/adapt.h"
 #include "admit/guard.h"
 #include "common/time.h"
 #include "admit/slots.h"
@@ -134,6 +135,9 @@ struct vs_service {
 	char models_hint[512];
 	bool degrade; /* *_DEGRADE_UNDER_LOAD */
 	struct vs_slots slots;
+	bool slots_auto; /* *_MAX_CONCURRENT_REQUESTS=auto: auto_slots says how */
+	struct vs_auto_slots auto_slots;
+	struct vs_pressure_ctl pressure; /* MEMORY_PRESSURE_SHRINK_PERCENT (reactor tick) */
 	struct vs_guard *guard; /* shared by both services */
 	struct MHD_Daemon *daemon;
 	int port;

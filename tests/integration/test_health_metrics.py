@@ -25,7 +25,8 @@ NUM = (int, float)
 
 SPEC_KEYS = {"status", "service", "timestamp", "memory", "swap", "model", "concurrency",
              "config"}
-ADDED_KEYS = {"queue", "workers", "uptime_seconds", "version", "models", "degrade_under_load"}
+ADDED_KEYS = {"queue", "workers", "uptime_seconds", "version", "models", "degrade_under_load",
+              "admission"}
 WORKER_KEYS = {"pid", "state", "rss_mb", "requests_served", "idle_seconds",
                "unload_in_seconds"}
 

@@ -92,3 +92,102 @@ def test_cold_load_that_would_not_fit_gets_503_before_any_worker_starts():
                    "a transcription once memory is free", 10, step=0.5)
     finally:
         s.stop()
+
+
+def test_auto_slots_follow_the_memory_limit():
+    """ASR_MAX_CONCURRENT_REQUESTS=auto: on this machine (GBs free) the cores
+    cap it; on a 512 MiB machine half used under a 60% threshold no 110 MB
+    model fits and it is one slot. /health/detailed shows the derivation."""
+    cores = len(os.sched_getaffinity(0))
+    tight = _fake_meminfo(512 * 1024, 256 * 1024)
+    got = {}
+    for name, env in (("roomy", {}), ("tight", {"VS_TEST_PROC_ROOT": tight,
+                                                 "MEMORY_THRESHOLD_PERCENT": "60"})):
+        env = dict(env, ASR_MAX_CONCURRENT_REQUESTS="auto")
+        s = h.Server(env=env, service="asr", name="auto-" + name).start()
+        try:
+            d = s.health_detailed("asr")
+            a = d["admission"]["auto"]
+            print("  %s: %s" % (name, a))
+            assert a and a["slots"] == d["concurrency"]["max_concurrent"], d
+            assert a["cores"] == cores and a["model_mb"] > 0, a
+            got[name] = a["slots"]
+            r = h.transcribe(s.asr_port, CARD)
+            assert r.status == 200, r
+        finally:
+            s.stop()
+    assert got["tight"] == 1, got
+    assert got["roomy"] == min(cores, 64), got
+    if cores > 1:
+        assert got["roomy"] != got["tight"], got
+
+
+def _psi(root, avg10):
+    os.makedirs(os.path.join(root, "proc", "pressure"), exist_ok=True)
+    with open(os.path.join(root, "proc", "pressure", "memory"), "w") as f:
+        f.write("some avg10=%.2f avg60=0.00 avg300=0.00 total=0\n"
+                "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n" % avg10)
+
+
+def test_memory_pressure_refuses_new_work():
+    root = _fake_meminfo(8 * 1024 * 1024, 6 * 1024 * 1024)
+    _psi(root, 40)
+    s = h.Server(env={"VS_TEST_PROC_ROOT": root, "MEMORY_PRESSURE_REFUSE_PERCENT": "25"},
+                 name="pressure-refuse").start()
+    try:
+        for svc, call in (("asr", lambda: h.transcribe(s.asr_port, CARD)),
+                          ("tts", lambda: h.speak(s.tts_port, "Hello."))):
+            r = call()
+            e = h.assert_error_shape(r, 503)
+            assert "pressure" in e["message"].lower() and "40.0" in e["message"], e
+            assert r.headers.get("retry-after") == "30", r.headers
+            ready = s.get(svc, "/health/ready")
+            assert ready.status == 503 and ready.json()["reason"] == "pressure", ready
+            d = s.health_detailed(svc)
+            assert d["admission"]["pressure"]["some_avg10"] == 40.0, d["admission"]
+        _psi(root, 1)
+        h.wait_for(lambda: h.transcribe(s.asr_port, CARD).status == 200,
+                   "admitted once pressure is down", 10, step=0.3)
+    finally:
+        s.stop()
+
+
+def test_memory_pressure_shrinks_the_slots_and_gives_them_back():
+    """Two slots; pressure over MEMORY_PRESSURE_SHRINK_PERCENT: one slot, so
+    the second concurrent request (sleeping engine) gets 429; calm for
+    MEMORY_PRESSURE_CALM_SECONDS: both slots again. Each change logged once."""
+    root = _fake_meminfo(8 * 1024 * 1024, 6 * 1024 * 1024)
+    _psi(root, 0)
+    s = h.Server(env={"VS_TEST_PROC_ROOT": root, "MEMORY_PRESSURE_SHRINK_PERCENT": "20",
+                      "MEMORY_PRESSURE_CALM_SECONDS": "1", "ASR_ENGINE": "test-asr",
+                      "ASR_MAX_CONCURRENT_REQUESTS": "2", "VS_TEST_ENGINE_SLEEP_MS": "2000"},
+                 service="asr", name="pressure-shrink").start()
+    try:
+        _psi(root, 35)
+        h.wait_for(lambda: s.health_detailed("asr")["admission"]["slots_limit"] == 1,
+                   "limit 1 under pressure", 10)
+        assert s.log_contains(r"event=slots_shrunk service=asr limit=1 max=2")
+        assert s.health_detailed("asr")["admission"]["pressure"]["shrunk"] is True
+        t = threading.Thread(target=h.transcribe, args=(s.asr_port, _silence(1)))
+        t.start()
+        h.wait_for(lambda: s.health_detailed("asr")["concurrency"]["active_requests"] == 1,
+                   "one busy", 10)
+        r = h.transcribe(s.asr_port, _silence(1))
+        h.assert_error_shape(r, 429)
+        t.join(30)
+        _psi(root, 2)
+        h.wait_for(lambda: s.health_detailed("asr")["admission"]["slots_limit"] == 2,
+                   "limit back to 2 after 1 s calm", 10)
+        assert s.log_contains(r"event=slots_restored service=asr limit=2 max=2")
+        lines = [l for l in s.stderr_lines if "event=slots_" in l]
+        assert len(lines) == 2, lines
+        threads = [threading.Thread(target=h.transcribe, args=(s.asr_port, _silence(1)))
+                   for _ in range(2)]
+        for x in threads:
+            x.start()
+        h.wait_for(lambda: s.health_detailed("asr")["concurrency"]["active_requests"] == 2,
+                   "two busy again", 10)
+        for x in threads:
+            x.join(30)
+    finally:
+        s.stop()
