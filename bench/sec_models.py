@@ -22,9 +22,9 @@ Why it is shaped so:
   only then is the audio transcribed, two requests at a time (two ASR
   slots), so the recognizer's CPU never skews a synthesis figure.  The ASR
   real-time factor comes from a sequential pass over human recordings.
-- Intelligibility is one recognizer's view: pocketsphinx moves by several
-  words on one clip when the audio shifts by a few samples (see
-  docs/MODELS.md), so a voice is judged on 20 sentences, not one.
+- Intelligibility is one recognizer's view, and a jumpy one: pocketsphinx
+  moves by several words on one clip when the audio shifts by a few
+  samples, so a voice is judged on 20 sentences, not one.
 - No goal: these figures choose defaults (tts-1-hd) and describe models;
   a voice the recognizer cannot understand at all (WER >= UNINTELLIGIBLE)
   becomes a note of the run, never a failure.
@@ -41,7 +41,7 @@ import time
 
 from core import BENCH_DIR, HOST, ROOT, Broken, Server, audio_seconds, median
 from pyvs import speech
-from pyvs.media import wav_bytes
+from pyvs.media import DATA, wav_bytes
 from pyvs.procs import CLK_TCK, cpu_ticks, rss_kb
 
 SENTENCES_FILE = os.path.join(BENCH_DIR, "models_sentences.txt")
@@ -60,7 +60,9 @@ JUDGE_ASR = "pocketsphinx"
 ASR_MODELS = ("pocketsphinx",)
 ASR_HELD_OUT = None
 # Settings that make a server serve each model, until the model catalogue
-# serves them all from one server chosen by the request's `model`
+# serves them all from one server chosen by the request's `model` (then every
+# entry is {}, or absent, and one server starts; check then that
+# SERVER_ENV's one TTS slot still leaves each TTS model a slot)
 MODEL_ENV = {"pocketsphinx": {}, "espeak-ng": {}, "flite": {"TTS_ENGINE": "flite"}}
 # one TTS slot: syntheses are timed one at a time, and one worker ends up
 # holding every voice (its RSS "after every voice"); two ASR slots for the
@@ -90,8 +92,7 @@ def held_out():
     if ASR_HELD_OUT is None:
         return items
     refs = dict(items)
-    base = os.path.dirname(os.path.dirname(items[0][0]))
-    return [(os.path.join(base, p), refs[os.path.join(base, p)]) for p in ASR_HELD_OUT]
+    return [(os.path.join(DATA, p), refs[os.path.join(DATA, p)]) for p in ASR_HELD_OUT]
 
 
 # ------------------------------------------------------------------ requests
@@ -194,7 +195,7 @@ def servers(ctx, models):
     """{model: Server}: one server per distinct MODEL_ENV (service all)."""
     by_env, out = {}, {}
     for m in models:
-        env = dict(SERVER_ENV, **MODEL_ENV[m])
+        env = dict(SERVER_ENV, **MODEL_ENV.get(m, {}))
         key = json.dumps(env, sort_keys=True)
         if key not in by_env:
             by_env[key] = Server(ctx, env, "all", "models %s" % m).start()
@@ -233,14 +234,9 @@ def asr_on_humans(srv, model, items, silence):
                 rss_mb=rss_mb, load_ms=load)
 
 
-def sec_models(ctx, inp, a):
-    sentences = load_sentences()[:a.models_sentences or None]
-    only = set(v for v in (a.models_voices or "").split(",") if v)
-    srvs = servers(ctx, list(ASR_MODELS) + [JUDGE_ASR] + list(TTS_MODELS))
-    outdir = os.path.join(ctx.tmp, "models")
-    os.makedirs(outdir, exist_ok=True)
-    t0 = time.monotonic()
-    asr = [asr_on_humans(srvs[m], m, held_out(), inp["sil"]) for m in ASR_MODELS]
+def speak_all(ctx, srvs, sentences, only, outdir):
+    """Every voice of every TTS model, one request at a time; each model's
+    worker RSS after load and after every voice, and its load time."""
     tts, voices = {}, []
     for model in TTS_MODELS:
         srv = srvs[model]
@@ -255,10 +251,13 @@ def sec_models(ctx, inp, a):
         rss1, rss1_mb, _ = model_figures(srv, "tts", model)
         tts[model] = dict(model=model, voices=len(names), rss_kb=rss0, rss_mb=rss0_mb,
                           load_ms=load, rss_all_kb=rss1, rss_all_mb=rss1_mb)
-    t_synth = time.monotonic()
-    judge = srvs[JUDGE_ASR]
-    paths = [p for v in voices for p in v["wavs"]]
-    texts = iter(transcribe_all(judge.port("asr"), JUDGE_ASR, paths))
+    return tts, voices
+
+
+def score(judge, voices, sentences):
+    """Each voice's WER as the judge hears it, and its real-time factor."""
+    texts = iter(transcribe_all(judge.port("asr"), JUDGE_ASR,
+                                [p for v in voices for p in v["wavs"]]))
     for v in voices:
         v["edits"] = v["words"] = 0
         v["texts"] = []
@@ -269,23 +268,38 @@ def sec_models(ctx, inp, a):
             v["words"] += n
         v["wer"] = v["edits"] / max(v["words"], 1)
         v["rtf"] = sum(v["total"]) / max(sum(v["audio"]), 1e-9)
-    t_asr = time.monotonic()
-    home = {}
-    for model in TTS_MODELS:
-        home[model] = speech.home_commands(srvs[model].port("tts"), judge.port("asr"),
-                                           {"grammar_name": "home"}, tts_model=model,
-                                           voice=HOME_VOICE, asr_model=JUDGE_ASR)
+
+
+def sec_models(ctx, inp, a):
+    sentences = load_sentences()[:a.models_sentences or None]
+    only = set(v for v in (a.models_voices or "").split(",") if v)
+    srvs = servers(ctx, list(ASR_MODELS) + [JUDGE_ASR] + list(TTS_MODELS))
+    judge = srvs[JUDGE_ASR]
+    outdir = os.path.join(ctx.tmp, "models")
+    os.makedirs(outdir, exist_ok=True)
+    t = [time.monotonic()]
+    asr = [asr_on_humans(srvs[m], m, held_out(), inp["sil"]) for m in ASR_MODELS]
+    t.append(time.monotonic())
+    tts, voices = speak_all(ctx, srvs, sentences, only, outdir)
+    t.append(time.monotonic())
+    score(judge, voices, sentences)
+    t.append(time.monotonic())
+    home = {m: speech.home_commands(srvs[m].port("tts"), judge.port("asr"),
+                                    {"grammar_name": "home"}, tts_model=m, voice=HOME_VOICE,
+                                    asr_model=JUDGE_ASR) for m in TTS_MODELS}
+    t.append(time.monotonic())
+    phases = [y - x for x, y in zip(t, t[1:])]
+    cpu = sum(cpu_ticks(s.all_pids()) for s in set(srvs.values())) / CLK_TCK
+    print("  phases: human recordings %.0f s, synthesis %.0f s, recognition of %.0f s of "
+          "speech %.0f s, grammar %.0f s; server CPU %.0f s"
+          % (phases[0], phases[1], sum(sum(v["audio"]) for v in voices), phases[2],
+             phases[3], cpu), flush=True)
     ctx.facts["models"] = dict(asr=asr, tts=tts, voices=voices, home=home,
                                sentences=len(sentences),
                                words=sum(len(speech.words(r)) for _t, r in sentences),
                                judge=JUDGE_ASR, home_voice=HOME_VOICE,
                                held_out=ASR_HELD_OUT, threshold=UNINTELLIGIBLE,
-                               env=MODEL_ENV, server_env=SERVER_ENV,
-                               phases=(t_synth - t0, t_asr - t_synth, time.monotonic() - t_asr))
-    cpu = sum(cpu_ticks(s.all_pids()) for s in set(srvs.values())) / CLK_TCK
-    print("  phases: synthesis %.0f s, recognition of %.0f s of speech %.0f s, grammar %.0f s; "
-          "server CPU %.0f s" % (t_synth - t0, sum(sum(v["audio"]) for v in voices),
-                                 t_asr - t_synth, time.monotonic() - t_asr, cpu), flush=True)
+                               phases=phases, cpu=cpu)
     rows(ctx, ctx.facts["models"])
 
 
