@@ -51,8 +51,8 @@ def block(f, machine, command):
     for model, t in f["tts"].items():
         vs = [v for v in f["voices"] if v["model"] == model]
         if vs:
-            q = "intelligibility: WER %.1f%% median over %d voices (%.1f%% to %.1f%%)" % (
-                100 * median([v["wer"] for v in vs]), len(vs),
+            q = "intelligibility: WER %.1f%% median over %d voice%s (%.1f%% to %.1f%%)" % (
+                100 * median([v["wer"] for v in vs]), len(vs), "s" if len(vs) > 1 else "",
                 100 * min(v["wer"] for v in vs), 100 * max(v["wer"] for v in vs))
             rtf = "%.4f (median over voices)" % median([v["rtf"] for v in vs])
         else:

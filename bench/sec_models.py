@@ -41,7 +41,7 @@ import time
 
 from core import BENCH_DIR, HOST, ROOT, Broken, Server, audio_seconds, median
 from pyvs import speech
-from pyvs.media import DATA, wav_bytes
+from pyvs.media import wav_bytes
 from pyvs.procs import CLK_TCK, cpu_ticks, rss_kb
 
 SENTENCES_FILE = os.path.join(BENCH_DIR, "models_sentences.txt")
@@ -54,9 +54,10 @@ TTS_MODELS = ("espeak-ng", "flite")
 # The recognizer that judges every voice: the server's default
 JUDGE_ASR = "pocketsphinx"
 # ASR models measured on human speech, and the recordings: the held-out split
-# of bench/tune_asr.py (branch ps-accurate) goes here, as testdata paths
-# relative to /usr/share/pocketsphinx/test/data; None = every recording with
-# a transcript (librivox and cards)
+# of bench/tune_asr.py (branch ps-accurate) goes here as (path, reference)
+# pairs, e.g. [(p, ref) for _id, p, part, ref in tune_asr.RECORDINGS if part
+# == "held-out"]; a .raw path is 16 kHz s16le mono, a missing file is skipped
+# with a note. None = testdata's librivox and cards recordings.
 ASR_MODELS = ("pocketsphinx",)
 ASR_HELD_OUT = None
 # Settings that make a server serve each model, until the model catalogue
@@ -86,13 +87,24 @@ def load_sentences(path=SENTENCES_FILE):
     return out
 
 
-def held_out():
-    """[(wav path, reference)] the ASR models are measured on."""
-    items = speech.load_transcripts()
-    if ASR_HELD_OUT is None:
-        return items
-    refs = dict(items)
-    return [(os.path.join(DATA, p), refs[os.path.join(DATA, p)]) for p in ASR_HELD_OUT]
+def held_out(ctx):
+    """[(name, wav bytes, reference, seconds)] the ASR models are measured on."""
+    out = []
+    for path, ref in (speech.load_transcripts() if ASR_HELD_OUT is None else ASR_HELD_OUT):
+        if not os.path.exists(path):
+            ctx.note("9. held-out recording %s missing: not measured" % path)
+            continue
+        with open(path, "rb") as f:
+            data = f.read()
+        if path.endswith(".raw"):
+            secs = len(data) / 32000.0
+            data = wav_bytes(data)
+        else:
+            secs = audio_seconds(path)
+        out.append((os.path.basename(path), data, ref, secs))
+    if not out:
+        raise Broken("no held-out recording to measure the ASR models on")
+    return out
 
 
 # ------------------------------------------------------------------ requests
@@ -144,15 +156,17 @@ def measure(port, model, voice, sentences, outdir):
     return res
 
 
-def transcribe(port, model, path, fields=None):
-    """(text, wall seconds) of one transcription by `model`."""
+def transcribe(port, model, audio, name=None, fields=None):
+    """(text, wall seconds) of one transcription by `model`; audio: a wav
+    file's path or its bytes."""
+    name = name or os.path.basename(audio)
     t0 = time.perf_counter()
-    r = speech.transcribe(port, path, os.path.basename(path), "audio/wav",
+    r = speech.transcribe(port, audio, name, "audio/wav",
                           fields=dict(fields or {}, model=model), timeout=300.0)
     took = time.perf_counter() - t0
     if r.status != 200:
         raise Broken("transcription by %s of %s answered %d: %r"
-                     % (model, os.path.basename(path), r.status, r.body[:300]))
+                     % (model, name, r.status, r.body[:300]))
     return r.json()["text"], took
 
 
@@ -222,13 +236,13 @@ def asr_on_humans(srv, model, items, silence):
     rss, rss_mb, load = model_figures(srv, "asr", model)
     edits = words = 0
     took = secs = 0.0
-    for path, ref in items:
-        text, t = transcribe(srv.port("asr"), model, path)
+    for name, data, ref, dur in items:
+        text, t = transcribe(srv.port("asr"), model, data, name)
         e, n = speech.word_edits(ref, text)
         edits += e
         words += n
         took += t
-        secs += audio_seconds(path)
+        secs += dur
     return dict(model=model, files=len(items), edits=edits, words=words, wall=took, audio=secs,
                 wer=edits / max(words, 1), rtf=took / max(secs, 1e-9), rss_kb=rss,
                 rss_mb=rss_mb, load_ms=load)
@@ -278,7 +292,7 @@ def sec_models(ctx, inp, a):
     outdir = os.path.join(ctx.tmp, "models")
     os.makedirs(outdir, exist_ok=True)
     t = [time.monotonic()]
-    asr = [asr_on_humans(srvs[m], m, held_out(), inp["sil"]) for m in ASR_MODELS]
+    asr = [asr_on_humans(srvs[m], m, held_out(ctx), inp["sil"]) for m in ASR_MODELS]
     t.append(time.monotonic())
     tts, voices = speak_all(ctx, srvs, sentences, only, outdir)
     t.append(time.monotonic())
@@ -306,9 +320,9 @@ def sec_models(ctx, inp, a):
 def rows(ctx, f):
     n = f["sentences"]
     for r in f["asr"]:
-        ctx.row("9", "ASR %s on %d human recordings (testdata %s): WER / real-time factor"
-                % (r["model"], r["files"], "held-out split" if f["held_out"] else
-                   "librivox + cards"),
+        ctx.row("9", "ASR %s on %d human recordings (%s): WER / real-time factor"
+                % (r["model"], r["files"], "bench/tune_asr.py's held-out split"
+                   if f["held_out"] else "testdata librivox + cards"),
                 "WER %.1f%% (%d/%d words), RTF %.2f" % (100 * r["wer"], r["edits"], r["words"],
                                                         r["rtf"]),
                 "worker RSS %.1f MB, load %s" % (r["rss_kb"] / 1024.0, fmt_load(r["load_ms"])),
