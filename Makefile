@@ -3,7 +3,8 @@
 #   make test   install what is missing, build (normal + ASan/UBSan), run unit,
 #               integration (twice: normal build, sanitizer build) and a short
 #               libFuzzer run of every fuzz driver (tests/run_all.sh)
-#   make bench  run the benchmark suite (writes docs/PERFORMANCE.md)
+#   make bench  run the benchmark suite (writes docs/PERFORMANCE.md and the
+#               measured tables of docs/MODELS.md)
 
 BUILD ?= build
 # the same sources with ASan + UBSan; -fno-sanitize-recover makes every UBSan

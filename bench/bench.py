@@ -4,12 +4,15 @@
 DESIGN
 Owns: the command line and the order of the sections; each section is a
 module (sec_http 1, sec_admission 2, sec_asr 3, sec_tts 4, sec_memory 5+6,
-sec_scaling 7, soak 8), core.py holds what they share, report.py writes the
-table and docs/PERFORMANCE.md.  Server start/stop, /proc readers, HTTP and
+sec_scaling 7, soak 8, sec_models 9), core.py holds what they share,
+report.py writes the table and docs/PERFORMANCE.md, models_md.py the
+measured tables of docs/MODELS.md.  Server start/stop, /proc readers, HTTP and
 ffmpeg helpers are shared with the integration tests in tools/pyvs, which
 this entry point puts on sys.path.  bench/run.sh
 checks the tools and calls `bench.py --build BUILD_DIR [SECTION...]`; a full
-run rewrites docs/PERFORMANCE.md, a partial one (sections named) only prints.
+run rewrites docs/PERFORMANCE.md, a partial one (sections named) only prints;
+docs/MODELS.md's measured block is rewritten whenever section 9 ran without
+failing (only section 9 feeds it).
 - Noise: the machine may be shared, so pairs are measured at the same moment
   or alternated (voicestack/nginx rounds, HTTP/CLI rounds, 1-2-2-1 slot
   batches), latency probes run beside a probe of nginx (the machine's floor),
@@ -52,6 +55,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(BENCH_DIR), "tools"))
 from pyvs import tmp  # noqa: E402
 
 import core  # noqa: E402
+import models_md  # noqa: E402
 import report  # noqa: E402
 import soak  # noqa: E402
 from core import Broken, Ctx, make_inputs  # noqa: E402
@@ -59,6 +63,7 @@ from sec_admission import sec_admission  # noqa: E402
 from sec_asr import sec_asr  # noqa: E402
 from sec_http import sec_http  # noqa: E402
 from sec_memory import sec_memory_cold  # noqa: E402
+from sec_models import sec_models  # noqa: E402
 from sec_scaling import sec_scaling  # noqa: E402
 from sec_tts import sec_tts  # noqa: E402
 
@@ -69,7 +74,8 @@ SECTIONS = [("1", "HTTP front vs nginx", sec_http),
             ("4", "TTS", sec_tts),
             ("5", "memory + cold start", sec_memory_cold),
             ("7", "scaling", sec_scaling),
-            ("8", "soak", soak.sec_soak)]
+            ("8", "soak", soak.sec_soak),
+            ("9", "models and voices", sec_models)]
 
 
 def main():
@@ -87,7 +93,13 @@ def main():
     ap.add_argument("--scale-requests", type=int, default=8)
     ap.add_argument("--soak-secs", type=float, default=600,
                     help="soak length (section 8); SOAK_SECONDS overrides it")
-    ap.add_argument("sections", nargs="*", help="run only these sections (1..8; 6 = 5)")
+    ap.add_argument("--models-out", default=None,
+                    help="where section 9 writes its tables (default docs/MODELS.md)")
+    ap.add_argument("--models-sentences", type=int, default=0,
+                    help="section 9: only the first N sentences per voice (0: all)")
+    ap.add_argument("--models-voices", default="",
+                    help="section 9: only these voices, comma-separated (default: all)")
+    ap.add_argument("sections", nargs="*", help="run only these sections (1..9; 6 = 5)")
     a = ap.parse_args()
     want = set(s.replace("6", "5") for s in a.sections)
     bad = want - set(s for s, _, _ in SECTIONS)
@@ -143,7 +155,24 @@ def main():
         print("\nwrote %s (%.0f s)" % (os.path.relpath(out), elapsed))
     else:
         print("\npartial run (%.0f s): docs/PERFORMANCE.md not written" % elapsed)
+    if "models" in ctx.facts and not any(s == "9" for s, _ in ctx.failed):
+        mout = a.models_out or os.path.join(core.ROOT, "docs", "MODELS.md")
+        models_md.write(ctx.facts["models"], ctx.machine, shown_command(a), mout)
+        print("wrote %s (section 9's tables)" % os.path.relpath(mout))
     return 1 if ctx.failed else 0
+
+
+def shown_command(a):
+    """How this run was started, as a user types it (`make bench` for a full run)."""
+    if not a.sections:
+        return "make bench"
+    args, skip = [], False
+    for x in sys.argv[1:]:
+        if skip or x == "--build" or x.startswith("--build="):
+            skip = x == "--build"
+            continue
+        args.append(x)
+    return "./bench/run.sh " + core.q([a.build] + args)
 
 
 if __name__ == "__main__":

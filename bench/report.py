@@ -294,7 +294,9 @@ def write_report(ctx, out_path, inp_how, versions_, elapsed, partial):
               "espeak-ng, ffmpeg, curl, pocketsphinx-testdata; builds; then runs "
               "`./bench/run.sh build`); section 8, the soak, runs for `SOAK_SECONDS` "
               "(600 by default). `./bench/run.sh BUILD_DIR 1 3` runs only "
-              "sections 1 and 3 and prints their table without touching this file. The "
+              "sections 1 and 3 and prints their table without touching this file. Section 9 "
+              "(models and voices) also writes the measured tables of docs/MODELS.md, "
+              "alone too (`./bench/run.sh BUILD_DIR 9`). The "
               "suite takes about %.0f minutes on this machine; it exits 0 however slow the "
               "figures are, and 1 only when something is broken (a tool missing, the server "
               "not starting, an unexpected HTTP status)." % max(1, round(elapsed / 60.0)), ""]

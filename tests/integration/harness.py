@@ -3,8 +3,8 @@
 DESIGN
 Owns: what only the tests need on top of the shared helpers in tools/pyvs
 (which bench/ uses too): the registry of servers a test touched, clean-exit
-and sanitizer findings, test threads, upload/speech requests with OpenAI
-error checks, WER.  Used by run.py (which sets BIN and reports failures with
+and sanitizer findings, test threads, OpenAI error checks, the engine's own
+CLI. Requests and WER come from pyvs.speech, re-exported here.  Used by run.py (which sets BIN and reports failures with
 the stderr tails of the servers a test touched) and by every test_*.py.
 
 Why it is shaped so:
@@ -40,6 +40,8 @@ from pyvs.media import (CARDS, DATA, LIBRIVOX, concat_wavs, decode_pcm,  # noqa:
                         decoded_duration, ffprobe, ffprobe_duration, long_librivox_wav,
                         make_audio, rms_s16, run, wav_bytes)
 from pyvs.server import START_TIMEOUT, STOP_TIMEOUT  # noqa: E402,F401
+from pyvs.speech import (load_transcripts, speak, transcribe, wer, word_edits,  # noqa: E402,F401
+                         words)
 from pyvs.tmp import tmpdir, tmppath  # noqa: E402,F401
 
 tmp.PREFIX = "vs-itest-"
@@ -212,29 +214,6 @@ class SharedServer:
 
 # ---------------------------------------------------------------- requests
 
-def transcribe(port, audio, filename="audio.wav", ctype="application/octet-stream",
-               path="/v1/audio/transcriptions", fields=None, timeout=180.0):
-    """POST a transcription. audio: bytes or a file path. fields: dict or list
-    of extra form fields (model defaults to whisper-1 unless given)."""
-    if isinstance(audio, str):
-        with open(audio, "rb") as f:
-            audio = f.read()
-    extra = list(fields.items()) if isinstance(fields, dict) else list(fields or [])
-    if not any(k == "model" for k, _ in extra):
-        extra.insert(0, ("model", "whisper-1"))
-    body, ct = encode_multipart([("file", (filename, audio, ctype))] + extra)
-    return request(port, "POST", path, body, {"Content-Type": ct}, timeout)
-
-
-def speak(port, text, voice="alloy", response_format=None, model="tts-1", timeout=180.0,
-          **extra):
-    obj = {"model": model, "input": text, "voice": voice}
-    if response_format is not None:
-        obj["response_format"] = response_format
-    obj.update(extra)
-    return post_json(port, "/v1/audio/speech", obj, timeout)
-
-
 def assert_error_shape(resp, status):
     """resp has HTTP status `status` and the OpenAI error body."""
     assert resp.status == status, "expected HTTP %d, got %d: %r" % (status, resp.status,
@@ -256,29 +235,6 @@ def assert_error_shape(resp, status):
 
 # ---------------------------------------------------------------- text
 
-def words(text):
-    """Lowercase words, punctuation stripped (apostrophes inside words kept)."""
-    text = re.sub(r"[^a-z0-9' ]+", " ", text.lower())
-    return [w.strip("'") for w in text.split() if w.strip("'")]
-
-
-def word_edits(ref, hyp):
-    """(Levenshtein distance over words, number of reference words)."""
-    r, h = words(ref), words(hyp)
-    prev = list(range(len(h) + 1))
-    for i in range(1, len(r) + 1):
-        cur = [i] + [0] * len(h)
-        for j in range(1, len(h) + 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r[i - 1] != h[j - 1]))
-        prev = cur
-    return prev[len(h)], len(r)
-
-
-def wer(ref, hyp):
-    e, n = word_edits(ref, hyp)
-    return e / max(n, 1)
-
-
 def pocketsphinx_continuous(path, timeout=120.0):
     """The engine's own CLI on a 16 kHz mono 16-bit wav (it skips a 44-byte
     header, so feed it only canonical wavs). Returns the joined hypothesis."""
@@ -298,22 +254,6 @@ def canonical_wav(src):
         w.setframerate(16000)
         w.writeframes(pcm)
     return out
-
-
-def load_transcripts():
-    """[(wav_path, reference)] for librivox and cards, from Debian's
-    pocketsphinx-testdata; <s>, </s> and the (id) stripped."""
-    items = []
-    for d, tfile in ((LIBRIVOX, "transcription"), (CARDS, "cards.transcription")):
-        with open(os.path.join(d, tfile)) as f:
-            for line in f:
-                m = re.match(r"\s*(.*?)\s*\(([^)]+)\)\s*$", line)
-                if not m:
-                    continue
-                ref = re.sub(r"</?s>", " ", m.group(1))
-                ref = " ".join(ref.split())
-                items.append((os.path.join(d, m.group(2) + ".wav"), ref))
-    return items
 
 
 class SlowReader:

@@ -5,7 +5,8 @@ Owns: what both tests/integration/harness.py and bench/ need to drive the
 real `voicestack serve` from outside: starting and stopping it with settings
 (procs.py: /proc readers; server.py: the Server), talking HTTP and raw
 sockets to it (http.py), making and probing audio with the ffmpeg CLI
-(media.py) and one scratch directory per run (tmp.py).
+(media.py), speech requests and word error rates (speech.py) and one scratch
+directory per run (tmp.py).
 
 Why here: bench/ and tests/ are both entry points run as scripts, and
 neither should import the other; tools/ already holds the tooling that is
