@@ -64,7 +64,7 @@ ASR_HELD_OUT = None
 # serves them all from one server chosen by the request's `model` (then every
 # entry is {}, or absent, and one server starts; check then that
 # SERVER_ENV's one TTS slot still leaves each TTS model a slot)
-MODEL_ENV = {"pocketsphinx": {}, "espeak-ng": {}, "flite": {"TTS_ENGINE": "flite"}}
+MODEL_ENV = {}  # the catalogue serves every model from one server
 # one TTS slot: syntheses are timed one at a time, and one worker ends up
 # holding every voice (its RSS "after every voice"); two ASR slots for the
 # transcription phase
