@@ -87,6 +87,7 @@
 #include "engine/engine.h"
 #include "engine/models.h"
 #include "api/openai.h"
+#include "http/auth.h"
 #include "worker/pool.h"
 
 enum vs_watch { VS_WATCH_NONE = 0, VS_WATCH_HEADER, VS_WATCH_BODY };
@@ -135,6 +136,7 @@ struct vs_service {
 	bool degrade; /* *_DEGRADE_UNDER_LOAD */
 	struct vs_slots slots;
 	struct vs_guard *guard; /* shared by both services */
+	struct vs_auth *auth;   /* API keys and CORS, shared by both services (auth.c) */
 	struct MHD_Daemon *daemon;
 	int port;
 	double idle_timeout_minutes;
@@ -197,6 +199,13 @@ struct vs_req {
 	int mslot;
 	struct vs_waiter mwaiter;
 	bool no_degrade; /* X-Voicestack-Degrade: never */
+	/* auth.c: the key r presented (its name and lane; a reference dropped
+	 * by the completion callback), NULL when keys are off or the route is
+	 * open; the Origin echoed on every answer (NULL: no CORS headers); a
+	 * CORS preflight answered 204 */
+	const struct vs_api_key *key;
+	const char *cors_origin;
+	bool preflight;
 	uint64_t queue_wait_ms;
 	bool suspended;
 
@@ -249,6 +258,8 @@ int vs_http_start(struct vs_service *svc);
  * P_REPLY: framing 400, 404/405, 415, a simple GET, a refusal), or queues
  * the request (P_QUEUED); true when the request may read its body now. */
 bool vs_route_new_request(struct vs_req *r, const char *url, const char *method);
+/* the methods a route answers ("POST" or "GET, HEAD"): Allow, CORS */
+const char *vs_route_methods(enum vs_route rt);
 
 /* reply.c: the reply, suspension and the slot */
 void vs_req_set_error(struct vs_req *r, int status, const char *param, const char *code,

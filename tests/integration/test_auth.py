@@ -44,8 +44,9 @@ PROTECTED = [("asr", "POST", TRANSCRIBE), ("asr", "POST", "/v1/audio/translation
              ("asr", "GET", "/no/such/route")]
 
 
-def _keys_file(lines, name="keys"):
-    path = h.tmppath(name)
+def _keys_file(lines, name="keys", path=None):
+    """Writes a key file (a new one, or over `path`); returns its path."""
+    path = path or h.tmppath(name)
     with open(path, "w") as f:
         f.write("".join(l + "\n" for l in lines))
     return path
@@ -258,7 +259,7 @@ def test_sighup_reloads_the_keys_file_and_a_broken_file_keeps_the_old_keys():
         assert _status_with(s, KEY_A) == 200 and _status_with(s, KEY_B) == 401
         # add a key
         n = _count(s, "api_keys_reloaded")
-        _keys_file([KEY_A + " alice high", KEY_B + " bob low"], "reload-keys")
+        _keys_file([KEY_A + " alice high", KEY_B + " bob low"], path=path)
         os.kill(s.pid, signal.SIGHUP)
         line = _reloaded(s, n, "api_keys_reloaded")
         assert "keys=2" in line, line
@@ -277,7 +278,7 @@ def test_sighup_reloads_the_keys_file_and_a_broken_file_keeps_the_old_keys():
             if broken is None:
                 os.unlink(path)
             else:
-                _keys_file(broken, "reload-keys")
+                _keys_file(broken, path=path)
             os.kill(s.pid, signal.SIGHUP)
             line = _reloaded(s, n, "api_keys_reload_failed")
             assert KEY_A not in line and KEY_B not in line, "a key in the log: %s" % line
