@@ -3,13 +3,12 @@
  * DESIGN
  * See keys.h for the file format and why only digests are kept. The parser
  * works on a buffer (so the fuzz driver and the unit tests feed it text);
- * vs_keys_init/reload read the file with one bounded read. The set in force
+ * vs_keys_init/reload read the file whole (common/file.h), bounded. The set in force
  * is swapped under k->mu, which guards only the pointer: hashing and
  * comparing run outside it, so a check costs one lock/unlock and an atomic
  * increment, and a reload never waits for requests.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <nettle/memops.h>
 #include <nettle/sha2.h>
 #include <stdio.h>
@@ -17,9 +16,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "admit/keys.h"
+#include "common/file.h"
+#include "common/text.h"
 
 _Static_assert(SHA256_DIGEST_SIZE == VS_API_KEY_DIGEST, "digest size");
 
@@ -67,17 +67,6 @@ static bool key_ok(const char *s, size_t n)
 	return true;
 }
 
-static bool name_ok(const char *s, size_t n)
-{
-	if (n == 0 || n > VS_API_KEY_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
-			return false;
-	return true;
-}
-
 static bool blank(char c)
 {
 	return c == ' ' || c == '\t';
@@ -119,7 +108,7 @@ static const char *parse_line(const char *p, size_t n, struct vs_api_key *k, boo
 		return "a key needs a name: KEY NAME [LANE]";
 	if (!key_ok(tok[0], len[0]))
 		return "the key must be 1 to 256 printable ASCII characters without blanks";
-	if (!name_ok(tok[1], len[1]))
+	if (!vs_label_ok(tok[1], len[1], VS_API_KEY_NAME_MAX))
 		return "the name must be 1 to 64 of A-Z a-z 0-9 . _ -";
 	k->lane = VS_LANE_NORMAL;
 	if (ntok == 3 && !vs_lane_parse(tok[2], len[2], &k->lane))
@@ -264,62 +253,12 @@ void vs_keyset_put(struct vs_keyset *set)
 
 /* ---- the keys in force ---- */
 
-static int read_file(const char *path, char **text, size_t *len, bool *others_can_read, char *err,
-                     size_t errlen)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int r = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(-r));
-		return r;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > VS_API_KEYS_FILE_MAX) {
-		r = -EINVAL;
-		snprintf(err, errlen, "%s: not a regular file of at most %d bytes", path,
-		         VS_API_KEYS_FILE_MAX);
-		goto out;
-	}
-	*others_can_read = (st.st_mode & S_IROTH) != 0;
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		r = -ENOMEM;
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			snprintf(err, errlen, "%s: %s", path, strerror(-r));
-			goto out;
-		}
-		if (n == 0) /* shrank while reading: parse what is there */
-			break;
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*text = buf;
-	*len = got;
-	buf = NULL;
-out:
-	free(buf);
-	close(fd);
-	return r;
-}
-
 static int load_file(struct vs_keys *k, struct vs_keyset **set, char *err, size_t errlen)
 {
-	char *text = NULL, why[256];
-	size_t len = 0;
-	bool others = false;
-	int r = read_file(k->path, &text, &len, &others, err, errlen);
+	char *text, why[256];
+	size_t len;
+	struct stat st;
+	int r = vs_file_read(k->path, VS_API_KEYS_FILE_MAX, &text, &len, &st, err, errlen);
 
 	if (r < 0)
 		return r;
@@ -331,7 +270,7 @@ static int load_file(struct vs_keys *k, struct vs_keyset **set, char *err, size_
 		snprintf(err, errlen, "%s %s", k->path, why);
 		return r;
 	}
-	k->others_can_read = others;
+	k->others_can_read = (st.st_mode & S_IROTH) != 0;
 	return 0;
 }
 

@@ -22,19 +22,13 @@
 #include <sys/random.h>
 
 #include "common/log.h"
+#include "common/text.h"
 #include "http/http.h"
 #include "obs/stats.h"
 
 static bool id_ok(const char *s)
 {
-	size_t n = s ? strlen(s) : 0;
-	if (n == 0 || n > VS_REQUEST_ID_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
-			return false;
-	return true;
+	return s && vs_label_ok(s, strlen(s), VS_REQUEST_ID_MAX);
 }
 
 static void new_id(char *out)

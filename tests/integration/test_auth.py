@@ -290,19 +290,24 @@ def test_sighup_reloads_the_keys_file_and_a_broken_file_keeps_the_old_keys():
         s.stop()
 
 
+def _start_fails(env, what):
+    """Starts a server that must refuse to start; returns its stderr."""
+    s = h.Server(env=dict(TEST_ENGINES, **env), name="auth-bad-start")
+    try:
+        s.start()
+        raise AssertionError("the server started with %s" % what)
+    except h.server.Failed:
+        pass
+    finally:
+        s.stop()
+    return s.log()
+
+
 def test_a_bad_keys_file_stops_start_up_without_printing_the_key():
     for lines, why in (([KEY_A + " alice urgent"], "lane"), ([KEY_A], "name"),
                        ([KEY_A + " alice high", KEY_A + " bob low"], "duplicate")):
         path = _keys_file(lines, "bad-keys")
-        s = h.Server(env=dict(TEST_ENGINES, API_KEYS_FILE=path), name="auth-bad-" + why)
-        try:
-            s.start()
-            raise AssertionError("the server started with a bad keys file (%s)" % why)
-        except h.server.Failed:
-            pass
-        finally:
-            s.stop()
-        log = s.log()
+        log = _start_fails({"API_KEYS_FILE": path}, "a bad keys file (%s)" % why)
         assert "API_KEYS_FILE" in log and "line" in log, "no error naming the file: %s" % log
         assert KEY_A not in log, "the key is in the start-up error: %s" % log
 
@@ -432,17 +437,22 @@ def test_cors_wildcard_and_off():
         s.stop()
 
 
-def test_cors_setting_is_checked_at_start_up():
+def test_cors_and_key_settings_are_checked_at_start_up():
     for bad in ("https://app.example/path", "app.example", "*, https://a.example"):
-        s = h.Server(env=dict(TEST_ENGINES, ALLOW_ORIGINS=bad), name="auth-cors-bad")
-        try:
-            s.start()
-            raise AssertionError("the server started with ALLOW_ORIGINS=%r" % bad)
-        except h.server.Failed:
-            pass
-        finally:
-            s.stop()
-        assert "ALLOW_ORIGINS" in s.log(), s.log()
+        log = _start_fails({"ALLOW_ORIGINS": bad}, "ALLOW_ORIGINS=%r" % bad)
+        assert "ALLOW_ORIGINS" in log, log
+    # API_KEY with a blank, and both ways of giving keys at once: refused,
+    # and the key is not printed
+    log = _start_fails({"API_KEY": "two words" + KEY_A}, "a key with a blank")
+    assert "API_KEY" in log and KEY_A not in log, log
+    path = _keys_file([KEY_B + " bob"], "keys-and-key")
+    log = _start_fails({"API_KEYS_FILE": path, "API_KEY": KEY_A}, "API_KEYS_FILE and API_KEY")
+    assert "API_KEY" in log and KEY_A not in log, log
+    # `voicestack config` shows that a key is set, not the key
+    p = subprocess.run([h.BIN, "config"], env=h.server.clean_env({"API_KEY": KEY_A}),
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and "API_KEY=(set)  (environment)" in p.stdout, p.stdout
+    assert KEY_A not in p.stdout + p.stderr
 
 
 # ---------------------------------------------------------------- load tester
