@@ -188,10 +188,11 @@ static bool write_reply(struct vs_req *r)
 	                 r->status, MHD_get_reason_phrase_for((unsigned)r->status), strlen(body),
 	                 r->request_id);
 	/* CORS: a browser script reads this refusal too (a few short lines: they fit) */
-	for (int i = 0, k = vs_auth_headers(r, hs); i < k; i++)
+	for (int i = 0, k = vs_auth_headers(r, hs); i < k && n < (int)sizeof(head); i++)
 		n += snprintf(head + n, sizeof(head) - (size_t)n, "%s: %s\r\n", hs[i].name,
 		              hs[i].value);
-	n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
+	if (n < (int)sizeof(head))
+		n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
 	if (n >= (int)sizeof(head))
 		return false; /* cannot happen: an origin is under VS_STR_MAX bytes */
 	r->resp_bytes = strlen(body);
