@@ -4,7 +4,8 @@
  * DESIGN
  * `serve` loads the settings once (config/), starts one HTTP daemon per
  * service (http/) with its slots (admit/) and worker pool (worker/), then
- * waits for SIGINT/SIGTERM, then shuts down in order (shutdown_services())
+ * waits for SIGINT/SIGTERM (SIGHUP re-reads API_KEYS_FILE and goes on
+ * waiting), then shuts down in order (shutdown_services())
  * and returns from main, so LeakSanitizer can check a sanitizer build.
  * This binary links no engine and no FFmpeg (docs/ARCHITECTURE.md): the
  * engines run in `voicestack-worker`, found beside this executable, which
@@ -331,6 +332,7 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 {
 	static struct vs_service svcs[2];
 	static struct vs_guard guard;
+	static struct vs_auth auth; /* API keys and CORS, shared by both services */
 	const char *which = "all";
 	char exe[PATH_MAX];
 	struct vs_service *active[2];
@@ -372,6 +374,10 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 		return 2;
 	}
 
+	if (vs_auth_init(&auth, c) < 0) { /* logged */
+		vs_auth_destroy(&auth);
+		return 2;
+	}
 	vs_guard_init(&guard, c->memory_threshold_percent, c->swap_threshold_percent, 250000);
 	guard.pressure_refuse_pct = c->memory_pressure_refuse_percent;
 	/* test seam, like VS_TEST_ENGINE_SLEEP_MS: the guard reads
@@ -382,6 +388,7 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	/* block before any thread starts so only sigwait() below sees them */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
@@ -391,6 +398,7 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 			continue;
 		if (setup_service(&svcs[i], c, &guard, &models, kind, exe, wargs[i]) < 0)
 			return 1;
+		svcs[i].auth = &auth;
 		active[n_active++] = &svcs[i];
 	}
 	vs_http_observe(active, n_active);
@@ -402,10 +410,12 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 	vs_info("event=ready version=%s env=%s services=%s", VS_VERSION, c->env, which);
 
 	int sig = 0;
-	sigwait(&set, &sig);
+	while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+		vs_auth_reload(&auth);
 	vs_info("event=shutdown signal=%d grace_s=%g", sig, c->shutdown_grace_seconds);
 	shutdown_services(active, n_active, c->shutdown_grace_seconds);
 	vs_guard_destroy(&guard);
+	vs_auth_destroy(&auth);
 	vs_info("event=shutdown_complete");
 	return 0;
 }

@@ -39,6 +39,8 @@
 
 static bool check_host(const char *v, char *allowed, size_t len);
 static bool check_grammar_dir(const char *v, char *allowed, size_t len);
+static bool check_api_key(const char *v, char *allowed, size_t len);
+static bool check_origins(const char *v, char *allowed, size_t len);
 
 #define F(field) offsetof(struct vs_config, field)
 #define INT(n, fld, lo, hi, d, u) n, T_INT, F(fld), lo, hi, NULL, NULL, d, u
@@ -48,6 +50,7 @@ static bool check_grammar_dir(const char *v, char *allowed, size_t len);
 #define BOOL(n, fld, d) n, T_BOOL, F(fld), 0, 0, NULL, NULL, d, ""
 #define STR(n, fld, chk, d) n, T_STRING, F(fld), 0, 0, NULL, chk, d, ""
 #define ENUM(n, fld, choices, d) n, T_ENUM, F(fld), 0, 0, choices, NULL, d, ""
+#define SECRET(n, fld, chk, d) n, T_SECRET, F(fld), 0, 0, NULL, chk, d, ""
 
 /* Order is the order of --help, `voicestack config` and docs/CONFIG.md. */
 const struct vs_setting vs_settings[] = {
@@ -65,6 +68,28 @@ const struct vs_setting vs_settings[] = {
          "TCP port of the TTS service (POST /v1/audio/speech); 0 picks a free port."},
         {ENUM("LOG_LEVEL", log_level, "debug|info|warning|error", "info"),
          "Least severe log level written to stderr."},
+
+        /* access: API keys and CORS */
+        {STR("API_KEYS_FILE", api_keys_file, NULL, ""),
+         "File of API keys, one per line: `KEY NAME [LANE]` (LANE high, normal or low; `#` "
+         "comments; see docs/API.md). Set, every route but /health and /health/ready needs "
+         "`Authorization: Bearer KEY` or `X-API-Key: KEY` (401 otherwise); the key's NAME shows "
+         "in the access log and /metrics, the key never. Re-read on SIGHUP: a file that does not "
+         "parse keeps the keys in force. Empty = no keys (the loopback default expects a proxy "
+         "in front)."},
+        {SECRET("API_KEY", api_key, check_api_key, ""),
+         "One API key (named `default`, lane normal) instead of a file; not with API_KEYS_FILE. "
+         "Never printed (`voicestack config` shows `(set)`); give it in the environment or the "
+         ".env file rather than as a flag, which other users can see in `ps`."},
+        {BOOL("AUTH_PROTECT_STATUS", auth_protect_status, "true"),
+         "With API keys: /metrics and /health/detailed need a key too, since they show the "
+         "models, the load and the memory of the machine. false leaves them open to a scraper "
+         "or dashboard that cannot send one. /health and /health/ready are always open."},
+        {STR("ALLOW_ORIGINS", allow_origins, check_origins, ""),
+         "CORS: the browser origins allowed to call the API, comma-separated (e.g. "
+         "`https://app.example, http://localhost:3000`), or `*` for any. Their preflight "
+         "(OPTIONS) gets 204 without a key and without admission; every answer to them carries "
+         "Access-Control-Allow-Origin. Empty = no CORS headers."},
 
         /* resource guard */
         {INT("MEMORY_THRESHOLD_PERCENT", memory_threshold_percent, 1, 100, "90", "%"),
@@ -254,6 +279,59 @@ static bool check_grammar_dir(const char *v, char *allowed, size_t len)
 	return v && (v[0] == '\0' || v[0] == '/');
 }
 
+/* Printable ASCII without blanks: it travels in an HTTP header, and the key
+ * file's keys follow the same rule (admit/keys.h). */
+static bool check_api_key(const char *v, char *allowed, size_t len)
+{
+	snprintf(allowed, len, "empty, or 1 to %d printable ASCII characters without blanks",
+	         VS_STR_MAX - 1);
+	if (!v)
+		return false;
+	for (const char *p = v; *p; p++)
+		if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+			return false;
+	return true;
+}
+
+/* one origin: http(s)://host[:port], no path (what a browser sends in Origin) */
+static bool origin_ok(const char *o, size_t n)
+{
+	size_t skip = n >= 7 && strncasecmp(o, "http://", 7) == 0    ? 7
+	              : n >= 8 && strncasecmp(o, "https://", 8) == 0 ? 8
+	                                                             : 0;
+	if (skip == 0 || skip == n)
+		return false;
+	for (size_t i = skip; i < n; i++)
+		if (!isalnum((unsigned char)o[i]) && !strchr(".-:[]", o[i]))
+			return false;
+	return true;
+}
+
+/* empty, `*`, or a comma-separated list of origins */
+static bool check_origins(const char *v, char *allowed, size_t len)
+{
+	snprintf(allowed, len,
+	         "empty, `*`, or origins (http://host[:port] or https://host[:port], no path) "
+	         "separated by commas");
+	if (!v)
+		return false;
+	if (strcmp(v, "*") == 0 || v[0] == '\0')
+		return true;
+	for (const char *p = v; *p;) {
+		p += strspn(p, " ");
+		size_t n = strcspn(p, ", ");
+		if (!origin_ok(p, n))
+			return false;
+		p += n;
+		p += strspn(p, " ");
+		if (*p == ',' && *++p == '\0')
+			return false; /* a trailing comma */
+		if (*p && p[-1] != ',')
+			return false; /* blanks inside an entry */
+	}
+	return true;
+}
+
 /* ---- parsing one value ---- */
 
 /* The caller's check for s, NULL if none. */
@@ -297,6 +375,7 @@ void vs_setting_describe(const struct vs_setting *s, const struct vs_config_chec
 		break;
 	}
 	case T_STRING:
+	case T_SECRET:
 		if (x && x->check)
 			x->check(NULL, buf, len);
 		else if (s->check)
@@ -397,6 +476,7 @@ static bool parse_value(const struct vs_setting *s, const char *v, struct vs_con
 	case T_BOOL: return parse_bool(v, field);
 	case T_ENUM: return match_choice(s->choices, v, field, VS_STR_MAX);
 	case T_STRING:
+	case T_SECRET:
 		if (strlen(v) >= VS_STR_MAX || has_control_chars(v) ||
 		    (x && x->check ? !x->check(v, allowed, sizeof(allowed))
 		                   : s->check && !s->check(v, allowed, sizeof(allowed))))
@@ -434,7 +514,10 @@ static int set_value(struct vs_config *c, const struct vs_setting *s, const char
 	char shown[80], allowed[256];
 
 	if (!parse_value(s, v, c, checks)) {
-		show_value(v, shown, sizeof(shown));
+		if (s->type == T_SECRET)
+			snprintf(shown, sizeof(shown), "(hidden)");
+		else
+			show_value(v, shown, sizeof(shown));
 		vs_setting_describe(s, checks, allowed, sizeof(allowed));
 		snprintf(err, errlen, "%s=%s (from %s): must be %s", s->name, shown, where,
 		         allowed);
@@ -601,6 +684,14 @@ static int load_flags(struct vs_config *c, const struct vs_config_check *checks,
 /* Checks that involve more than one setting. */
 static int check_together(const struct vs_config *c, char *err, size_t errlen)
 {
+	if (c->api_keys_file[0] && c->api_key[0]) {
+		snprintf(err, errlen,
+		         "API_KEYS_FILE (from %s) and API_KEY (from %s): set one of them (put the "
+		         "single key in the file, as `KEY default normal`)",
+		         vs_config_source_name(vs_config_source_of(c, "API_KEYS_FILE")),
+		         vs_config_source_name(vs_config_source_of(c, "API_KEY")));
+		return -EINVAL;
+	}
 	if (c->asr_port == c->tts_port && c->asr_port != 0) {
 		snprintf(err, errlen,
 		         "ASR_PORT=%d (from %s) and TTS_PORT=%d (from %s): must differ",
@@ -683,6 +774,11 @@ void vs_config_warnings(const struct vs_config *c, void (*fn)(const char *msg, v
 		         VS_ASR_CONSERVATIVE_RTF, c->request_timeout_seconds);
 		fn(msg, opaque);
 	}
+	if (!c->api_keys_file[0] && !c->api_key[0] &&
+	    vs_config_source_of(c, "AUTH_PROTECT_STATUS") != VS_SRC_DEFAULT)
+		fn("AUTH_PROTECT_STATUS has no effect without API_KEYS_FILE or API_KEY (every "
+		   "route is open)",
+		   opaque);
 	static const char *const svc[] = {"ASR", "TTS"};
 	const int queue[] = {c->asr_max_queue, c->tts_max_queue};
 	for (size_t i = 0; i < 2; i++) {

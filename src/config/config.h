@@ -33,7 +33,7 @@
 
 #define VS_STR_MAX 256
 /* room in struct vs_config for the per-setting source (config.c asserts it) */
-#define VS_CONFIG_MAX_SETTINGS 48
+#define VS_CONFIG_MAX_SETTINGS 64
 
 enum vs_config_source { VS_SRC_DEFAULT = 0, VS_SRC_DOTENV, VS_SRC_ENV, VS_SRC_FLAG };
 
@@ -56,6 +56,12 @@ struct vs_config {
 	char host[VS_STR_MAX]; /* HOST: numeric IPv4/IPv6 address to bind */
 	int asr_port, tts_port;
 	char log_level[VS_STR_MAX]; /* debug|info|warning|error, always lower case */
+
+	/* access: API keys and CORS (src/admit/keys.c, src/http/auth.c) */
+	char api_keys_file[VS_STR_MAX]; /* "" = none */
+	char api_key[VS_STR_MAX];       /* a secret: never printed */
+	bool auth_protect_status;       /* /metrics, /health/detailed need a key */
+	char allow_origins[VS_STR_MAX]; /* "" = no CORS headers */
 
 	/* resource guard */
 	int memory_threshold_percent; /* 1..100 */

@@ -31,12 +31,13 @@ static void format_value(const struct vs_config *c, const struct vs_setting *s, 
 	case T_BOOL: snprintf(buf, len, "%s", *(const bool *)field ? "true" : "false"); break;
 	case T_ENUM:
 	case T_STRING: snprintf(buf, len, "%s", (const char *)field); break;
+	case T_SECRET: snprintf(buf, len, "%s", *(const char *)field ? "(set)" : ""); break;
 	}
 }
 
 static const char *metavar(const struct vs_setting *s)
 {
-	static const char *const names[] = {"N", "N", "BOOL", "TEXT", "WORD"};
+	static const char *const names[] = {"N", "N", "BOOL", "TEXT", "WORD", "TEXT"};
 	return names[s->type];
 }
 

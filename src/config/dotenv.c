@@ -10,12 +10,11 @@
 #include "dotenv.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "common/file.h"
 
 static int is_blank(char ch)
 {
@@ -171,54 +170,13 @@ int vs_dotenv_parse(const char *buf, size_t len, vs_dotenv_fn fn, void *opaque, 
 
 int vs_dotenv_read(const char *path, vs_dotenv_fn fn, void *opaque, char *err, size_t errlen)
 {
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int fd, r;
+	char *buf;
+	size_t len;
+	int r = vs_file_read(path, VS_DOTENV_MAX_BYTES, &buf, &len, NULL, err, errlen);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(-r));
+	if (r < 0)
 		return r;
-	}
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(-r));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = -EINVAL;
-		snprintf(err, errlen, "%s: not a regular file", path);
-		goto out;
-	}
-	if (st.st_size > VS_DOTENV_MAX_BYTES) {
-		r = -EFBIG;
-		snprintf(err, errlen, "%s: larger than %d bytes", path, VS_DOTENV_MAX_BYTES);
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		r = -ENOMEM;
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			snprintf(err, errlen, "%s: %s", path, strerror(-r));
-			goto out;
-		}
-		if (n == 0) /* file shrank while reading: parse what is there */
-			break;
-		got += (size_t)n;
-	}
-	r = parse_buf(path, buf, got, fn, opaque, err, errlen);
-out:
+	r = parse_buf(path, buf, len, fn, opaque, err, errlen);
 	free(buf);
-	close(fd);
 	return r;
 }

@@ -13,7 +13,8 @@
 
 #include "config/config.h"
 
-enum vs_setting_type { T_INT, T_DOUBLE, T_BOOL, T_STRING, T_ENUM };
+/* T_SECRET: a T_STRING that is never printed (`voicestack config`, errors) */
+enum vs_setting_type { T_INT, T_DOUBLE, T_BOOL, T_STRING, T_ENUM, T_SECRET };
 
 /* Validator of a T_STRING setting: always writes what it accepts into
  * `allowed` (completing "must be ..."); with v == NULL it only does that (for
@@ -26,7 +27,8 @@ struct vs_setting {
 	size_t off;          /* of the field in struct vs_config */
 	double min, max;     /* T_INT, T_DOUBLE */
 	const char *choices; /* T_ENUM: "a|b|c", matched case-insensitively */
-	vs_check_fn check;   /* T_STRING: optional; a caller's vs_config_check replaces it */
+	vs_check_fn check;   /* T_STRING, T_SECRET: optional; a caller's vs_config_check
+	                        replaces it */
 	const char *def;     /* default, as text; a caller's vs_config_check may replace it */
 	const char *unit;    /* "" if none */
 	const char *help;

@@ -12,7 +12,8 @@
  *
  * The same two moments feed the metrics: the access line and the request's
  * record for obs/stats.h are written together, so the log and /metrics
- * always count the same requests.
+ * always count the same requests. With API keys, both carry the key's name
+ * (key=NAME), never the key.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -21,19 +22,13 @@
 #include <sys/random.h>
 
 #include "common/log.h"
+#include "common/text.h"
 #include "http/http.h"
 #include "obs/stats.h"
 
 static bool id_ok(const char *s)
 {
-	size_t n = s ? strlen(s) : 0;
-	if (n == 0 || n > VS_REQUEST_ID_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
-			return false;
-	return true;
+	return s && vs_label_ok(s, strlen(s), VS_REQUEST_ID_MAX);
 }
 
 static void new_id(char *out)
@@ -114,13 +109,15 @@ void vs_access_end(struct vs_req *r, int status)
 	                                ? (double)r->queue_wait_ms / 1000.0
 	                                : -1.0,
 	        .reject_reason = r->reject_reason,
+	        .key = r->key ? r->key->name : NULL,
 	};
 	vs_stats_request_done(&rec);
 	vs_info("event=access service=%s method=%s route=%s status=%d bytes=%llu "
-	        "duration_ms=%llu queue_ms=%llu model=%s served_by=%s client=%s request_id=%s",
+	        "duration_ms=%llu queue_ms=%llu model=%s served_by=%s key=%s client=%s "
+	        "request_id=%s",
 	        r->svc->name, r->method[0] ? r->method : "-",
 	        r->route_label ? r->route_label : "other", status,
 	        (unsigned long long)r->resp_bytes, (unsigned long long)elapsed_ms,
 	        (unsigned long long)r->queue_wait_ms, r->model[0] ? r->model : "-",
-	        m ? m->spec->id : "-", r->client, r->request_id);
+	        m ? m->spec->id : "-", r->key ? r->key->name : "-", r->client, r->request_id);
 }

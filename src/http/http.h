@@ -42,8 +42,9 @@
  *           then a lingering close (watcher.c)
  *
  * In words: admission happens on the first call, before any body byte is
- * read: framing (400), route (404/405), content type (415), resource guard
- * (503), declared size (413), slots (429 or queue). A speech request
+ * read: framing (400), a CORS preflight (204) or the API key (401; auth.c),
+ * route (404/405), content type (415), resource guard (503), declared size
+ * (413), slots (429 or queue). A speech request
  * (POST /v1/audio/speech) goes NEW -> BODY without a slot and asks for one
  * (QUEUED, 429) only once its JSON is read and parsed; granted, it goes
  * straight to WORKING. A transcription holds its slot from the head on and
@@ -88,6 +89,7 @@
 #include "engine/engine.h"
 #include "engine/models.h"
 #include "api/openai.h"
+#include "http/auth.h"
 #include "worker/pool.h"
 
 enum vs_watch { VS_WATCH_NONE = 0, VS_WATCH_HEADER, VS_WATCH_BODY };
@@ -139,6 +141,7 @@ struct vs_service {
 	struct vs_auto_slots auto_slots;
 	struct vs_pressure_ctl pressure; /* MEMORY_PRESSURE_SHRINK_PERCENT (reactor tick) */
 	struct vs_guard *guard; /* shared by both services */
+	struct vs_auth *auth;   /* API keys and CORS, shared by both services (auth.c) */
 	struct MHD_Daemon *daemon;
 	int port;
 	double idle_timeout_minutes;
@@ -201,6 +204,13 @@ struct vs_req {
 	int mslot;
 	struct vs_waiter mwaiter;
 	bool no_degrade; /* X-Voicestack-Degrade: never */
+	/* auth.c: the key r presented (its name and lane; a reference dropped
+	 * by the completion callback), NULL when keys are off or the route is
+	 * open; the Origin echoed on every answer (NULL: no CORS headers); a
+	 * CORS preflight answered 204 */
+	const struct vs_api_key *key;
+	const char *cors_origin;
+	bool preflight;
 	uint64_t queue_wait_ms;
 	bool suspended;
 
@@ -253,6 +263,8 @@ int vs_http_start(struct vs_service *svc);
  * P_REPLY: framing 400, 404/405, 415, a simple GET, a refusal), or queues
  * the request (P_QUEUED); true when the request may read its body now. */
 bool vs_route_new_request(struct vs_req *r, const char *url, const char *method);
+/* the methods a route answers ("POST" or "GET, HEAD"): Allow, CORS */
+const char *vs_route_methods(enum vs_route rt);
 
 /* reply.c: the reply, suspension and the slot */
 void vs_req_set_error(struct vs_req *r, int status, const char *param, const char *code,

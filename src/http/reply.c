@@ -124,9 +124,12 @@ const char *vs_req_cancel(struct vs_req *r)
 void vs_req_add_headers(struct vs_req *r, struct MHD_Response *resp)
 {
 	struct vs_model_rt *m = r->m ? r->m : r->asked;
+	struct vs_hdr hs[VS_AUTH_HDRS_MAX];
 	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
 	if (m)
 		MHD_add_response_header(resp, "X-Voicestack-Model", m->spec->id);
+	for (int i = 0, n = vs_auth_headers(r, hs); i < n; i++)
+		MHD_add_response_header(resp, hs[i].name, hs[i].value);
 }
 
 enum MHD_Result vs_req_queue_reply(struct vs_req *r)
@@ -154,11 +157,7 @@ enum MHD_Result vs_req_queue_reply(struct vs_req *r)
 		vs_watcher_linger(r->svc, r->conn);
 	}
 	if (r->status == MHD_HTTP_METHOD_NOT_ALLOWED)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-		                        (r->route == R_TRANSCRIBE || r->route == R_TRANSLATE ||
-		                         r->route == R_SPEECH)
-		                                ? "POST"
-		                                : "GET, HEAD");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, vs_route_methods(r->route));
 	enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
 	r->phase = P_SENT;
@@ -178,15 +177,24 @@ static bool write_reply(struct vs_req *r)
 	const union MHD_ConnectionInfo *ci =
 	        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	const char *body = r->body ? r->body : "";
-	char head[256];
+	char head[1024];
+	struct vs_hdr hs[VS_AUTH_HDRS_MAX];
 	vs_req_release_slot(r);
 	if (!ci)
 		return false;
 	int n = snprintf(head, sizeof(head),
 	                 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-	                 "Content-Length: %zu\r\nX-Request-Id: %s\r\nConnection: close\r\n\r\n",
+	                 "Content-Length: %zu\r\nX-Request-Id: %s\r\nConnection: close\r\n",
 	                 r->status, MHD_get_reason_phrase_for((unsigned)r->status), strlen(body),
 	                 r->request_id);
+	/* CORS: a browser script reads this refusal too (a few short lines: they fit) */
+	for (int i = 0, k = vs_auth_headers(r, hs); i < k && n < (int)sizeof(head); i++)
+		n += snprintf(head + n, sizeof(head) - (size_t)n, "%s: %s\r\n", hs[i].name,
+		              hs[i].value);
+	if (n < (int)sizeof(head))
+		n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
+	if (n >= (int)sizeof(head))
+		return false; /* cannot happen: an origin is under VS_STR_MAX bytes */
 	r->resp_bytes = strlen(body);
 	struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, strlen(body)}};
 	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};

@@ -4,7 +4,8 @@
  * DESIGN
  * Everything here is decided from the request head alone, before a body
  * byte is read, in the order of docs/ARCHITECTURE.md "Admission order":
- * framing (400), route (404/405), content type (415), then either the
+ * framing (400), a CORS preflight (204) or the API key (401; auth.c), route
+ * (404/405), content type (415), then either the
  * answer of a simple GET (health, models, metrics, the 400 of translations)
  * or admission (admission.c: guard 503, declared size 413, slot 429/queue).
  * Routes come from one fixed table; their path is the route label of logs
@@ -50,32 +51,51 @@ static bool method_is(const char *method, const char *want)
 	return strcmp(method, want) == 0;
 }
 
-/* Returns true when the route exists and the method fits; otherwise sets the
- * 404/405 reply. */
-static bool route_request(struct vs_req *r, const char *url, const char *method)
+/* Sets r->route and r->route_label of a path this service serves (else the
+ * label "other"); returns its index in routes[], or -1. */
+static int find_route(struct vs_req *r, const char *url)
 {
 	size_t len = strlen(url);
 	while (len > 1 && url[len - 1] == '/')
 		len--; /* "/health/" is "/health" */
+	r->route_label = "other";
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (strlen(routes[i].path) != len || strncmp(routes[i].path, url, len) != 0)
 			continue;
 		if (!(routes[i].kinds & (1 << r->svc->kind)))
-			break;
+			return -1;
 		r->route = routes[i].route;
 		r->route_label = routes[i].path;
-		if (!method_is(method, routes[i].method)) {
-			vs_req_set_error(r, 405, NULL, "method_not_allowed",
-			                 "Method %s is not allowed on %s; use %s", method,
-			                 routes[i].path, routes[i].method);
-			return false;
-		}
-		return true;
+		return (int)i;
 	}
-	r->route_label = "other";
-	vs_req_set_error(r, 404, NULL, "not_found", "No route %s %.200s on the %s service", method,
-	                 url, r->svc->name);
-	return false;
+	return -1;
+}
+
+const char *vs_route_methods(enum vs_route rt)
+{
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (routes[i].route == rt)
+			return strcmp(routes[i].method, "GET") == 0 ? "GET, HEAD"
+			                                            : routes[i].method;
+	return "GET, HEAD";
+}
+
+/* The 404 of an unknown path (i < 0), or the 405 of a method route i does
+ * not take; true when neither. */
+static bool route_ok(struct vs_req *r, int i, const char *url, const char *method)
+{
+	if (i < 0) {
+		vs_req_set_error(r, 404, NULL, "not_found", "No route %s %.200s on the %s service",
+		                 method, url, r->svc->name);
+		return false;
+	}
+	if (!method_is(method, routes[i].method)) {
+		vs_req_set_error(r, 405, NULL, "method_not_allowed",
+		                 "Method %s is not allowed on %s; use %s", method, routes[i].path,
+		                 routes[i].method);
+		return false;
+	}
+	return true;
 }
 
 static bool needs_slot(enum vs_route rt)
@@ -181,7 +201,13 @@ bool vs_route_new_request(struct vs_req *r, const char *url, const char *method)
 	r->close_after = r->large_body;
 	r->phase = P_REPLY;
 
-	if (!framing_ok(r, te, cl) || !route_request(r, url, method))
+	vs_cors_begin(r);
+	if (!framing_ok(r, te, cl))
+		return false;
+	int route = find_route(r, url);
+	/* a preflight carries no key; the key is checked before 404/405 (auth.c) */
+	if ((route >= 0 && vs_cors_preflight(r, method)) || !vs_auth_request(r) ||
+	    !route_ok(r, route, url, method))
 		return false;
 	if (r->route == R_TRANSCRIBE || r->route == R_SPEECH) {
 		const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,

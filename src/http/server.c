@@ -335,6 +335,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		vs_access_client_gone(r, vs_phase_name(r->phase), cancelled);
 	}
 	vs_access_end(r, status);
+	vs_api_key_release(r->key);
 	vs_upload_free(r->up);
 	free(r->json);
 	json_decref(r->payload);

@@ -15,7 +15,7 @@
 #include "obs/stats.h"
 
 static struct {
-	struct vs_metric *requests, *duration, *queue_wait, *rejections, *client_gone;
+	struct vs_metric *requests, *duration, *queue_wait, *rejections, *client_gone, *by_key;
 	struct vs_metric *active, *max_slots, *available, *queued, *queue_max;
 	struct vs_metric *loads, *unloads, *crashes, *timeouts, *loaded, *rss;
 	struct vs_metric *m_active, *m_max, *m_queued, *degraded;
@@ -47,6 +47,11 @@ void vs_stats_init(void)
 	st.queue_wait = vs_metric_histogram("voicestack_queue_wait_seconds",
 	                                    "Time queued requests waited for a slot", l_svc, wait_b,
 	                                    sizeof(wait_b) / sizeof(wait_b[0]));
+	static const char *const l_key[] = {"service", "key", NULL};
+	/* names come from the key file: as many series as names there */
+	st.by_key = vs_metric_counter("voicestack_requests_by_key_total",
+	                              "Requests that presented a valid API key, by the key's name",
+	                              l_key);
 	st.rejections =
 	        vs_metric_counter("voicestack_rejections_total",
 	                          "Requests refused by admission control, by reason", l_rej);
@@ -107,6 +112,10 @@ void vs_stats_request_done(const struct vs_request_record *rec)
 	if (rec->reject_reason) {
 		const char *lj[] = {rec->service, rec->reject_reason};
 		vs_counter_inc(st.rejections, lj);
+	}
+	if (rec->key) {
+		const char *lk[] = {rec->service, rec->key};
+		vs_counter_inc(st.by_key, lk);
 	}
 }
 

@@ -27,6 +27,7 @@ struct vs_request_record {
 	double duration_s;         /* request start to the end */
 	double queue_wait_s;       /* < 0 when the request never queued */
 	const char *reject_reason; /* NULL, or "memory", "slot", "size", ... */
+	const char *key;           /* the API key's name (never the key); NULL = none */
 };
 
 /* one service's slots and queue, sampled at scrape time */

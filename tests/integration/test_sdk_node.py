@@ -25,14 +25,17 @@ CARD = os.path.join(h.CARDS, "001.wav")
 TRIES = 15
 
 
-def _sdk(*args, timeout=300):
+def _sdk(*args, timeout=300, api_key=None):
     if not shutil.which("node"):
         raise h.Skip("node is not installed")
     if not os.path.isdir(os.path.join(SDK_DIR, "node_modules", "openai")):
         raise AssertionError("tests/sdk/node_modules/openai missing: `make test` installs it "
                              "(npm ci --prefix tests/sdk)")
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    if api_key is not None:
+        env["OPENAI_API_KEY"] = api_key
     p = subprocess.run(["node", SCRIPT] + [str(a) for a in args], capture_output=True,
-                       text=True, timeout=timeout)
+                       text=True, timeout=timeout, env=env)
     assert p.returncode == 0, "node exited %d: %s" % (p.returncode, p.stderr[-2000:])
     return [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
 
@@ -90,5 +93,28 @@ def test_sdk_speech_then_transcription_real_engines():
         assert r["bytes"] > 44 and h.decoded_duration(out) > 1.0, r
         shared = set(h.words(text)) & set(h.words(r["text"]))
         assert len(shared) >= 2, "transcript %r shares only %s with the input" % (r["text"], shared)
+    finally:
+        s.stop()
+
+
+def test_sdk_with_api_key_gets_through_and_wrong_key_gets_authentication_error():
+    """API_KEY set (issue 10): the SDK's apiKey goes out as Authorization:
+    Bearer; the right one gets the round trip through the real engines, a
+    wrong one an AuthenticationError (401, invalid_api_key) on each call."""
+    key = "vsk-" + os.urandom(16).hex()
+    s = h.Server(env={"API_KEY": key}, name="sdk-auth").start()
+    try:
+        text = "Please call me back as soon as you can."
+        out = h.tmppath("sdk-auth.wav")
+        (r,) = _sdk("roundtrip", s.asr_url + "/v1", s.tts_url + "/v1", text, out, api_key=key)
+        assert r.get("ok"), r
+        assert set(h.words(text)) & set(h.words(r["text"])), r
+        (r,) = _sdk("roundtrip", s.asr_url + "/v1", s.tts_url + "/v1", text, out,
+                    api_key=key + "x")
+        assert r.get("status") == 401 and r["name"] == "AuthenticationError", r
+        assert r["code"] == "invalid_api_key", r
+        results = _sdk("refusals", s.asr_url + "/v1", CARD, 3, api_key="wrong-" + key)
+        assert [x.get("name") for x in results] == ["AuthenticationError"] * 3, results
+        assert key not in s.log(), "the key is in the server's stderr"
     finally:
         s.stop()

@@ -11,10 +11,12 @@
 //   node openai_sdk.mjs refusals ASR_BASE FILE N   N uploads with maxRetries 0
 //   node openai_sdk.mjs roundtrip ASR_BASE TTS_BASE TEXT OUT
 //                                                  speech -> OUT -> transcription
+// The API key is OPENAI_API_KEY, as for any program using the SDK ('unused'
+// when it is not set: a server without API keys ignores it).
 import fs from 'node:fs';
 import OpenAI from 'openai';
 
-const client = (baseURL) => new OpenAI({ baseURL, apiKey: 'unused', maxRetries: 0, timeout: 120000 });
+const client = (baseURL) => new OpenAI({ baseURL, apiKey: process.env.OPENAI_API_KEY || 'unused', maxRetries: 0, timeout: 120000 });
 
 function outcome(err) {
   if (err instanceof OpenAI.APIConnectionError)

@@ -159,8 +159,10 @@ static void test_registration_rules(void **state)
 	assert_null(vs_metric_counter("vs_c", "", (const char *const[]){"a:b", NULL}));
 	assert_null(vs_metric_counter("vs_c", "", (const char *const[]){"__x", NULL}));
 	assert_null(vs_metric_counter("vs_c", "", (const char *const[]){"a", "a", NULL}));
-	assert_null(vs_metric_counter("vs_c", "", (const char *const[]){"a", "b", "c", "d", NULL}));
-	assert_non_null(vs_metric_counter("vs_d", "", (const char *const[]){"a", "b", "c", NULL}));
+	assert_null(vs_metric_counter("vs_c", "",
+	                              (const char *const[]){"a", "b", "c", "d", "e", NULL}));
+	assert_non_null(
+	        vs_metric_counter("vs_d", "", (const char *const[]){"a", "b", "c", "d", NULL}));
 	assert_null(vs_metric_histogram("vs_e", "", (const char *const[]){"le", NULL}, buckets, 3));
 	assert_null(vs_metric_histogram("vs_e", "", NULL, (const double[]){1, 1}, 2));
 	assert_null(vs_metric_histogram("vs_e", "", NULL, (const double[]){1, INFINITY}, 2));

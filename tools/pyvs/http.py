@@ -82,11 +82,12 @@ def request(port, method, path, body=None, headers=None, timeout=120.0):
         conn.close()
 
 
-def post_json(port, path, obj, timeout=120.0):
+def post_json(port, path, obj, timeout=120.0, headers=None):
     body = obj if isinstance(obj, (bytes, str)) else json.dumps(obj)
     if isinstance(body, str):
         body = body.encode("utf-8")
-    return request(port, "POST", path, body, {"Content-Type": "application/json"}, timeout)
+    return request(port, "POST", path, body, dict({"Content-Type": "application/json"},
+                                                  **(headers or {})), timeout)
 
 
 def encode_multipart(fields, boundary=None):
@@ -190,14 +191,15 @@ class Prefixed:
         return self.so.recv(n)
 
 
-def upload_head(boundary, length=None):
+def upload_head(boundary, length=None, headers=None):
     """Raw request head of a transcription upload: Content-Length `length`,
-    or chunked when length is None."""
+    or chunked when length is None; headers: more header lines."""
     size = ("Content-Length: %d" % length) if length is not None else \
         "Transfer-Encoding: chunked"
+    extra = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
     return ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            "Content-Type: multipart/form-data; boundary=%s\r\n%s\r\n\r\n"
-            % ("/v1/audio/transcriptions", boundary, size)).encode()
+            "Content-Type: multipart/form-data; boundary=%s\r\n%s\r\n%s\r\n"
+            % ("/v1/audio/transcriptions", boundary, size, extra)).encode()
 
 
 def multipart_head(boundary, filename="big.wav"):

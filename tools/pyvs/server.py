@@ -34,7 +34,7 @@ LISTEN_RE = re.compile(r"event=listening\b.*?\bservice=(\w+)\b.*?\baddr=(\S+):(\
 
 # Variables the server reads as settings: never inherited from the caller.
 SETTING_PREFIXES = ("ASR_", "TTS_", "VS_", "MEMORY_", "SWAP_", "MAX_", "IDLE_", "REQUEST_",
-                    "LOG_", "HTTP_THREADS", "WORKER_")
+                    "LOG_", "HTTP_THREADS", "WORKER_", "API_KEY", "AUTH_", "ALLOW_ORIGINS")
 SETTING_NAMES = ("ENV", "HOST")
 
 
@@ -67,6 +67,9 @@ class Server:
         self._cond = threading.Condition()
         self._reader = None
         self._seen = set()   # service pids seen, killed at stop if they outlive the front
+        # sent with get() (health_detailed, metrics...): e.g. the API key of a
+        # server started with API_KEYS_FILE and status routes closed
+        self.headers = {}
 
     # -- lifecycle
     def argv(self):
@@ -241,6 +244,7 @@ class Server:
         return "http://%s:%d%s" % (HOST, self.port(service), path)
 
     def get(self, service, path, **kw):
+        kw["headers"] = dict(self.headers, **(kw.get("headers") or {}))
         return http.request(self.port(service), "GET", path, **kw)
 
     def health_detailed(self, service=None):

@@ -21,9 +21,10 @@ from .media import CARDS, LIBRIVOX
 # ---------------------------------------------------------------- requests
 
 def transcribe(port, audio, filename="audio.wav", ctype="application/octet-stream",
-               path="/v1/audio/transcriptions", fields=None, timeout=180.0):
+               path="/v1/audio/transcriptions", fields=None, timeout=180.0, headers=None):
     """POST a transcription. audio: bytes or a file path. fields: dict or list
-    of extra form fields (model defaults to whisper-1 unless given)."""
+    of extra form fields (model defaults to whisper-1 unless given); headers:
+    more request headers (an API key...)."""
     if isinstance(audio, str):
         with open(audio, "rb") as f:
             audio = f.read()
@@ -31,16 +32,17 @@ def transcribe(port, audio, filename="audio.wav", ctype="application/octet-strea
     if not any(k == "model" for k, _ in extra):
         extra.insert(0, ("model", "whisper-1"))
     body, ct = encode_multipart([("file", (filename, audio, ctype))] + extra)
-    return request(port, "POST", path, body, {"Content-Type": ct}, timeout)
+    return request(port, "POST", path, body, dict({"Content-Type": ct}, **(headers or {})),
+                   timeout)
 
 
 def speak(port, text, voice="alloy", response_format=None, model="tts-1", timeout=180.0,
-          **extra):
+          headers=None, **extra):
     obj = {"model": model, "input": text, "voice": voice}
     if response_format is not None:
         obj["response_format"] = response_format
     obj.update(extra)
-    return post_json(port, "/v1/audio/speech", obj, timeout)
+    return post_json(port, "/v1/audio/speech", obj, timeout, headers)
 
 
 # ---------------------------------------------------------------- word errors
