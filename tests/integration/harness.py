@@ -210,6 +210,16 @@ class SharedServer:
             self.server = None
 
 
+# ---------------------------------------------------------------- voices
+
+# OpenAI's speech API voice names (platform.openai.com/docs/api-reference/
+# audio/createSpeech, 2026): every TTS engine must accept each one and give
+# each its own voice. Written out here, not read from the server, so that a
+# name missing from the server's table is a failure.
+OPENAI_VOICES = ["alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage",
+                 "shimmer", "verse", "marin", "cedar"]
+
+
 # ---------------------------------------------------------------- requests
 
 def transcribe(port, audio, filename="audio.wav", ctype="application/octet-stream",
