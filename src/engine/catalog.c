@@ -32,10 +32,13 @@ static const char *const test_tts_models[] = {"test-tts", VS_TTS_MODEL_ALIASES, 
 const char *const vs_engine_cpu_only[] = {"cpu", NULL};
 
 const char *const vs_openai_voices[VS_N_OPENAI_VOICES + 1] = {
-        [VS_VOICE_ALLOY] = "alloy",     [VS_VOICE_ASH] = "ash",     [VS_VOICE_BALLAD] = "ballad",
-        [VS_VOICE_CORAL] = "coral",     [VS_VOICE_ECHO] = "echo",   [VS_VOICE_FABLE] = "fable",
-        [VS_VOICE_ONYX] = "onyx",       [VS_VOICE_NOVA] = "nova",   [VS_VOICE_SAGE] = "sage",
-        [VS_VOICE_SHIMMER] = "shimmer", [VS_VOICE_VERSE] = "verse", NULL,
+        [VS_VOICE_ALLOY] = "alloy",   [VS_VOICE_ASH] = "ash",
+        [VS_VOICE_BALLAD] = "ballad", [VS_VOICE_CORAL] = "coral",
+        [VS_VOICE_ECHO] = "echo",     [VS_VOICE_FABLE] = "fable",
+        [VS_VOICE_ONYX] = "onyx",     [VS_VOICE_NOVA] = "nova",
+        [VS_VOICE_SAGE] = "sage",     [VS_VOICE_SHIMMER] = "shimmer",
+        [VS_VOICE_VERSE] = "verse",   [VS_VOICE_MARIN] = "marin",
+        [VS_VOICE_CEDAR] = "cedar",   NULL,
 };
 
 const struct vs_engine_info vs_engine_pocketsphinx_info = {

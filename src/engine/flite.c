@@ -48,6 +48,7 @@
 /* flite's headers declare functions with empty parameter lists */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#include <flite/cst_cg.h>
 #include <flite/flite.h>
 #pragma GCC diagnostic pop
 
@@ -75,14 +76,30 @@ cst_voice *register_cmu_us_kal(const char *voxdir);
 
 enum { V_SLT, V_RMS, V_AWB, V_KAL16, V_KAL, N_BUILTIN };
 
-static struct builtin {
+/* A voice a request can get. Its F0 targets are what the pitch variants
+ * (below) scale: flite's statistical (clustergen) voices read them from
+ * int_f0_target_mean / _stddev, falling back to their model's own, and the
+ * diphone voices carry them as those features. rms, though, takes its F0
+ * from a SPAM accent model that overwrites the targets' result (measured:
+ * identical samples); its variants use `flat`, a copy of its model with
+ * SPAM off, so that the targets apply (the F0 trees it keeps beside SPAM
+ * then predict the contour; the recognizer gets 5.6% of 20 sentences' words
+ * wrong either way). */
+struct fvoice {
 	const char *name, *gender, *lang;
 	cst_voice *(*reg)(const char *voxdir);
 	cst_voice *voice;              /* registered on first use */
 	cst_audio_streaming_info *asi; /* owned by voice->features */
-	float f0_mean;                 /* the voice's own int_f0_target_mean, 0 = none */
+	float f0_mean, f0_stddev;      /* its own F0 targets (Hz), 0 = none */
 	int rate;
-} builtin[N_BUILTIN] = {
+	/* SPAM voices only: the voice's own model value and flat's, each with
+	 * a reference held here so that swapping "cg_db" frees neither */
+	cst_val *db_val, *flat_val;
+	cst_cg_db flat;
+	bool flat_on;
+};
+
+static struct fvoice builtin[N_BUILTIN] = {
         [V_SLT] = {"slt", "female", "en-us", register_cmu_us_slt},
         [V_RMS] = {"rms", "male", "en-us", register_cmu_us_rms},
         [V_AWB] = {"awb", "male", "en-gb-scotland", register_cmu_us_awb},
@@ -90,21 +107,27 @@ static struct builtin {
         [V_KAL] = {"kal", "male", "en-us", register_cmu_us_kal},
 };
 
-/* OpenAI names onto the four voices the recognizer understands (see
- * docs/API.md): more names than voices, so several share a voice and differ
- * in pitch (a factor on the voice's mean F0). rms ignores both pitch
- * features (measured: identical samples), so it serves one name only; kal
- * (8 kHz, the recognizer gets 89% of its words wrong) serves none. */
-static const struct {
+/* Each OpenAI name is a voice and a pitch variant of it: a factor on its
+ * mean F0 (pitch) and one on its F0 deviation (range: flatter or livelier
+ * intonation). The (pitch, range) pairs are pairwise different, so names
+ * that share a voice sound different. Pitch stays within +-12% (about two
+ * semitones) and range within 0.7..1.4: measured on 20 everyday sentences,
+ * pitch 0.88..1.12 with range 0.6..1.5 kept every voice as intelligible to
+ * the recognizer as its plain self (slt 4.5-7.8% WER against 5.0%, rms
+ * 5.0-6.1 / 5.6, awb 11.2-12.3 / 11.2, kal16 5.0-6.7 / 5.0). Female OpenAI
+ * voices get slt, male ones rms, awb or kal16 (see docs/API.md); kal
+ * (8 kHz, 89% of its words wrong) serves none. */
+static const struct variant {
 	int voice;
-	float pitch;
+	float pitch, range;
 } openai_map[VS_N_OPENAI_VOICES] = {
-        [VS_VOICE_ALLOY] = {V_SLT, 1.0f},    [VS_VOICE_ASH] = {V_RMS, 1.0f},
-        [VS_VOICE_BALLAD] = {V_AWB, 1.0f},   [VS_VOICE_CORAL] = {V_SLT, 1.15f},
-        [VS_VOICE_ECHO] = {V_KAL16, 1.0f},   [VS_VOICE_FABLE] = {V_AWB, 1.12f},
-        [VS_VOICE_ONYX] = {V_KAL16, 0.88f},  [VS_VOICE_NOVA] = {V_SLT, 1.3f},
-        [VS_VOICE_SAGE] = {V_SLT, 0.9f},     [VS_VOICE_SHIMMER] = {V_SLT, 1.22f},
-        [VS_VOICE_VERSE] = {V_KAL16, 1.15f},
+        [VS_VOICE_ALLOY] = {V_SLT, 1.0f, 1.0f},    [VS_VOICE_ASH] = {V_RMS, 0.94f, 1.0f},
+        [VS_VOICE_BALLAD] = {V_AWB, 0.88f, 1.3f},  [VS_VOICE_CORAL] = {V_SLT, 1.06f, 1.0f},
+        [VS_VOICE_ECHO] = {V_KAL16, 0.94f, 0.7f},  [VS_VOICE_FABLE] = {V_AWB, 1.0f, 1.4f},
+        [VS_VOICE_ONYX] = {V_RMS, 0.88f, 0.8f},    [VS_VOICE_NOVA] = {V_SLT, 1.12f, 1.3f},
+        [VS_VOICE_SAGE] = {V_SLT, 1.0f, 0.7f},     [VS_VOICE_SHIMMER] = {V_SLT, 1.12f, 1.0f},
+        [VS_VOICE_VERSE] = {V_KAL16, 0.94f, 1.4f}, [VS_VOICE_MARIN] = {V_SLT, 1.06f, 1.4f},
+        [VS_VOICE_CEDAR] = {V_RMS, 0.88f, 1.0f},
 };
 
 struct flite_engine {
@@ -180,46 +203,98 @@ static int guarded_tts(cst_voice *v, const char *text)
 	return 0;
 }
 
-static int guarded_register(struct builtin *b)
+static cst_voice *guarded_register(const struct fvoice *v)
 {
 	jmp_buf jb;
+	cst_voice *cv;
 
 	cst_errjmp = &jb;
 	if (setjmp(jb)) {
 		cst_errjmp = NULL;
-		return -EIO;
+		return NULL;
 	}
-	b->voice = b->reg(NULL);
+	cv = v->reg(NULL);
 	cst_errjmp = NULL;
-	return b->voice ? 0 : -EIO;
+	return cv;
 }
 
-/* Register a built-in voice on first use and attach the streaming callback. */
-static int voice_ready(struct builtin *b, char *err, size_t errlen)
+/* A SPAM voice's model without SPAM, for its variants (see struct fvoice). */
+static int flat_model(struct fvoice *v)
 {
-	if (b->voice)
+	const cst_val *db = flite_get_param_val(v->voice->features, "cg_db", NULL);
+
+	if (!db || !val_cg_db(db)->spamf0)
 		return 0;
-	if (guarded_register(b) < 0) {
-		snprintf(err, errlen, "flite could not register voice %s", b->name);
-		return -EIO;
+	v->flat = *val_cg_db(db);
+	v->flat.spamf0 = 0;
+	v->flat.freeable = 0; /* its arrays are the voice's own */
+	v->db_val = val_inc_refcount(db);
+	v->flat_val = val_inc_refcount(cg_db_val(&v->flat));
+	return 0;
+}
+
+/* Takes cv as v's voice: checks its rate, reads its F0 targets, attaches
+ * the streaming callback. */
+static int voice_take(struct fvoice *v, cst_voice *cv, char *err, size_t errlen)
+{
+	const cst_val *db = flite_get_param_val(cv->features, "cg_db", NULL);
+	float mean = db ? val_cg_db(db)->f0_mean : 0.0f, sd = db ? val_cg_db(db)->f0_stddev : 0.0f;
+	cst_audio_streaming_info *asi;
+	int rate = flite_get_param_int(cv->features, "sample_rate", FLITE_RATE);
+
+	if (rate <= 0 || FLITE_RATE % rate != 0 || FLITE_RATE / rate > 4) {
+		snprintf(err, errlen, "flite voice %s has an unsupported sample rate %d", v->name,
+		         rate);
+		return -EINVAL;
 	}
-	b->rate = flite_get_param_int(b->voice->features, "sample_rate", FLITE_RATE);
-	if (b->rate <= 0 || FLITE_RATE % b->rate != 0 || FLITE_RATE / b->rate > 4) {
-		snprintf(err, errlen, "flite voice %s has an unsupported sample rate %d", b->name,
-		         b->rate);
-		return -EIO;
-	}
-	b->f0_mean = flite_get_param_float(b->voice->features, "int_f0_target_mean", 0.0f);
-	b->asi = new_audio_streaming_info();
-	if (!b->asi) {
+	asi = new_audio_streaming_info();
+	if (!asi) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	b->asi->asc = stream_cb;
+	asi->asc = stream_cb;
 	/* deliver small blocks: the sink (encoder) wants audio early */
-	b->asi->min_buffsize = 256;
-	flite_feat_set(b->voice->features, "streaming_info", audio_streaming_info_val(b->asi));
-	return 0;
+	asi->min_buffsize = 256;
+	flite_feat_set(cv->features, "streaming_info", audio_streaming_info_val(asi));
+	v->voice = cv;
+	v->asi = asi;
+	v->rate = rate;
+	v->f0_mean = flite_get_param_float(cv->features, "int_f0_target_mean", mean);
+	v->f0_stddev = flite_get_param_float(cv->features, "int_f0_target_stddev", sd);
+	return flat_model(v);
+}
+
+/* Register a built-in voice on first use. */
+static int voice_ready(struct fvoice *v, char *err, size_t errlen)
+{
+	cst_voice *cv;
+
+	if (v->voice)
+		return 0;
+	cv = guarded_register(v);
+	if (!cv) {
+		snprintf(err, errlen, "flite could not register voice %s", v->name);
+		return -EIO;
+	}
+	return voice_take(v, cv, err, errlen);
+}
+
+/* Set v's features for one request: speed and the pitch variant. Set every
+ * time, since an earlier request changed them. */
+static void voice_tune(struct fvoice *v, double speed, float pitch, float range)
+{
+	cst_features *f = v->voice->features;
+	bool flat = pitch != 1.0f || range != 1.0f;
+
+	flite_feat_set_float(f, "duration_stretch", (float)(1.0 / speed));
+	if (v->flat_val && flat != v->flat_on) {
+		flite_feat_set(f, "cg_db", flat ? v->flat_val : v->db_val);
+		v->flat_on = flat;
+	}
+	if (v->f0_mean > 0.0f) {
+		flite_feat_set_float(f, "int_f0_target_mean", v->f0_mean * pitch);
+		flite_feat_set_float(f, "int_f0_target_stddev", v->f0_stddev * range);
+	}
 }
 
 static int flite_engine_load(const struct vs_engine_config *cfg, void **ctx, char *err,
@@ -269,17 +344,17 @@ static int flite_engine_sample_rate(void *ctx)
 }
 
 /* The voice a request names: an OpenAI name (any case) or a built-in name
- * (exact, lower case); *pitch is the factor on its mean F0. */
-static struct builtin *find_voice(const char *name, float *pitch)
+ * (exact, lower case); *var is the pitch variant to speak it with. */
+static struct fvoice *find_voice(const char *name, struct variant *var)
 {
 	int ov;
 
-	*pitch = 1.0f;
+	*var = (struct variant){0, 1.0f, 1.0f};
 	if (!name || !*name)
 		name = vs_openai_voices[VS_VOICE_ALLOY];
 	ov = vs_openai_voice_index(name);
 	if (ov >= 0) {
-		*pitch = openai_map[ov].pitch;
+		*var = openai_map[ov];
 		return &builtin[openai_map[ov].voice];
 	}
 	for (int i = 0; i < N_BUILTIN; i++)
@@ -352,11 +427,11 @@ static int flite_engine_synthesize(void *ctx, const struct vs_tts_params *p, vs_
 	size_t left = strlen(text), n;
 	double speed = p->speed;
 	char chunk[CHUNK_MAX + 1];
-	struct builtin *b;
-	float pitch;
+	struct variant var;
+	struct fvoice *b;
 	int rc = 0;
 
-	b = find_voice(p->voice, &pitch);
+	b = find_voice(p->voice, &var);
 	if (!b) {
 		unknown_voice(p->voice, err, errlen);
 		return -EINVAL;
@@ -367,12 +442,7 @@ static int flite_engine_synthesize(void *ctx, const struct vs_tts_params *p, vs_
 	if (!(speed > 0.0) || !isfinite(speed))
 		speed = 1.0;
 	speed = speed < SPEED_MIN ? SPEED_MIN : speed > SPEED_MAX ? SPEED_MAX : speed;
-	flite_feat_set_float(b->voice->features, "duration_stretch", (float)(1.0 / speed));
-	/* set every time: an earlier request changed them. Statistical (cg)
-	 * voices scale F0 by f0_shift, diphone voices take a target mean. */
-	flite_feat_set_float(b->voice->features, "f0_shift", pitch);
-	if (b->f0_mean > 0.0f)
-		flite_feat_set_float(b->voice->features, "int_f0_target_mean", b->f0_mean * pitch);
+	voice_tune(b, speed, var.pitch, var.range);
 
 	cur.sink = sink;
 	cur.opaque = opaque;
@@ -417,7 +487,7 @@ static int flite_engine_list_voices(void *ctx, struct vs_voice **out, size_t *n_
 	if (!v)
 		return -ENOMEM;
 	for (int i = 0; i < VS_N_OPENAI_VOICES && rc == 0; i++) {
-		const struct builtin *b = &builtin[openai_map[i].voice];
+		const struct fvoice *b = &builtin[openai_map[i].voice];
 
 		rc = vs_voices_add(v, &n, vs_openai_voices[i], b->lang, b->gender);
 	}
