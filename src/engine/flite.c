@@ -58,6 +58,8 @@
 /* a "sentence" longer than this is cut at a comma or a space: bounds the
  * wait for the first audio (flite analyses a whole chunk first) */
 #define CHUNK_MAX 300
+/* rand() seed for every request (see synthesize()) */
+#define NOISE_SEED 1
 /* upsampling buffer (samples at FLITE_RATE) */
 #define UP_BUF 4096
 
@@ -444,6 +446,10 @@ static int flite_engine_synthesize(void *ctx, const struct vs_tts_params *p, vs_
 	speed = speed < SPEED_MIN ? SPEED_MIN : speed > SPEED_MAX ? SPEED_MAX : speed;
 	voice_tune(b, speed, var.pitch, var.range);
 
+	/* The statistical voices mix noise from rand() into their excitation:
+	 * seeded per request, the same request gives the same audio (nothing
+	 * else in a worker calls rand(); FFmpeg's encoders do not). */
+	srand(NOISE_SEED);
 	cur.sink = sink;
 	cur.opaque = opaque;
 	cur.rc = 0;
