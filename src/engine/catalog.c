@@ -69,12 +69,22 @@ const struct vs_engine_info vs_engine_test_tts_info = {
         .voices = vs_openai_voices,
 };
 
+static const struct vs_engine_option flite_options[] = {
+        {"voice", "the model's voice, a built-in one: slt, rms, awb or kal16; every OpenAI voice "
+                  "name is a pitch variant of it (default: the names spread over all four)"},
+        {"voice_file", "path of a clustergen .flitevox voice file, loaded with the model: the "
+                       "model's voice (as voice=), also requestable by its file name without "
+                       ".flitevox"},
+        {NULL, NULL},
+};
+
 const struct vs_engine_info vs_engine_flite_info = {
         .name = "flite",
         .kind = VS_ENGINE_TTS,
         .model_names = flite_models,
         .devices = vs_engine_cpu_only,
         .voices = vs_openai_voices,
+        .options = flite_options,
 };
 
 static const struct vs_engine_info *const engines[] = {

@@ -10,6 +10,18 @@
  * string ever reaches flite_voice_select(), which would also load a voice
  * from any file path or URL it is given.
  *
+ * Models (the catalogue's engine options, catalog.c): by default the OpenAI
+ * names spread over the four intelligible built-in voices, each name a voice
+ * plus a pitch variant (openai_map[]). `voice=NAME` makes one built-in voice
+ * the model's voice and `voice_file=PATH` one loaded from a .flitevox
+ * (flite_voxfile.c, at load, never per request); then every OpenAI name is
+ * a variant of that voice, alloy the voice itself. A voice file's voice is
+ * also requestable by its file's name; the built-in names always work.
+ *
+ * Repeatability: the statistical voices mix noise from rand() into their
+ * excitation, so synthesize() seeds it per request: the same request gives
+ * the same audio, whatever the worker served before.
+ *
  * Streaming: flite delivers audio through the "streaming_info" feature of
  * the voice, a callback (stream_cb) called with each block as it is
  * synthesised, on the caller's thread; the block goes straight to the sink.
@@ -22,7 +34,7 @@
  *
  * Safety: flite keeps global state (one synthesis at a time per process,
  * which the worker model guarantees) and its cst_error() calls exit(-1)
- * unless the global cst_errjmp points at a jmp_buf. synth_one() sets one
+ * unless the global cst_errjmp points at a jmp_buf. guarded_tts() sets one
  * around each flite call, so an internal flite error becomes -EIO (a 500 for
  * that request) instead of the worker exiting. What flite allocated for
  * that utterance leaks (flite has no way to unwind); flite keeps no lock or
@@ -53,6 +65,7 @@
 #pragma GCC diagnostic pop
 
 #include "engine/engine_impl.h"
+#include "engine/flite_voxfile.h"
 
 #define FLITE_RATE 16000
 /* a "sentence" longer than this is cut at a comma or a space: bounds the
@@ -60,6 +73,8 @@
 #define CHUNK_MAX 300
 /* rand() seed for every request (see synthesize()) */
 #define NOISE_SEED 1
+/* a voice file's name is a request's voice: no longer than the API allows */
+#define VOICE_NAME_MAX 64
 /* upsampling buffer (samples at FLITE_RATE) */
 #define UP_BUF 4096
 
@@ -134,6 +149,11 @@ static const struct variant {
 
 struct flite_engine {
 	unsigned long errors; /* internal flite errors caught in this process */
+	/* the model's voice (options voice= / voice_file=): every OpenAI name
+	 * is a variant of it; NULL: the names spread over builtin[] */
+	struct fvoice *voice;
+	struct fvoice file; /* voice_file's voice; file.voice NULL if none */
+	char file_name[VOICE_NAME_MAX + 1];
 };
 
 static bool loaded; /* flite's state is per process: one engine instance */
@@ -299,6 +319,81 @@ static void voice_tune(struct fvoice *v, double speed, float pitch, float range)
 	}
 }
 
+/* The built-in voice named `name` (exact), NULL if none. */
+static struct fvoice *find_builtin(const char *name)
+{
+	for (int i = 0; i < N_BUILTIN; i++)
+		if (strcmp(builtin[i].name, name) == 0)
+			return &builtin[i];
+	return NULL;
+}
+
+/* voice_file=PATH: load it as e->file, the model's voice, named after the
+ * file. Its name may not shadow a voice a request can already name. */
+static int load_voice_file(struct flite_engine *e, const char *path, char *err, size_t errlen)
+{
+	cst_voice *cv;
+	int rc;
+
+	if (vs_flite_voxfile_name(path, e->file_name, sizeof(e->file_name)) < 0) {
+		snprintf(err, errlen,
+		         "voice_file '%s': its file name is not a voice name (1 to %d bytes before "
+		         ".flitevox)",
+		         path, VOICE_NAME_MAX);
+		return -EINVAL;
+	}
+	if (vs_openai_voice_index(e->file_name) >= 0 || find_builtin(e->file_name)) {
+		snprintf(err, errlen,
+		         "voice_file '%s': its name '%s' is already a voice; rename the file", path,
+		         e->file_name);
+		return -EINVAL;
+	}
+	rc = vs_flite_voxfile_load(path, &cv, err, errlen);
+	if (rc < 0)
+		return rc;
+	/* English: the only front end flite_voxfile.c gives flite */
+	e->file = (struct fvoice){.name = e->file_name, .gender = "", .lang = "en"};
+	rc = voice_take(&e->file, cv, err, errlen);
+	if (rc < 0) {
+		delete_voice(cv);
+		e->file.voice = NULL;
+		return rc;
+	}
+	e->voice = &e->file;
+	return 0;
+}
+
+/* The options (catalog.c): voice=NAME or voice_file=PATH sets e->voice. */
+static int apply_options(struct flite_engine *e, const struct vs_engine_config *cfg, char *err,
+                         size_t errlen)
+{
+	const char *name = vs_engine_option(cfg, "voice");
+	const char *path = vs_engine_option(cfg, "voice_file");
+
+	if (name && path) {
+		snprintf(
+		        err, errlen,
+		        "flite options voice and voice_file both name the model's voice; give one");
+		return -EINVAL;
+	}
+	if (path)
+		return load_voice_file(e, path, err, errlen);
+	if (name) {
+		/* kal (8 kHz) is not intelligible enough to be a model's voice */
+		e->voice = find_builtin(name);
+		if (!e->voice || e->voice == &builtin[V_KAL]) {
+			snprintf(err, errlen,
+			         "flite has no voice '%.64s' for option voice (available: slt, "
+			         "rms, awb, kal16)",
+			         name);
+			return -EINVAL;
+		}
+		return voice_ready(e->voice, err, errlen);
+	}
+	/* prove the library works with the default voice, as espeak-ng's load does */
+	return voice_ready(&builtin[openai_map[VS_VOICE_ALLOY].voice], err, errlen);
+}
+
 static int flite_engine_load(const struct vs_engine_config *cfg, void **ctx, char *err,
                              size_t errlen)
 {
@@ -319,8 +414,7 @@ static int flite_engine_load(const struct vs_engine_config *cfg, void **ctx, cha
 		return -ENOMEM;
 	}
 	flite_init();
-	/* prove the library works with the default voice, as espeak-ng's load does */
-	rc = voice_ready(&builtin[openai_map[VS_VOICE_ALLOY].voice], err, errlen);
+	rc = apply_options(e, cfg, err, errlen);
 	if (rc < 0) {
 		free(e);
 		return rc;
@@ -330,14 +424,34 @@ static int flite_engine_load(const struct vs_engine_config *cfg, void **ctx, cha
 	return 0;
 }
 
+/* Drops what voice_take() held and the voice itself (a file voice only:
+ * flite's built-in voices live in their libraries' globals). */
+static void file_voice_free(struct fvoice *v)
+{
+	if (!v->voice)
+		return;
+	if (v->flat_val) {
+		if (v->flat_on)
+			flite_feat_set(v->voice->features, "cg_db", v->db_val);
+		delete_val(v->flat_val);
+		delete_val(v->db_val);
+	}
+	delete_voice(v->voice);
+	v->voice = NULL;
+}
+
 static void flite_engine_unload(void *ctx)
 {
-	/* Voices stay registered: flite has no clean global teardown and the
-	 * process exits right after unload (idle unload closes the worker). */
-	if (!ctx)
+	struct flite_engine *e = ctx;
+
+	/* Built-in voices stay registered: flite has no clean global teardown
+	 * and the process exits right after unload (idle unload closes the
+	 * worker); a later load in the same process reuses them. */
+	if (!e)
 		return;
+	file_voice_free(&e->file);
 	loaded = false;
-	free(ctx);
+	free(e);
 }
 
 static int flite_engine_sample_rate(void *ctx)
@@ -345,9 +459,10 @@ static int flite_engine_sample_rate(void *ctx)
 	return ctx ? FLITE_RATE : 0;
 }
 
-/* The voice a request names: an OpenAI name (any case) or a built-in name
- * (exact, lower case); *var is the pitch variant to speak it with. */
-static struct fvoice *find_voice(const char *name, struct variant *var)
+/* The voice a request names: an OpenAI name (any case), a built-in name or
+ * the model's voice file's name (exact); *var is the pitch variant to speak
+ * it with. With a model voice, every OpenAI name is a variant of it. */
+static struct fvoice *find_voice(struct flite_engine *e, const char *name, struct variant *var)
 {
 	int ov;
 
@@ -357,12 +472,11 @@ static struct fvoice *find_voice(const char *name, struct variant *var)
 	ov = vs_openai_voice_index(name);
 	if (ov >= 0) {
 		*var = openai_map[ov];
-		return &builtin[openai_map[ov].voice];
+		return e->voice ? e->voice : &builtin[openai_map[ov].voice];
 	}
-	for (int i = 0; i < N_BUILTIN; i++)
-		if (strcmp(builtin[i].name, name) == 0)
-			return &builtin[i];
-	return NULL;
+	if (e->file.voice && strcmp(e->file.name, name) == 0)
+		return &e->file;
+	return find_builtin(name);
 }
 
 /* Length of the next chunk of text at p (len bytes left, no leading
@@ -407,14 +521,17 @@ static bool only_space(const char *p, size_t n)
 	return true;
 }
 
-static void unknown_voice(const char *voice, char *err, size_t errlen)
+static void unknown_voice(const struct flite_engine *e, const char *voice, char *err, size_t errlen)
 {
 	char names[256];
-	const char *b[N_BUILTIN + 1];
+	const char *b[N_BUILTIN + 2];
+	int n = 0;
 
-	for (int i = 0; i < N_BUILTIN; i++)
-		b[i] = builtin[i].name;
-	b[N_BUILTIN] = NULL;
+	for (; n < N_BUILTIN; n++)
+		b[n] = builtin[n].name;
+	if (e->file.voice)
+		b[n++] = e->file.name;
+	b[n] = NULL;
 	vs_engine_list_join(b, names, sizeof(names));
 	snprintf(err, errlen,
 	         "unknown voice '%.64s' (use an OpenAI voice name, or a flite voice: %s)", voice,
@@ -433,9 +550,9 @@ static int flite_engine_synthesize(void *ctx, const struct vs_tts_params *p, vs_
 	struct fvoice *b;
 	int rc = 0;
 
-	b = find_voice(p->voice, &var);
+	b = find_voice(e, p->voice, &var);
 	if (!b) {
-		unknown_voice(p->voice, err, errlen);
+		unknown_voice(e, p->voice, err, errlen);
 		return -EINVAL;
 	}
 	rc = voice_ready(b, err, errlen);
@@ -481,10 +598,12 @@ static int flite_engine_synthesize(void *ctx, const struct vs_tts_params *p, vs_
 	return rc;
 }
 
-/* The OpenAI names first, then the built-in voices by name. */
+/* The OpenAI names first, then the built-in voices by name, then the
+ * model's voice file's. */
 static int flite_engine_list_voices(void *ctx, struct vs_voice **out, size_t *n_out)
 {
-	struct vs_voice *v = calloc(VS_N_OPENAI_VOICES + N_BUILTIN, sizeof(*v));
+	const struct flite_engine *e = ctx;
+	struct vs_voice *v = calloc(VS_N_OPENAI_VOICES + N_BUILTIN + 1, sizeof(*v));
 	size_t n = 0;
 	int rc = 0;
 
@@ -493,12 +612,14 @@ static int flite_engine_list_voices(void *ctx, struct vs_voice **out, size_t *n_
 	if (!v)
 		return -ENOMEM;
 	for (int i = 0; i < VS_N_OPENAI_VOICES && rc == 0; i++) {
-		const struct fvoice *b = &builtin[openai_map[i].voice];
+		const struct fvoice *b = e->voice ? e->voice : &builtin[openai_map[i].voice];
 
 		rc = vs_voices_add(v, &n, vs_openai_voices[i], b->lang, b->gender);
 	}
 	for (int i = 0; i < N_BUILTIN && rc == 0; i++)
 		rc = vs_voices_add(v, &n, builtin[i].name, builtin[i].lang, builtin[i].gender);
+	if (e->file.voice && rc == 0)
+		rc = vs_voices_add(v, &n, e->file.name, e->file.lang, e->file.gender);
 	if (rc < 0) {
 		vs_voices_free(v, n);
 		return rc;

@@ -71,7 +71,9 @@ FLITE = {"TTS_ENGINE": "flite"}
 def test_speak_option_voice_file_speaks_with_the_files_voice():
     # --option passes a model's engine options (as MODELS_FILE will) to the
     # engine: a .flitevox becomes the voice, named after its file
-    vox = h.flite_voice_file(h.tmppath("mine.flitevox"))
+    d = h.tmppath("vox")  # a directory of its own: the file's name is the voice's
+    os.makedirs(d)
+    vox = h.flite_voice_file(os.path.join(d, "mine.flitevox"))
     mine, builtin = h.tmppath("mine.wav"), h.tmppath("slt.wav")
     p = _vs("speak", SENTENCE, "-o", mine, "--voice", "mine", "--option",
             "voice_file=" + vox, env=FLITE)

@@ -660,6 +660,7 @@ static void test_es_list_voices(void **state)
 #pragma GCC diagnostic pop
 cst_voice *register_cmu_us_kal16(const char *voxdir);
 cst_voice *register_cmu_us_slt(const char *voxdir);
+cst_voice *register_cmu_us_rms(const char *voxdir);
 
 static const struct vs_engine_ops *fl_ops;
 static void *fl_ctx;
@@ -872,7 +873,7 @@ static void test_fl_list_voices(void **state)
 /* A real .flitevox, written by flite itself from the built-in slt (a
  * clustergen voice), and files that are not one, in a scratch directory. */
 static char fo_dir[64];
-static char fo_good[128], fo_junk[128], fo_empty[128], fo_cut[128], fo_clash[128];
+static char fo_good[128], fo_rms[128], fo_junk[128], fo_empty[128], fo_cut[128], fo_clash[128];
 
 static void write_file(const char *path, const void *data, size_t len)
 {
@@ -894,6 +895,7 @@ static int fo_setup(void **state)
 	if (!mkdtemp(fo_dir))
 		return -1;
 	snprintf(fo_good, sizeof(fo_good), "%s/myvoice.flitevox", fo_dir);
+	snprintf(fo_rms, sizeof(fo_rms), "%s/myrms.flitevox", fo_dir);
 	snprintf(fo_junk, sizeof(fo_junk), "%s/junk.flitevox", fo_dir);
 	snprintf(fo_empty, sizeof(fo_empty), "%s/empty.flitevox", fo_dir);
 	snprintf(fo_cut, sizeof(fo_cut), "%s/cut.flitevox", fo_dir);
@@ -901,6 +903,9 @@ static int fo_setup(void **state)
 	flite_init();
 	slt = register_cmu_us_slt(NULL);
 	if (!slt || flite_voice_dump(slt, fo_good) != 1 || flite_voice_dump(slt, fo_clash) != 1)
+		return -1;
+	/* rms: a voice file whose F0 comes from a SPAM model */
+	if (flite_voice_dump(register_cmu_us_rms(NULL), fo_rms) != 1)
 		return -1;
 	write_file(fo_junk, "not a voice\n", 12);
 	write_file(fo_empty, "", 0);
@@ -916,7 +921,7 @@ static int fo_setup(void **state)
 
 static int fo_teardown(void **state)
 {
-	const char *files[] = {fo_good, fo_junk, fo_empty, fo_cut, fo_clash};
+	const char *files[] = {fo_good, fo_rms, fo_junk, fo_empty, fo_cut, fo_clash};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
@@ -1023,6 +1028,12 @@ static void test_fl_option_voice_file_is_the_models_voice(void **state)
 	assert_true(fo_listed("myvoice"));
 	fo_assert_openai_names_distinct("myvoice");
 	assert_true(fo_hash("rms") != fo_hash("myvoice")); /* built-ins still there */
+	fl_ops->unload(fl_ctx);
+	/* a SPAM voice (rms) from a file: its variants differ too */
+	snprintf(opt, sizeof(opt), "voice_file=%s", fo_rms);
+	assert_int_equal(fo_load(opts, err, sizeof(err)), 0);
+	assert_true(fo_listed("myrms") && !fo_listed("myvoice"));
+	fo_assert_openai_names_distinct("myrms");
 	fl_ops->unload(fl_ctx);
 }
 
