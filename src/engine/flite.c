@@ -34,24 +34,27 @@
  *
  * Safety: flite keeps global state (one synthesis at a time per process,
  * which the worker model guarantees) and its cst_error() calls exit(-1)
- * unless the global cst_errjmp points at a jmp_buf. guarded_tts() sets one
- * around each flite call, so an internal flite error becomes -EIO (a 500 for
- * that request) instead of the worker exiting. What flite allocated for
- * that utterance leaks (flite has no way to unwind); flite keeps no lock or
- * half-updated global across a synthesis, so the worker goes on serving, and
- * the leak is bounded by the number of such errors (idle unload ends the
- * process). A crash that is not a cst_error() still costs only that request:
- * the worker isolation is the second line of defence.
+ * unless the global cst_errjmp points at a jmp_buf. vs_flite_guarded()
+ * (flite_voxfile.c) sets one around each flite call, so an internal flite error becomes -EIO (a 500
+ * for that request) instead of the worker exiting. What flite allocated for that utterance leaks
+ * (flite has no way to unwind); flite keeps no lock or half-updated global across a synthesis, so
+ * the worker goes on serving, and the leak is bounded by the number of such errors (idle unload
+ * ends the process). A crash that is not a cst_error() still costs only that request: the worker
+ * isolation is the second line of defence.
  *
  * Sample rate: the engine reports 16 kHz, the rate of every voice but kal
  * (an 8 kHz diphone voice, kept for completeness; the recognizer cannot
  * understand it). sample_rate() is asked before the request's voice is known
  * (the encoder is opened first), so kal's blocks are upsampled 2x here by
  * linear interpolation; the encoder resamples 16 kHz to the output rate.
+ *
+ * Size: past 600 lines because the voice table, its pitch variants and the
+ * sentence-by-sentence streaming loop are one engine's one job; what can
+ * stand alone (loading a voice file safely, flite's error guard) is in
+ * flite_voxfile.c.
  */
 #include <errno.h>
 #include <math.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,35 +212,31 @@ static int stream_cb(const cst_wave *w, int start, int size, int last,
 	return CST_AUDIO_STREAM_CONT;
 }
 
-/* Run one flite call with cst_errjmp set: 0, or -EIO if flite raised an
- * internal error (cst_error()) instead of letting it exit the process. */
-static int guarded_tts(cst_voice *v, const char *text)
-{
-	jmp_buf jb;
+struct tts_call_args {
+	cst_voice *voice;
+	const char *text;
+};
 
-	cst_errjmp = &jb;
-	if (setjmp(jb)) {
-		cst_errjmp = NULL;
-		return -EIO;
-	}
-	flite_text_to_speech(text, v, "none");
-	cst_errjmp = NULL;
-	return 0;
+static void *tts_call(void *arg)
+{
+	const struct tts_call_args *a = arg;
+
+	flite_text_to_speech(a->text, a->voice, "none");
+	return arg; /* not NULL: no error */
 }
 
-static cst_voice *guarded_register(const struct fvoice *v)
+/* Speak text with v: 0, or -EIO if flite raised an internal error
+ * (cst_error()) instead of letting it exit the process. */
+static int guarded_tts(cst_voice *v, const char *text)
 {
-	jmp_buf jb;
-	cst_voice *cv;
+	struct tts_call_args a = {v, text};
 
-	cst_errjmp = &jb;
-	if (setjmp(jb)) {
-		cst_errjmp = NULL;
-		return NULL;
-	}
-	cv = v->reg(NULL);
-	cst_errjmp = NULL;
-	return cv;
+	return vs_flite_guarded(tts_call, &a) ? 0 : -EIO;
+}
+
+static void *register_call(void *fv)
+{
+	return ((const struct fvoice *)fv)->reg(NULL);
 }
 
 /* A SPAM voice's model without SPAM, for its variants (see struct fvoice). */
@@ -293,7 +292,7 @@ static int voice_ready(struct fvoice *v, char *err, size_t errlen)
 
 	if (v->voice)
 		return 0;
-	cv = guarded_register(v);
+	cv = vs_flite_guarded(register_call, v);
 	if (!cv) {
 		snprintf(err, errlen, "flite could not register voice %s", v->name);
 		return -EIO;

@@ -70,28 +70,36 @@ static void add_languages(void)
 	added = true;
 }
 
-static cst_voice *guarded_load(const char *path)
+void *vs_flite_guarded(void *(*fn)(void *arg), void *arg)
 {
 	jmp_buf jb;
-	cst_voice *v;
+	void *r;
 
 	cst_errjmp = &jb;
 	if (setjmp(jb)) {
 		cst_errjmp = NULL;
 		return NULL;
 	}
-	v = flite_voice_load(path);
+	r = fn(arg);
 	cst_errjmp = NULL;
-	return v;
+	return r;
+}
+
+static void *load_call(void *path)
+{
+	return flite_voice_load(path);
+}
+
+static void *speak_call(void *voice)
+{
+	return flite_text_to_wave("Hello.", voice);
 }
 
 static _Noreturn void probe_child(const char *path)
 {
-	jmp_buf jb;
+	static const int crash[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 	cst_voice *v;
 	cst_wave *w;
-
-	static const int crash[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 
 	/* a crash must end this child, whatever handler the parent had (a test
 	 * framework's, a sanitizer's) */
@@ -99,13 +107,10 @@ static _Noreturn void probe_child(const char *path)
 		signal(crash[i], SIG_DFL);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	alarm(PROBE_SECONDS);
-	v = guarded_load(path);
+	v = vs_flite_guarded(load_call, (void *)path);
 	if (!v)
 		_exit(PROBE_UNLOADABLE);
-	cst_errjmp = &jb;
-	if (setjmp(jb))
-		_exit(PROBE_MUTE);
-	w = flite_text_to_wave("Hello.", v);
+	w = vs_flite_guarded(speak_call, v);
 	_exit(w && w->num_samples > 0 ? PROBE_OK : PROBE_MUTE);
 }
 
@@ -196,7 +201,7 @@ int vs_flite_voxfile_load(const char *path, cst_voice **out, char *err, size_t e
 	rc = probe(path, err, errlen);
 	if (rc < 0)
 		return rc;
-	*out = guarded_load(path);
+	*out = vs_flite_guarded(load_call, (void *)path);
 	if (!*out) {
 		/* the probe loaded it: only a change of the file since can get here */
 		snprintf(err, errlen, "voice_file '%s': flite cannot load it", path);

@@ -2,7 +2,8 @@
  *
  * DESIGN
  * Private to the flite engine (flite.c); see flite_voxfile.c for why a
- * voice file is tried in a child process before it is loaded.
+ * voice file is tried in a child process before it is loaded. Also here,
+ * because both files need it: flite's error guard.
  */
 #ifndef VS_FLITE_VOXFILE_H
 #define VS_FLITE_VOXFILE_H
@@ -10,6 +11,12 @@
 #include <stddef.h>
 
 struct cst_voice_struct; /* flite's cst_voice */
+
+/* Calls fn(arg) with flite's global cst_errjmp set, so that an internal
+ * flite error (cst_error(), which otherwise exit()s the process) returns
+ * here: fn's result, or NULL after such an error. What flite allocated
+ * before the error leaks; flite holds no lock across a call. */
+void *vs_flite_guarded(void *(*fn)(void *arg), void *arg);
 
 /* Loads the clustergen voice in the file at `path` (a local path, never a
  * URL) into *out. 0, or a negative errno with the reason in err, which names
