@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "media/media.h"
 #include "worker/pipeline.h"
+#include "worker/worker.h"
 
 static const struct vs_engine_ops *load_engine(const char *cmd, const char *name,
                                                const struct vs_engine_config *ec, void **ctx)
@@ -36,6 +37,27 @@ static const struct vs_engine_ops *load_engine(const char *cmd, const char *name
 		return NULL;
 	}
 	return ops;
+}
+
+/* `--option KEY=VALUE`, repeatable: a model's engine options, as the worker
+ * takes them (`voicestack-worker worker --option`); the engine's load()
+ * checks the keys and values. */
+struct cli_options {
+	const char *v[VS_WORKER_OPTIONS_MAX + 1]; /* NULL-terminated */
+	int n;
+};
+
+/* Adds kv; 0, or -E2BIG with the message printed past the limit. */
+static int cli_option_add(struct cli_options *o, const char *cmd, const char *kv)
+{
+	if (o->n == VS_WORKER_OPTIONS_MAX) {
+		fprintf(stderr, "voicestack %s: more than %d --option\n", cmd,
+		        VS_WORKER_OPTIONS_MAX);
+		return -E2BIG;
+	}
+	o->v[o->n++] = kv;
+	o->v[o->n] = NULL;
+	return 0;
 }
 
 static int cli_transcribe(struct vs_config *c, int argc, char **argv)
@@ -104,6 +126,7 @@ static int write_file(void *opaque, const uint8_t *data, size_t len)
 static int cli_speak(struct vs_config *c, int argc, char **argv)
 {
 	const char *text = NULL, *out = NULL, *voice = "alloy", *format = NULL;
+	struct cli_options opts = {.n = 0};
 	double speed = 1.0;
 	for (int i = 1; i < argc; i++) {
 		if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) &&
@@ -115,7 +138,10 @@ static int cli_speak(struct vs_config *c, int argc, char **argv)
 			format = argv[++i];
 		else if (strcmp(argv[i], "--speed") == 0 && i + 1 < argc)
 			speed = atof(argv[++i]);
-		else if (!text)
+		else if (strcmp(argv[i], "--option") == 0 && i + 1 < argc) {
+			if (cli_option_add(&opts, "speak", argv[++i]) < 0)
+				return 2;
+		} else if (!text)
 			text = argv[i];
 		else {
 			fprintf(stderr, "voicestack speak: unexpected argument '%s'\n", argv[i]);
@@ -137,6 +163,7 @@ static int cli_speak(struct vs_config *c, int argc, char **argv)
 	}
 	struct vs_engine_config ec;
 	vs_engine_settings(c, VS_ENGINE_TTS, &ec, NULL, NULL);
+	ec.options = opts.n ? opts.v : NULL;
 	struct vs_tts_params p = {.text = text, .voice = voice, .speed = speed};
 	struct vs_pipeline_err e;
 	size_t samples, bytes;

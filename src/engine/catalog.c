@@ -35,10 +35,13 @@ const char *const vs_engine_cpu_only[] = {"cpu", NULL};
 const char *const vs_ps_accurate_options[] = {NULL};
 
 const char *const vs_openai_voices[VS_N_OPENAI_VOICES + 1] = {
-        [VS_VOICE_ALLOY] = "alloy",     [VS_VOICE_ASH] = "ash",     [VS_VOICE_BALLAD] = "ballad",
-        [VS_VOICE_CORAL] = "coral",     [VS_VOICE_ECHO] = "echo",   [VS_VOICE_FABLE] = "fable",
-        [VS_VOICE_ONYX] = "onyx",       [VS_VOICE_NOVA] = "nova",   [VS_VOICE_SAGE] = "sage",
-        [VS_VOICE_SHIMMER] = "shimmer", [VS_VOICE_VERSE] = "verse", NULL,
+        [VS_VOICE_ALLOY] = "alloy",   [VS_VOICE_ASH] = "ash",
+        [VS_VOICE_BALLAD] = "ballad", [VS_VOICE_CORAL] = "coral",
+        [VS_VOICE_ECHO] = "echo",     [VS_VOICE_FABLE] = "fable",
+        [VS_VOICE_ONYX] = "onyx",     [VS_VOICE_NOVA] = "nova",
+        [VS_VOICE_SAGE] = "sage",     [VS_VOICE_SHIMMER] = "shimmer",
+        [VS_VOICE_VERSE] = "verse",   [VS_VOICE_MARIN] = "marin",
+        [VS_VOICE_CEDAR] = "cedar",   NULL,
 };
 
 const struct vs_engine_info vs_engine_pocketsphinx_info = {
@@ -73,6 +76,15 @@ const struct vs_engine_info vs_engine_test_tts_info = {
         .voices = vs_openai_voices,
 };
 
+static const struct vs_engine_option flite_options[] = {
+        {"voice", "the model's voice, a built-in one: slt, rms, awb or kal16; every OpenAI voice "
+                  "name is a pitch variant of it (default: the names spread over all four)"},
+        {"voice_file", "path of a clustergen .flitevox voice file, loaded with the model: the "
+                       "model's voice (as voice=), also requestable by its file name without "
+                       ".flitevox"},
+        {NULL, NULL},
+};
+
 const struct vs_engine_info vs_engine_flite_info = {
         .name = "flite",
         .kind = VS_ENGINE_TTS,
@@ -80,6 +92,7 @@ const struct vs_engine_info vs_engine_flite_info = {
         .model_names = flite_models,
         .devices = vs_engine_cpu_only,
         .voices = vs_openai_voices,
+        .options = flite_options,
 };
 
 static const struct vs_engine_info *const engines[] = {

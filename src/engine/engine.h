@@ -109,7 +109,8 @@ struct vs_tts_params {
 	double speed;      /* 0.25 .. 4.0 */
 };
 
-/* The voice names of OpenAI's speech API, the one table of them: every TTS
+/* The voice names of OpenAI's speech API (its reference lists them in this
+ * order, marin and cedar last as the newest), the one table of them: every TTS
  * engine accepts each (mapping it to a voice of its own) and lists them
  * first in list_voices(); GET /v1/audio/voices shows them as openai_voices.
  * The enum indexes vs_openai_voices[] so an engine's mapping table can be
@@ -126,6 +127,8 @@ enum vs_openai_voice {
 	VS_VOICE_SAGE,
 	VS_VOICE_SHIMMER,
 	VS_VOICE_VERSE,
+	VS_VOICE_MARIN,
+	VS_VOICE_CEDAR,
 	VS_N_OPENAI_VOICES
 };
 /* NULL-terminated; [VS_VOICE_ALLOY] is the default voice (OpenAI's first) */

@@ -70,6 +70,8 @@ static const struct {
         [VS_VOICE_SAGE] = {"en+f4", "female"},
         [VS_VOICE_SHIMMER] = {"en-us+f5", "female"},
         [VS_VOICE_VERSE] = {"en-gb-scotland+m5", "male"},
+        [VS_VOICE_MARIN] = {"en-us+f1", "female"},
+        [VS_VOICE_CEDAR] = {"en-gb-x-rp+m8", "male"},
 };
 
 struct espeak_engine {

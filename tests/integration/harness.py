@@ -212,6 +212,38 @@ class SharedServer:
             self.server = None
 
 
+# ---------------------------------------------------------------- voices
+
+# OpenAI's speech API voice names (platform.openai.com/docs/api-reference/
+# audio/createSpeech, 2026): every TTS engine must accept each one and give
+# each its own voice. Written out here, not read from the server, so that a
+# name missing from the server's table is a failure.
+OPENAI_VOICES = ["alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage",
+                 "shimmer", "verse", "marin", "cedar"]
+
+
+_FLITE_DUMP = """
+import ctypes, sys
+fl = ctypes.CDLL("libflite.so.1", mode=ctypes.RTLD_GLOBAL)
+lib = ctypes.CDLL("libflite_cmu_us_%s.so.1")
+reg = lib.register_cmu_us_%s
+reg.restype, reg.argtypes = ctypes.c_void_p, [ctypes.c_char_p]
+fl.flite_voice_dump.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+fl.flite_init()
+sys.exit(0 if fl.flite_voice_dump(reg(None), sys.argv[1].encode()) == 1 else 1)
+"""
+
+
+def flite_voice_file(path, voice="slt"):
+    """Writes a real .flitevox to path: flite's own dump of one of its
+    built-in clustergen voices (slt, rms, awb), through ctypes in a child
+    process (flite exits its process on internal errors). Returns path."""
+    p = run([sys.executable, "-c", _FLITE_DUMP % (voice, voice), path])
+    assert p.returncode == 0 and os.path.getsize(path) > 100000, \
+        "flite could not dump %s to %s: %r" % (voice, path, p.stderr)
+    return path
+
+
 # ---------------------------------------------------------------- requests
 
 def assert_error_shape(resp, status):

@@ -15,9 +15,10 @@ SENTENCE = "Please call me back as soon as you can, I will be at home all day lo
 CARD = os.path.join(h.CARDS, "005.wav")
 
 
-def _vs(*args, timeout=120.0):
+def _vs(*args, timeout=120.0, env=None):
     return subprocess.run([h.BIN] + list(args), stdin=subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+                          env=dict(os.environ, **(env or {})))
 
 
 def test_speak_writes_each_format_and_transcribe_reads_it_back():
@@ -62,3 +63,44 @@ def test_help_and_version_work_everywhere():
         assert p.returncode == 0 and b"Usage: voicestack" in p.stdout, (sub, p.stdout[:200])
         p = _vs(*(sub + ["--version"]))
         assert p.returncode == 0 and p.stdout.startswith(b"voicestack "), (sub, p.stdout)
+
+
+FLITE = {"TTS_ENGINE": "flite"}
+
+
+def test_speak_option_voice_file_speaks_with_the_files_voice():
+    # --option passes a model's engine options (as MODELS_FILE will) to the
+    # engine: a .flitevox becomes the voice, named after its file
+    d = h.tmppath("vox")  # a directory of its own: the file's name is the voice's
+    os.makedirs(d)
+    vox = h.flite_voice_file(os.path.join(d, "mine.flitevox"))
+    mine, builtin = h.tmppath("mine.wav"), h.tmppath("slt.wav")
+    p = _vs("speak", SENTENCE, "-o", mine, "--voice", "mine", "--option",
+            "voice_file=" + vox, env=FLITE)
+    assert p.returncode == 0, p.stderr.decode()
+    p = _vs("speak", SENTENCE, "-o", builtin, "--voice", "slt", env=FLITE)
+    assert p.returncode == 0, p.stderr.decode()
+    assert 2.0 < h.ffprobe_duration(mine) < 15.0
+    p = _vs("transcribe", mine)
+    assert p.returncode == 0, p.stderr.decode()
+    wer = h.wer(SENTENCE, p.stdout.decode())
+    print("  file voice: %r (WER %.0f%%)" % (p.stdout.decode().strip(), 100 * wer))
+    assert wer <= 0.5, "the file voice is not intelligible: %r" % p.stdout
+    # the OpenAI default name is the model's voice too
+    alloy = h.tmppath("alloy.wav")
+    p = _vs("speak", SENTENCE, "-o", alloy, "--voice", "alloy", "--option",
+            "voice_file=" + vox, env=FLITE)
+    assert p.returncode == 0, p.stderr.decode()
+    assert open(alloy, "rb").read() == open(mine, "rb").read()
+
+
+def test_speak_bad_option_fails_with_the_reason():
+    p = _vs("speak", "hello", "-o", h.tmppath("x.wav"), "--option",
+            "voice_file=/nonexistent/v.flitevox", env=FLITE)
+    assert p.returncode == 1 and b"/nonexistent/v.flitevox" in p.stderr, p.stderr
+    p = _vs("speak", "hello", "-o", h.tmppath("x.wav"), "--option", "voice=bogus", env=FLITE)
+    assert p.returncode == 1 and b"bogus" in p.stderr, p.stderr
+    p = _vs("speak", "hello", "-o", h.tmppath("x.wav"), "--option", "nope=1")
+    assert p.returncode == 1 and b"espeak-ng has no option 'nope'" in p.stderr, p.stderr
+    p = _vs("speak", "hello", "-o", h.tmppath("x.wav"), "--option")
+    assert p.returncode == 2, p.stderr

@@ -248,6 +248,7 @@ struct collect {
 	double first_at;
 	int16_t peak;
 	int fail_after; /* > 0: return -ECANCELED on that call */
+	uint64_t hash;  /* FNV-1a of the samples: tells voices apart */
 };
 
 static int collect_sink(void *opaque, const int16_t *pcm, size_t n)
@@ -255,13 +256,17 @@ static int collect_sink(void *opaque, const int16_t *pcm, size_t n)
 	struct collect *c = opaque;
 	size_t i;
 
-	if (c->calls == 0)
+	if (c->calls == 0) {
 		c->first_at = now();
+		c->hash = 14695981039346656037ULL;
+	}
 	c->calls++;
 	c->samples += n;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		if (abs(pcm[i]) > c->peak)
 			c->peak = (int16_t)abs(pcm[i]);
+		c->hash = (c->hash ^ (uint16_t)pcm[i]) * 1099511628211ULL;
+	}
 	if (c->fail_after > 0 && c->calls >= (size_t)c->fail_after)
 		return -ECANCELED;
 	return 0;
@@ -561,8 +566,6 @@ static void test_es_sink_abort(void **state)
 
 static void test_es_voices(void **state)
 {
-	static const char *const openai[] = {"alloy", "ash",  "ballad", "coral",   "echo", "fable",
-	                                     "onyx",  "nova", "sage",   "shimmer", "verse"};
 	static const char *const bad[] = {"nope",        "en-us+nope",       "mb-us1",
 	                                  "us-mbrola-1", "../../etc/passwd", "en-us+../x"};
 	struct vs_tts_params p = {.text = "Hi", .speed = 1.0};
@@ -570,10 +573,10 @@ static void test_es_voices(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(openai) / sizeof(openai[0]); i++) {
+	for (i = 0; i < VS_N_OPENAI_VOICES; i++) { /* every name has a mapping */
 		struct collect c = {0};
 
-		p.voice = openai[i];
+		p.voice = vs_openai_voices[i];
 		assert_int_equal(es_ops->synthesize(es_ctx, &p, collect_sink, &c, err, sizeof(err)),
 		                 0);
 		assert_true(c.samples > 0);
@@ -656,6 +659,8 @@ static void test_es_list_voices(void **state)
 #include <flite/flite.h>
 #pragma GCC diagnostic pop
 cst_voice *register_cmu_us_kal16(const char *voxdir);
+cst_voice *register_cmu_us_slt(const char *voxdir);
+cst_voice *register_cmu_us_rms(const char *voxdir);
 
 static const struct vs_engine_ops *fl_ops;
 static void *fl_ctx;
@@ -695,20 +700,37 @@ static size_t fl_samples(const char *text, const char *voice, double speed, stru
 
 static void test_fl_every_voice_speaks(void **state)
 {
-	static const char *const voices[] = {"slt", "rms",   "awb",  "kal16", "kal",  "alloy",
-	                                     "ash", "coral", "echo", "onyx",  "nova", "verse"};
+	static const char *const builtins[] = {"slt", "rms", "awb", "kal16", "kal"};
+	const size_t n_builtins = sizeof(builtins) / sizeof(builtins[0]);
 	size_t i;
 
 	(void)state;
 	assert_int_equal(fl_ops->sample_rate(fl_ctx), 16000);
-	for (i = 0; i < sizeof(voices) / sizeof(voices[0]); i++) {
+	/* the built-in voices, then every OpenAI name (each has a mapping) */
+	for (i = 0; i < n_builtins + VS_N_OPENAI_VOICES; i++) {
+		const char *v = i < n_builtins ? builtins[i] : vs_openai_voices[i - n_builtins];
 		struct collect c = {0};
 
-		fl_samples("Hello world.", voices[i], 1.0, &c);
-		printf("  %s: %zu samples, peak %d\n", voices[i], c.samples, c.peak);
+		fl_samples("Hello world.", v, 1.0, &c);
+		printf("  %s: %zu samples, peak %d\n", v, c.samples, c.peak);
 		assert_true((double)c.samples / 16000 > 0.3);
 		assert_true(c.peak > 1000); /* audible, not silence */
 	}
+}
+
+/* The same request gives the same audio, whatever came before: flite's
+ * statistical voices mix noise from rand() into their excitation. */
+static void test_fl_same_request_same_audio(void **state)
+{
+	static const char text[] = "Hello there, this is the same sentence.";
+	struct collect a = {0}, b = {0};
+
+	(void)state;
+	fl_samples(text, "slt", 1.0, &a);
+	fl_samples("Something else in between.", "rms", 1.0, NULL);
+	fl_samples(text, "slt", 1.0, &b);
+	assert_int_equal(a.samples, b.samples);
+	assert_true(a.hash == b.hash);
 }
 
 static void test_fl_unknown_voice_is_einval(void **state)
@@ -803,22 +825,27 @@ static void test_fl_speed(void **state)
 
 /* flite's cst_error() exits the process unless cst_errjmp is set. A voice
  * feature of the wrong type makes it fail (measured: exit status 255 with
- * plain flite); the engine turns that into -EIO and keeps serving. */
+ * plain flite); the engine turns that into -EIO and keeps serving. The
+ * feature is one the engine never sets (it sets the F0 targets per request):
+ * the tokenizer's whitespace characters, restored afterwards. */
 static void test_fl_internal_error_is_eio_not_exit(void **state)
 {
 	struct vs_tts_params p = {.text = "Hello there.", .voice = "kal16", .speed = 1.0};
 	struct collect c = {0};
 	char err[512] = "";
 	cst_voice *v;
+	cst_val *ws;
 
 	(void)state;
 	fl_samples("Hello.", "kal16", 1.0, NULL); /* the engine registers kal16 */
 	v = register_cmu_us_kal16(NULL);
 	assert_non_null(v);
-	feat_set(v->features, "int_f0_target_stddev", cons_val(NULL, NULL));
+	ws = val_inc_refcount(feat_val(v->features, "text_whitespace")); /* held to restore */
+	feat_set(v->features, "text_whitespace", cons_val(NULL, NULL));
 	assert_int_equal(fl_ops->synthesize(fl_ctx, &p, collect_sink, &c, err, sizeof(err)), -EIO);
 	assert_non_null(strstr(err, "internal error"));
-	feat_remove(v->features, "int_f0_target_stddev");
+	feat_set(v->features, "text_whitespace", ws);
+	delete_val(ws);
 	assert_true(fl_samples("Hello there.", "kal16", 1.0, NULL) > 0);
 }
 
@@ -839,6 +866,201 @@ static void test_fl_list_voices(void **state)
 	}
 	assert_true(kal && slt);
 	vs_voices_free(v, n);
+}
+
+/* ---- flite model options (each test loads its own engine) ---- */
+
+/* A real .flitevox, written by flite itself from the built-in slt (a
+ * clustergen voice), and files that are not one, in a scratch directory. */
+static char fo_dir[64];
+static char fo_good[128], fo_rms[128], fo_junk[128], fo_empty[128], fo_cut[128], fo_clash[128];
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wbe");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+static int fo_setup(void **state)
+{
+	static char head[300];
+	cst_voice *slt;
+	FILE *f;
+
+	(void)state;
+	snprintf(fo_dir, sizeof(fo_dir), "/tmp/vs-flitevox-XXXXXX");
+	if (!mkdtemp(fo_dir))
+		return -1;
+	snprintf(fo_good, sizeof(fo_good), "%s/myvoice.flitevox", fo_dir);
+	snprintf(fo_rms, sizeof(fo_rms), "%s/myrms.flitevox", fo_dir);
+	snprintf(fo_junk, sizeof(fo_junk), "%s/junk.flitevox", fo_dir);
+	snprintf(fo_empty, sizeof(fo_empty), "%s/empty.flitevox", fo_dir);
+	snprintf(fo_cut, sizeof(fo_cut), "%s/cut.flitevox", fo_dir);
+	snprintf(fo_clash, sizeof(fo_clash), "%s/nova.flitevox", fo_dir);
+	flite_init();
+	slt = register_cmu_us_slt(NULL);
+	if (!slt || flite_voice_dump(slt, fo_good) != 1 || flite_voice_dump(slt, fo_clash) != 1)
+		return -1;
+	/* rms: a voice file whose F0 comes from a SPAM model */
+	if (flite_voice_dump(register_cmu_us_rms(NULL), fo_rms) != 1)
+		return -1;
+	write_file(fo_junk, "not a voice\n", 12);
+	write_file(fo_empty, "", 0);
+	/* a real file cut short: the header is right, the model is not there
+	 * (measured: flite_voice_load() crashes on this one) */
+	f = fopen(fo_good, "rbe");
+	if (!f || fread(head, 1, sizeof(head), f) != sizeof(head))
+		return -1;
+	fclose(f);
+	write_file(fo_cut, head, sizeof(head));
+	return 0;
+}
+
+static int fo_teardown(void **state)
+{
+	const char *files[] = {fo_good, fo_rms, fo_junk, fo_empty, fo_cut, fo_clash};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		unlink(files[i]);
+	rmdir(fo_dir);
+	return 0;
+}
+
+/* load flite with these options into fl_ops / fl_ctx; the load's result */
+static int fo_load(const char *const *options, char *err, size_t errlen)
+{
+	struct vs_engine_config cfg = {.options = options};
+
+	fl_ops = vs_engine_ops_of(vs_engine_find("flite"));
+	fl_ctx = NULL;
+	err[0] = '\0';
+	return fl_ops->load(&cfg, &fl_ctx, err, errlen);
+}
+
+/* the FNV hash of voice's audio for a fixed sentence */
+static uint64_t fo_hash(const char *voice)
+{
+	struct collect c = {0};
+
+	assert_true(fl_samples("Good morning, how are you today?", voice, 1.0, &c) > 8000);
+	assert_true(c.peak > 1000);
+	return c.hash;
+}
+
+/* every OpenAI name gives different audio; alloy's is `base` */
+static void fo_assert_openai_names_distinct(const char *base)
+{
+	uint64_t h[VS_N_OPENAI_VOICES];
+
+	for (int i = 0; i < VS_N_OPENAI_VOICES; i++) {
+		h[i] = fo_hash(vs_openai_voices[i]);
+		for (int j = 0; j < i; j++)
+			if (h[i] == h[j])
+				fail_msg("%s and %s give the same audio", vs_openai_voices[j],
+				         vs_openai_voices[i]);
+	}
+	assert_true(h[VS_VOICE_ALLOY] == fo_hash(base));
+}
+
+static bool fo_listed(const char *name)
+{
+	struct vs_voice *v = NULL;
+	size_t n = 0;
+	bool found = false;
+
+	assert_int_equal(fl_ops->list_voices(fl_ctx, &v, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		found |= strcmp(v[i].name, name) == 0;
+	vs_voices_free(v, n);
+	return found;
+}
+
+/* voice=rms: rms is the model's voice; every OpenAI name is a pitch variant
+ * of it (rms's too, though its own F0 model ignores the F0 targets), alloy
+ * is rms itself, and the other built-in voices can still be named. */
+static void test_fl_option_voice_is_the_models_voice(void **state)
+{
+	const char *opts[] = {"voice=rms", NULL};
+	char err[512];
+
+	(void)state;
+	assert_int_equal(fo_load(opts, err, sizeof(err)), 0);
+	fo_assert_openai_names_distinct("rms");
+	assert_true(fo_hash("slt") != fo_hash("rms"));
+	assert_true(fo_listed("rms") && fo_listed("slt") && fo_listed("alloy"));
+	fl_ops->unload(fl_ctx);
+}
+
+static void test_fl_option_voice_refuses_unknown_and_kal(void **state)
+{
+	const char *unknown[] = {"voice=bogus", NULL};
+	const char *kal[] = {"voice=kal", NULL};
+	const char *both[] = {"voice=slt", NULL, NULL};
+	char err[512], opt[256];
+
+	(void)state;
+	assert_int_equal(fo_load(unknown, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "bogus"));
+	assert_non_null(strstr(err, "kal16")); /* says what is available */
+	assert_int_equal(fo_load(kal, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "kal"));
+	snprintf(opt, sizeof(opt), "voice_file=%s", fo_good);
+	both[1] = opt;
+	assert_int_equal(fo_load(both, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "voice_file"));
+}
+
+/* voice_file: a clustergen voice loaded from a .flitevox becomes the
+ * model's voice, listed and requestable under its file's base name. */
+static void test_fl_option_voice_file_is_the_models_voice(void **state)
+{
+	const char *opts[] = {NULL, NULL};
+	char err[512], opt[256];
+
+	(void)state;
+	snprintf(opt, sizeof(opt), "voice_file=%s", fo_good);
+	opts[0] = opt;
+	assert_int_equal(fo_load(opts, err, sizeof(err)), 0);
+	assert_true(fo_listed("myvoice"));
+	fo_assert_openai_names_distinct("myvoice");
+	assert_true(fo_hash("rms") != fo_hash("myvoice")); /* built-ins still there */
+	fl_ops->unload(fl_ctx);
+	/* a SPAM voice (rms) from a file: its variants differ too */
+	snprintf(opt, sizeof(opt), "voice_file=%s", fo_rms);
+	assert_int_equal(fo_load(opts, err, sizeof(err)), 0);
+	assert_true(fo_listed("myrms") && !fo_listed("myvoice"));
+	fo_assert_openai_names_distinct("myrms");
+	fl_ops->unload(fl_ctx);
+}
+
+/* A voice file that cannot be loaded fails load() with a reason naming it,
+ * and the process goes on (no exit(), no crash: a file cut short crashes
+ * flite_voice_load() itself). */
+static void test_fl_option_bad_voice_file_fails_load_with_a_reason(void **state)
+{
+	const char *bad[] = {
+	        "/nonexistent/x.flitevox",      fo_junk, fo_empty, fo_cut, fo_dir, fo_clash,
+	        "http://127.0.0.1:9/x.flitevox"};
+	const char *opts[] = {NULL, NULL};
+	char err[512], opt[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(opt, sizeof(opt), "voice_file=%s", bad[i]);
+		opts[0] = opt;
+		assert_true(fo_load(opts, err, sizeof(err)) < 0);
+		printf("  %s: %s\n", bad[i], err);
+		assert_non_null(strstr(err, bad[i]));
+		assert_null(fl_ctx);
+	}
+	/* and a good one still loads afterwards in the same process */
+	snprintf(opt, sizeof(opt), "voice_file=%s", fo_good);
+	assert_int_equal(fo_load(opts, err, sizeof(err)), 0);
+	fl_ops->unload(fl_ctx);
 }
 
 int main(void)
@@ -868,6 +1090,7 @@ int main(void)
 	};
 	const struct CMUnitTest flite[] = {
 	        cmocka_unit_test(test_fl_every_voice_speaks),
+	        cmocka_unit_test(test_fl_same_request_same_audio),
 	        cmocka_unit_test(test_fl_unknown_voice_is_einval),
 	        cmocka_unit_test(test_fl_streams_and_stops_within_first_sentence),
 	        cmocka_unit_test(test_fl_long_sentence_and_word),
@@ -875,11 +1098,22 @@ int main(void)
 	        cmocka_unit_test(test_fl_internal_error_is_eio_not_exit),
 	        cmocka_unit_test(test_fl_list_voices),
 	};
+	const struct CMUnitTest flite_options[] = {
+	        cmocka_unit_test(test_fl_option_voice_is_the_models_voice),
+	        cmocka_unit_test(test_fl_option_voice_refuses_unknown_and_kal),
+	        cmocka_unit_test(test_fl_option_voice_file_is_the_models_voice),
+	        cmocka_unit_test(test_fl_option_bad_voice_file_fails_load_with_a_reason),
+	};
 	int failed = 0;
 
 	failed += cmocka_run_group_tests_name("engine", basic, NULL, NULL);
 	failed += cmocka_run_group_tests_name("pocketsphinx", pocketsphinx, ps_setup, ps_teardown);
 	failed += cmocka_run_group_tests_name("espeak-ng", espeak, es_setup, es_teardown);
+	/* flite options first: fo_setup dumps slt before any engine has set
+	 * features on it (flite's dump writes every feature as a string and
+	 * exits on one that is not, such as the engine's streaming callback) */
+	failed +=
+	        cmocka_run_group_tests_name("flite options", flite_options, fo_setup, fo_teardown);
 	failed += cmocka_run_group_tests_name("flite", flite, fl_setup, fl_teardown);
 	return failed;
 }
