@@ -330,3 +330,42 @@ def test_degradation_when_loading_the_model_would_pass_the_memory_threshold():
         assert d["concurrency"]["active_requests"] == 0
     finally:
         s.stop()
+
+
+def test_flite_models_with_a_voice_and_a_voice_file():
+    """Engine options through MODELS_FILE: a flite model whose voice is awb,
+    one whose voice is a .flitevox file (flite's own dump of rms), and one
+    with a damaged file, which fails to load with the reason (503) while
+    the others serve."""
+    vox = h.flite_voice_file(h.tmppath("anna.flitevox"), "rms")
+    anna = os.path.basename(vox)[:-len(".flitevox")]  # the voice's name
+    bad = h.tmppath("broken.flitevox")
+    with open(vox, "rb") as f, open(bad, "wb") as g:
+        g.write(f.read()[:3000])
+    path = _models_file("espeak-ng tts espeak-ng\n"
+                        "flite-awb tts flite voice=awb\n"
+                        "anna tts flite voice_file=%s\n"
+                        "broken tts flite voice_file=%s\n"
+                        "pocketsphinx asr pocketsphinx\n" % (vox, bad), "flite-voices.txt")
+    s = h.Server(env={"MODELS_FILE": path}, name="flite-voice-models").start()
+    try:
+        out = {}
+        for model, voice in (("flite-awb", "alloy"), ("anna", anna), ("anna", "alloy")):
+            r = h.speak(s.tts_port, "Turn off the hallway light.", model=model, voice=voice,
+                        response_format="pcm")
+            assert r.status == 200 and len(r.body) > 10000, (model, voice, r)
+            assert _served_by(r) == model
+            out[(model, voice)] = r.body
+        # the file's voice is the model's voice: alloy is the file's voice
+        assert out[("anna", anna)] == out[("anna", "alloy")]
+        assert out[("anna", "alloy")] != out[("flite-awb", "alloy")]
+        v = s.get("tts", "/v1/audio/voices?model=anna").json()
+        assert v["model"] == "anna" and anna in [x["name"] for x in v["voices"]], v
+        r = h.speak(s.tts_port, "Hello.", model="broken", response_format="pcm")
+        e = h.assert_error_shape(r, 503)
+        assert "broken.flitevox" in e["message"], e
+        assert _served_by(r) == "broken"
+        r = h.speak(s.tts_port, "Hello.", model="flite-awb", response_format="pcm")
+        assert r.status == 200
+    finally:
+        s.stop()

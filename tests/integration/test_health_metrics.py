@@ -205,6 +205,15 @@ def test_metrics_promtool_and_counters_follow_traffic():
         assert not t.is_alive() and box["r"].status == 200, box
         r400 = h.transcribe(s.asr_port, CARD, fields={"response_format": "bogus"}, timeout=30)
         assert r400.status == 400, r400
+        # a request is counted when it completes, which can be just after its
+        # client has read the reply: wait until all three are in
+        def all_counted():
+            got = _parse(_scrape(s))[0]
+            return sum(_get(got, "voicestack_requests_total", service="asr", route=TRANSCRIBE,
+                            status=st) - _get(before, "voicestack_requests_total", service="asr",
+                                              route=TRANSCRIBE, status=st)
+                       for st in ("200", "429", "400")) >= 3
+        h.wait_for(all_counted, "the three requests counted", 5)
         text = _scrape(s)
         p = subprocess.run([PROMTOOL, "check", "metrics"], input=text.encode(),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
