@@ -140,8 +140,8 @@ struct vs_service {
 	bool slots_auto; /* *_MAX_CONCURRENT_REQUESTS=auto: auto_slots says how */
 	struct vs_auto_slots auto_slots;
 	struct vs_pressure_ctl pressure; /* MEMORY_PRESSURE_SHRINK_PERCENT (reactor tick) */
-	struct vs_guard *guard; /* shared by both services */
-	struct vs_auth *auth;   /* API keys and CORS, shared by both services (auth.c) */
+	struct vs_guard *guard;          /* shared by both services */
+	struct vs_auth *auth;            /* API keys and CORS, shared by both services (auth.c) */
 	struct MHD_Daemon *daemon;
 	int port;
 	double idle_timeout_minutes;
