@@ -246,6 +246,25 @@ def flite_voice_file(path, voice="slt"):
 
 # ---------------------------------------------------------------- requests
 
+def access_line(server, rid, timeout=5.0):
+    """The key=value fields of the event=access line of request id rid
+    (waits up to timeout for it)."""
+    assert server.log_contains(r"event=access .*request_id=%s\b" % re.escape(rid),
+                               timeout=timeout), "no event=access line for request_id=%s" % rid
+    line = [l for l in server.stderr_lines
+            if "event=access" in l and re.search(r"request_id=%s\b" % re.escape(rid), l)][0]
+    return dict(re.findall(r"(\w+)=(\"[^\"]*\"|\S+)", line))
+
+
+def access_order(server, prefix):
+    """request ids starting with prefix, in the order of their event=access
+    lines (the order the requests ended)."""
+    with server._cond:
+        lines = list(server.stderr_lines)
+    rx = re.compile(r"event=access .*request_id=(%s\S*)" % re.escape(prefix))
+    return [m.group(1) for m in (rx.search(l) for l in lines) if m]
+
+
 def assert_error_shape(resp, status):
     """resp has HTTP status `status` and the OpenAI error body."""
     assert resp.status == status, "expected HTTP %d, got %d: %r" % (status, resp.status,

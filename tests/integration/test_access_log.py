@@ -17,10 +17,8 @@ def teardown_module():
 
 
 def _access_line(s, rid):
-    assert s.log_contains(r"event=access .*request_id=%s\b" % re.escape(rid), timeout=5), \
-        "no event=access line for request_id=%s" % rid
-    line = [l for l in s.stderr_lines if "event=access" in l and "request_id=" + rid in l][0]
-    fields = dict(re.findall(r"(\w+)=(\"[^\"]*\"|\S+)", line))
+    fields = h.access_line(s, rid)
+    line = " ".join("%s=%s" % kv for kv in fields.items())
     for k in ("service", "method", "route", "status", "bytes", "duration_ms", "queue_ms",
               "model", "client", "request_id"):
         assert k in fields, "access line lacks %s: %s" % (k, line)
