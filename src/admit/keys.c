@@ -29,24 +29,6 @@ struct vs_keyset {
 	struct vs_api_key keys[];
 };
 
-static const char *const lane_names[VS_LANES] = {"high", "normal", "low"};
-
-const char *vs_lane_name(enum vs_lane lane)
-{
-	return (unsigned)lane < VS_LANES ? lane_names[lane] : "normal";
-}
-
-bool vs_lane_parse(const char *s, size_t n, enum vs_lane *out)
-{
-	for (int i = 0; i < VS_LANES; i++) {
-		if (strlen(lane_names[i]) == n && strncasecmp(lane_names[i], s, n) == 0) {
-			*out = (enum vs_lane)i;
-			return true;
-		}
-	}
-	return false;
-}
-
 static void digest_of(const char *key, size_t len, uint8_t out[VS_API_KEY_DIGEST])
 {
 	struct sha256_ctx c;

@@ -36,20 +36,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "admit/lanes.h" /* a key's lane */
+
 #define VS_API_KEY_MAX 256
 #define VS_API_KEY_NAME_MAX 64
 #define VS_API_KEYS_MAX 1000               /* keys in one file */
 #define VS_API_KEYS_FILE_MAX (1024 * 1024) /* bytes */
 #define VS_API_KEY_DIGEST 32               /* SHA-256 */
-
-/* A request's priority lane, given by its key (normal without keys). */
-enum vs_lane { VS_LANE_HIGH = 0, VS_LANE_NORMAL, VS_LANE_LOW };
-#define VS_LANES 3
-
-/* "high" | "normal" | "low" */
-const char *vs_lane_name(enum vs_lane lane);
-/* true and *out set when s[0..n) is a lane name (any case) */
-bool vs_lane_parse(const char *s, size_t n, enum vs_lane *out);
 
 struct vs_keyset;
 

@@ -164,9 +164,8 @@ static void test_reservation_counts_slots_not_indexes(void **state)
 static void test_lane_queue_serves_high_first_fifo_within_a_lane(void **state)
 {
 	struct vs_slots s;
-	struct vs_waiter hold = lw(VS_LANE_NORMAL), n1 = lw(VS_LANE_NORMAL),
-	                 l1 = lw(VS_LANE_LOW), n2 = lw(VS_LANE_NORMAL), h1 = lw(VS_LANE_HIGH),
-	                 h2 = lw(VS_LANE_HIGH);
+	struct vs_waiter hold = lw(VS_LANE_NORMAL), n1 = lw(VS_LANE_NORMAL), l1 = lw(VS_LANE_LOW),
+	                 n2 = lw(VS_LANE_NORMAL), h1 = lw(VS_LANE_HIGH), h2 = lw(VS_LANE_HIGH);
 	struct vs_waiter *order[] = {&h1, &h2, &n1, &n2, &l1};
 	struct vs_slots_snapshot snap;
 	(void)state;
@@ -203,7 +202,8 @@ static void test_lane_queue_serves_high_first_fifo_within_a_lane(void **state)
 static void test_low_waits_at_most_max_skips_hand_overs(void **state)
 {
 	struct vs_slots s;
-	struct vs_waiter hold = lw(VS_LANE_NORMAL), l1 = lw(VS_LANE_LOW), n[4], hi = lw(VS_LANE_HIGH);
+	struct vs_waiter hold = lw(VS_LANE_NORMAL), l1 = lw(VS_LANE_LOW), n[4],
+	                 hi = lw(VS_LANE_HIGH);
 	(void)state;
 	for (int i = 0; i < 4; i++)
 		n[i] = lw(VS_LANE_NORMAL);
@@ -314,7 +314,7 @@ static void test_a_freed_slot_stays_reserved_and_a_high_newcomer_takes_it(void *
 	assert_int_equal(snap.available, 1);
 	assert_int_equal(snap.depth, 1);
 	assert_true(vs_slots_acquire(&s, &d, 0) >= 0); /* at once, though c waits */
-	vs_slots_cancel(&s, &a); /* the normal slot: to c */
+	vs_slots_cancel(&s, &a);                       /* the normal slot: to c */
 	assert_int_equal(c.state, VS_WAIT_GRANTED);
 	vs_slots_cancel(&s, &c);
 	vs_slots_cancel(&s, &d);
@@ -372,15 +372,17 @@ static void test_lane_names_parse_both_ways(void **state)
 {
 	enum vs_lane l = VS_LANE_NORMAL;
 	(void)state;
-	assert_int_equal(vs_lane_parse("HIGH", &l), 0);
+	assert_true(vs_lane_parse("HIGH", 4, &l));
 	assert_int_equal(l, VS_LANE_HIGH);
-	assert_int_equal(vs_lane_parse("low", &l), 0);
+	assert_true(vs_lane_parse("low", 3, &l));
 	assert_int_equal(l, VS_LANE_LOW);
-	assert_int_equal(vs_lane_parse("Normal", &l), 0);
+	assert_true(vs_lane_parse("Normal", 6, &l));
 	assert_int_equal(l, VS_LANE_NORMAL);
-	assert_int_equal(vs_lane_parse("urgent", &l), -EINVAL);
-	assert_int_equal(vs_lane_parse("", &l), -EINVAL);
-	assert_int_equal(vs_lane_parse(NULL, &l), -EINVAL);
+	assert_false(vs_lane_parse("urgent", 6, &l));
+	assert_false(vs_lane_parse("", 0, &l));
+	assert_false(vs_lane_parse("high,low", 8, &l));
+	assert_false(vs_lane_parse(NULL, 0, &l));
+	assert_int_equal(l, VS_LANE_NORMAL); /* untouched by a failed parse */
 	assert_string_equal(vs_lane_name(VS_LANE_HIGH), "high");
 	assert_string_equal(vs_lane_name(VS_LANE_NORMAL), "normal");
 	assert_string_equal(vs_lane_name(VS_LANE_LOW), "low");
