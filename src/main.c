@@ -114,6 +114,23 @@ static int worker_args(const struct vs_config *c, const struct vs_engine_config 
 	return k;
 }
 
+/* *_RESERVED_SLOTS and LOW_LANE_MAX_SKIPS on slots s of svc: its own
+ * (model NULL) or a model's. One slot always serves every lane, so the
+ * reservation is cut to the slots - 1 where there are fewer (auto slots, a
+ * model's `slots=`), with one warning. */
+static void set_lanes(struct vs_service *svc, struct vs_slots *s, const char *model)
+{
+	const struct vs_config *c = svc->cfg;
+	int want = svc->kind == VS_ENGINE_ASR ? c->asr_reserved_slots : c->tts_reserved_slots;
+	int kept = vs_slots_set_lanes(s, want, c->low_lane_max_skips);
+	if (kept < want)
+		vs_warn("event=reserved_slots_reduced service=%s model=%s slots=%d reserved=%d "
+		        "wanted=%d msg=\"Too few slots to reserve %s_RESERVED_SLOTS for high "
+		        "priority; a high request may wait for one\"",
+		        svc->name, model ? model : "-", s->max, kept, want,
+		        svc->kind == VS_ENGINE_ASR ? "ASR" : "TTS");
+}
+
 /* One model of svc: its slots (within the service's) and its worker pool,
  * whose workers get the service's arguments plus the model's options. */
 static int setup_model(struct vs_service *svc, const struct vs_model *spec, const char *exe,
@@ -133,6 +150,8 @@ static int setup_model(struct vs_service *svc, const struct vs_model *spec, cons
 	        spec->idle_minutes >= 0 ? spec->idle_minutes : svc->idle_timeout_minutes;
 	pthread_mutex_init(&m->voices_mu, NULL);
 	vs_slots_init(&m->slots, spec->slots ? spec->slots : slots, max_queue, queue_timeout_s);
+	/* the service's reservation holds at the model's slots too */
+	set_lanes(svc, &m->slots, spec->id);
 	struct vs_pool_config pc = {
 	        .service = svc->name,
 	        .model = spec->id,
@@ -204,6 +223,7 @@ static int setup_service(struct vs_service *svc, const struct vs_config *c, stru
 	vs_slots_init(&svc->slots, slots, max_queue, queue_timeout_s);
 	svc->pressure.shrink_pct = c->memory_pressure_shrink_percent;
 	svc->pressure.calm_s = c->memory_pressure_calm_seconds;
+	set_lanes(svc, &svc->slots, NULL);
 	for (int i = 0; i < ms->n; i++) {
 		if (ms->m[i].kind != kind)
 			continue;

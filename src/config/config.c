@@ -144,9 +144,19 @@ const struct vs_setting vs_settings[] = {
          "(its measured size, or before any load its engine's typical size), capped by the CPU "
          "cores, at least 1; decided at start-up, shown with its derivation in /health/detailed."},
         {INT("ASR_MAX_QUEUE", asr_max_queue, 0, 1024, "0", "requests"),
-         "Transcription requests that may wait for a free slot; 0 = reject at once with 429."},
+         "Transcription requests that may wait for a free slot, per priority lane (high, normal "
+         "and low each have a queue this long); 0 = reject at once with 429."},
         {DBL("ASR_QUEUE_TIMEOUT_SECONDS", asr_queue_timeout_seconds, 0.1, 3600, "30", "seconds"),
          "Longest wait in the ASR queue; a request still waiting then gets 429."},
+        {INT("ASR_RESERVED_SLOTS", asr_reserved_slots, 0, 63, "0", "slots"),
+         "Of ASR_MAX_CONCURRENT_REQUESTS, slots only `high`-lane requests may take, so an urgent "
+         "transcription starts at once while `normal` and `low` traffic fill the rest: at most "
+         "ASR_MAX_CONCURRENT_REQUESTS minus this many transcriptions of those lanes run at once "
+         "(a count, not particular slots; `high` may take any free slot). Also applied to each "
+         "model's own slots, at most its slots minus 1. Must be below "
+         "ASR_MAX_CONCURRENT_REQUESTS (with `auto`, it is cut to the slots found minus 1, with "
+         "a warning; so it is while memory pressure lowers the slots in use). 0 = no "
+         "reservation (the specification's behaviour)."},
         {DBL("ASR_IDLE_TIMEOUT_MINUTES", asr_idle_timeout_minutes, 0, 525600, "60", "minutes"),
          "Unload the ASR model after this long without requests (it reloads on the next one); "
          "0 disables; fractions allowed (0.05 = 3 seconds)."},
@@ -168,9 +178,12 @@ const struct vs_setting vs_settings[] = {
          "Syntheses running at the same time; more wait in the queue or get 429. `auto`: as for "
          "ASR_MAX_CONCURRENT_REQUESTS."},
         {INT("TTS_MAX_QUEUE", tts_max_queue, 0, 1024, "0", "requests"),
-         "Synthesis requests that may wait for a free slot; 0 = reject at once with 429."},
+         "Synthesis requests that may wait for a free slot, per priority lane; 0 = reject at "
+         "once with 429."},
         {DBL("TTS_QUEUE_TIMEOUT_SECONDS", tts_queue_timeout_seconds, 0.1, 3600, "30", "seconds"),
          "Longest wait in the TTS queue; a request still waiting then gets 429."},
+        {INT("TTS_RESERVED_SLOTS", tts_reserved_slots, 0, 63, "0", "slots"),
+         "As ASR_RESERVED_SLOTS, for speech (below TTS_MAX_CONCURRENT_REQUESTS)."},
         {DBL("TTS_IDLE_TIMEOUT_MINUTES", tts_idle_timeout_minutes, 0, 525600, "60", "minutes"),
          "Unload the TTS model after this long without requests (it reloads on the next one); "
          "0 disables; fractions allowed."},
@@ -185,6 +198,18 @@ const struct vs_setting vs_settings[] = {
          "idle_minutes, fallback, aliases and the engine's options; see docs/MODELS.md). It "
          "replaces the built-in catalogue; `voicestack models` prints the effective one in this "
          "format. Empty = the built-in models."},
+        {BOOL("ALLOW_CLIENT_PRIORITY", allow_client_priority, "false"),
+         "Let a client choose its request's lane with the header `X-Voicestack-Priority: "
+         "high|normal|low` (any case). false = the header is refused with 400 "
+         "priority_not_allowed (never ignored), and the lane is the API key's, or `normal`. "
+         "Only for trusted clients: a `high` request may use the reserved slots."},
+        {INT("LOW_LANE_MAX_SKIPS", low_lane_max_skips, 1, 1000, "8", "hand-overs"),
+         "The bound on how long `low` requests wait: a slot that comes free goes to the oldest "
+         "waiting request of the most urgent lane that may take it (high, then normal, then "
+         "low), but while `low` requests wait and may take it, at most this many slots in a row "
+         "go to the other lanes; the next goes to the oldest `low` request. The count starts "
+         "again when a `low` request gets a slot or none waits. Applies to every queue "
+         "(service and model); requests still wait at most *_QUEUE_TIMEOUT_SECONDS."},
         {DBL("IDLE_CHECK_INTERVAL_SECONDS", idle_check_interval_seconds, 0.1, 3600, "60",
              "seconds"),
          "How often idle models are looked for (the original checked every 60 seconds)."},
@@ -690,6 +715,21 @@ static int check_together(const struct vs_config *c, char *err, size_t errlen)
 		         "single key in the file, as `KEY default normal`)",
 		         vs_config_source_name(vs_config_source_of(c, "API_KEYS_FILE")),
 		         vs_config_source_name(vs_config_source_of(c, "API_KEY")));
+		return -EINVAL;
+	}
+	static const char *const svc[] = {"ASR", "TTS"};
+	const int reserved[] = {c->asr_reserved_slots, c->tts_reserved_slots};
+	const int slots[] = {c->asr_max_concurrent_requests, c->tts_max_concurrent_requests};
+	for (int i = 0; i < 2; i++) {
+		/* auto (0) is decided at start-up, which cuts the reservation to
+		 * the slots found - 1 with a warning */
+		if (reserved[i] < slots[i] || slots[i] == 0)
+			continue;
+		/* normal requests would never get a slot */
+		snprintf(err, errlen,
+		         "%s_RESERVED_SLOTS=%d: must be less than %s_MAX_CONCURRENT_REQUESTS=%d, "
+		         "which leaves at least one slot for normal and low requests",
+		         svc[i], reserved[i], svc[i], slots[i]);
 		return -EINVAL;
 	}
 	if (c->asr_port == c->tts_port && c->asr_port != 0) {

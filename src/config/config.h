@@ -83,6 +83,10 @@ struct vs_config {
 	double memory_pressure_calm_seconds;
 	int asr_max_queue, tts_max_queue; /* 0 = reject at once */
 	double asr_queue_timeout_seconds, tts_queue_timeout_seconds;
+	/* priority lanes (src/admit/lanes.h) */
+	int asr_reserved_slots, tts_reserved_slots; /* only high may take them */
+	bool allow_client_priority;                 /* X-Voicestack-Priority accepted */
+	int low_lane_max_skips;                     /* the bound on low's wait */
 	double idle_check_interval_seconds;
 	double request_timeout_seconds; /* 0 disables */
 	double shutdown_grace_seconds;

@@ -110,14 +110,16 @@ void vs_access_end(struct vs_req *r, int status)
 	                                : -1.0,
 	        .reject_reason = r->reject_reason,
 	        .key = r->key ? r->key->name : NULL,
+	        .lane = vs_lane_name(r->lane),
 	};
 	vs_stats_request_done(&rec);
 	vs_info("event=access service=%s method=%s route=%s status=%d bytes=%llu "
-	        "duration_ms=%llu queue_ms=%llu model=%s served_by=%s key=%s client=%s "
+	        "duration_ms=%llu queue_ms=%llu model=%s served_by=%s key=%s lane=%s client=%s "
 	        "request_id=%s",
 	        r->svc->name, r->method[0] ? r->method : "-",
 	        r->route_label ? r->route_label : "other", status,
 	        (unsigned long long)r->resp_bytes, (unsigned long long)elapsed_ms,
 	        (unsigned long long)r->queue_wait_ms, r->model[0] ? r->model : "-",
-	        m ? m->spec->id : "-", r->key ? r->key->name : "-", r->client, r->request_id);
+	        m ? m->spec->id : "-", r->key ? r->key->name : "-", vs_lane_name(r->lane),
+	        r->client, r->request_id);
 }

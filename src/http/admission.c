@@ -21,6 +21,13 @@
  * pushing the machine over and being caught afterwards. A degraded request
  * is logged once (event=degraded), counted and says so in its
  * X-Voicestack-Model header.
+ *
+ * Both levels admit in the request's priority lane (r->lane, both waiters
+ * carry it): *_RESERVED_SLOTS and lane order hold at the service's slots
+ * and at every model's (a model with fewer slots than the service could
+ * otherwise be filled by normal requests while a high one waits for it).
+ * A refusal says which lane was refused, and, when slots are reserved and
+ * the request may not use them, that they are.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -46,30 +53,43 @@ void vs_admit_model_waiter_wake(struct vs_waiter *w)
 	pthread_mutex_unlock(&r->mu);
 }
 
-/* 429 for the service's slots (m NULL) or for model m's */
+/* 429 for the service's slots (m NULL) or for model m's. Without lanes in
+ * play (nothing reserved, a normal request) the messages are the
+ * specification's; otherwise they name the lane's queue and the slots the
+ * request may not take. */
 static void reject_busy(struct vs_req *r, int err, struct vs_model_rt *m)
 {
 	struct vs_slots_snapshot s;
-	char what[96];
+	char what[96], queue[32] = "queue", open[128] = "";
 	vs_slots_snapshot(m ? &m->slots : &r->svc->slots, &s);
 	snprintf(what, sizeof(what), m ? "%.60s model" : "%.60s", m ? m->spec->id : r->svc->name);
+	int depth = s.lanes[r->lane].depth, max = s.max;
+	if (s.reserved > 0 || r->lane != VS_LANE_NORMAL)
+		snprintf(queue, sizeof(queue), "%s-priority queue", vs_lane_name(r->lane));
+	if (s.reserved > 0 && r->lane != VS_LANE_HIGH) {
+		max = s.max - s.reserved;
+		snprintf(open, sizeof(open),
+		         " open to %s-priority requests (%d more are reserved for high priority)",
+		         vs_lane_name(r->lane), s.reserved);
+	}
 	r->retry_after = 10;
 	if (err == -ENOSPC) {
 		r->reject_reason = "queue_full";
 		vs_req_set_error(r, 429, NULL, "queue_full",
-		                 "Too many concurrent requests: all %d %s slots are busy and the "
-		                 "queue is full (%d waiting). Retry later.",
-		                 s.max, what, s.depth);
+		                 "Too many concurrent requests: all %d %s slots%s are busy and the "
+		                 "%s is full (%d waiting). Retry later.",
+		                 max, what, open, queue, depth);
 	} else {
 		r->reject_reason = "slot";
 		vs_req_set_error(r, 429, NULL, "rate_limit_exceeded",
-		                 "Too many concurrent requests: all %d %s slots are busy. "
+		                 "Too many concurrent requests: all %d %s slots%s are busy. "
 		                 "Retry later.",
-		                 s.max, what);
+		                 max, what, open);
 	}
-	vs_info("event=reject reason=%s service=%s model=%s status=429 active=%d max_concurrent=%d "
-	        "queue_depth=%d msg=\"No free concurrency slot\"",
-	        r->reject_reason, r->svc->name, m ? m->spec->id : "-", s.active, s.max, s.depth);
+	vs_info("event=reject reason=%s service=%s model=%s lane=%s status=429 active=%d "
+	        "max_concurrent=%d reserved=%d queue_depth=%d msg=\"No free concurrency slot\"",
+	        r->reject_reason, r->svc->name, m ? m->spec->id : "-", vs_lane_name(r->lane),
+	        s.active, s.max, s.reserved, depth);
 }
 
 bool vs_admit_precheck(struct vs_req *r)
@@ -128,7 +148,7 @@ bool vs_admit_slot(struct vs_req *r)
 	}
 	if (s == VS_SLOT_QUEUED) {
 		r->phase = P_QUEUED;
-		vs_debug("event=queued service=%s", svc->name);
+		vs_debug("event=queued service=%s lane=%s", svc->name, vs_lane_name(r->lane));
 		return false;
 	}
 	reject_busy(r, s, NULL);
@@ -229,7 +249,8 @@ bool vs_admit_model(struct vs_req *r)
 	}
 	if (s == VS_SLOT_QUEUED) {
 		r->phase = P_MQUEUED;
-		vs_debug("event=queued service=%s model=%s", r->svc->name, m->spec->id);
+		vs_debug("event=queued service=%s model=%s lane=%s", r->svc->name, m->spec->id,
+		         vs_lane_name(r->lane));
 		return false;
 	}
 	if (may_degrade && degrade(r, s == -ENOSPC ? "queue_full" : "slots_busy"))
@@ -257,7 +278,7 @@ void vs_admit_queue_expired(struct vs_req *r)
 	                 "(%s_QUEUE_TIMEOUT_SECONDS=%g). Retry later.",
 	                 (double)r->queue_wait_ms / 1000.0, svc->name,
 	                 svc->kind == VS_ENGINE_ASR ? "ASR" : "TTS", s.queue_timeout_s);
-	vs_info("event=reject reason=queue_timeout service=%s status=429 "
+	vs_info("event=reject reason=queue_timeout service=%s lane=%s status=429 "
 	        "waited_ms=%llu msg=\"Queue wait timed out without a free slot\"",
-	        svc->name, (unsigned long long)r->queue_wait_ms);
+	        svc->name, vs_lane_name(r->lane), (unsigned long long)r->queue_wait_ms);
 }

@@ -39,7 +39,8 @@
 
 /* what a browser may send (preflight) and read (answers) */
 #define CORS_ALLOW_HEADERS                                                                         \
-	"Authorization, Content-Type, X-API-Key, X-Request-Id, X-Voicestack-Degrade"
+	"Authorization, Content-Type, X-API-Key, X-Request-Id, X-Voicestack-Degrade, "             \
+	"X-Voicestack-Priority"
 #define CORS_EXPOSE_HEADERS "X-Request-Id, X-Voicestack-Model, Retry-After"
 /* seconds a browser may cache a preflight (Chromium caps it at 7200) */
 #define CORS_MAX_AGE "600"

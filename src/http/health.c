@@ -9,7 +9,8 @@
  * and handed to obs as vs_service_sample records.
  * /health/detailed keeps the original specification's keys and types
  * (status, service, timestamp, memory, swap, model, concurrency, config) and
- * adds queue, workers[], uptime_seconds and version. `model.loaded` is true
+ * adds queue, workers[], uptime_seconds, version and lanes (slots, queue
+ * depth and refusals per priority lane). `model.loaded` is true
  * only while a worker process holds the model. `status` is "degraded" while
  * the resource guard refuses work. Runs on HTTP threads; reads only
  * snapshots, never waits on a worker.
@@ -85,6 +86,23 @@ static json_t *all_workers(struct vs_service *svc)
 	return all;
 }
 
+json_t *vs_lanes_json(const struct vs_slots_snapshot *s)
+{
+	json_t *j = json_pack("{s:i, s:i}", "reserved_slots", s->reserved, "low_max_skips",
+	                      s->low_max_skips);
+	for (int i = 0; i < VS_LANES; i++) {
+		enum vs_lane l = vs_lane_by_rank[i];
+		const struct vs_lane_counts *c = &s->lanes[l];
+		json_object_set_new(j, vs_lane_name(l),
+		                    json_pack("{s:i, s:i, s:{s:I, s:I, s:I}}", "active", c->active,
+		                              "queued", c->depth, "rejected", "slot",
+		                              (json_int_t)c->rejected_busy, "queue_full",
+		                              (json_int_t)c->rejected_queue_full, "queue_timeout",
+		                              (json_int_t)c->queue_timeouts));
+	}
+	return j;
+}
+
 char *vs_health_detailed(struct vs_service *svc, int *status)
 {
 	struct vs_mem_reading m = {0};
@@ -125,6 +143,9 @@ char *vs_health_detailed(struct vs_service *svc, int *status)
 	json_object_set_new(j, "models", vs_models_health_json(svc));
 	json_object_set_new(j, "admission", admission_json(svc, &s, &m));
 	json_object_set_new(j, "degrade_under_load", json_boolean(svc->degrade));
+	json_t *lanes = vs_lanes_json(&s);
+	json_object_set_new(lanes, "client_priority", json_boolean(c->allow_client_priority));
+	json_object_set_new(j, "lanes", lanes);
 	char *out = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
 	json_decref(j);
 	return out;
@@ -216,7 +237,14 @@ char *vs_metrics_body(void)
 		        .available = s.available,
 		        .depth = s.depth,
 		        .max_queue = s.max_queue,
+		        .reserved = s.reserved,
 		};
+		for (int l = 0; l < VS_LANES && l < VS_STATS_MAX_LANES; l++) {
+			enum vs_lane lane = vs_lane_by_rank[l];
+			sample.lanes[l].name = vs_lane_name(lane);
+			sample.lanes[l].active = s.lanes[lane].active;
+			sample.lanes[l].depth = s.lanes[lane].depth;
+		}
 		vs_stats_sample_service(i, &sample);
 		for (int k = 0; k < svc->n_models; k++)
 			sample_model(i, k, &svc->models[k]);

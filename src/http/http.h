@@ -203,7 +203,8 @@ struct vs_req {
 	struct vs_model_rt *asked, *m;
 	int mslot;
 	struct vs_waiter mwaiter;
-	bool no_degrade; /* X-Voicestack-Degrade: never */
+	bool no_degrade;   /* X-Voicestack-Degrade: never */
+	enum vs_lane lane; /* set on the first call (route.c); both waiters carry it */
 	/* auth.c: the key r presented (its name and lane; a reference dropped
 	 * by the completion callback), NULL when keys are off or the route is
 	 * open; the Origin echoed on every answer (NULL: no CORS headers); a
@@ -381,6 +382,8 @@ extern const struct vs_job_ops vs_tts_job_ops;
 int vs_service_models_index(struct vs_service *svc);
 struct vs_model_rt *vs_service_model(struct vs_service *svc, const char *name);
 /* GET /v1/models entries of svc appended to data; /health/detailed models[] */
+/* health.c: the "lanes" object of /health/detailed (a service's or a model's) */
+json_t *vs_lanes_json(const struct vs_slots_snapshot *s);
 void vs_models_list_json(struct vs_service *svc, json_t *data);
 json_t *vs_models_health_json(struct vs_service *svc);
 

@@ -103,6 +103,7 @@ json_t *vs_models_health_json(struct vs_service *svc)
 		        "last_load_ms", (json_int_t)ps.last_load_ms, "load_rss_mb", ps.load_rss_mb,
 		        "loads", (json_int_t)ps.loads, "unloads", (json_int_t)ps.unloads, "crashes",
 		        (json_int_t)ps.crashes, "workers", vs_pool_workers_json(m->pool));
+		json_object_set_new(o, "lanes", vs_lanes_json(&s));
 		json_array_append_new(arr, o);
 	}
 	return arr;

@@ -8,6 +8,8 @@
  * (404/405), content type (415), then either the
  * answer of a simple GET (health, models, metrics, the 400 of translations)
  * or admission (admission.c: guard 503, declared size 413, slot 429/queue).
+ * The request's priority lane (vs_req_lane_of) is settled here too, before
+ * admission, so both its slots (service, then model) are asked for in it.
  * Routes come from one fixed table; their path is the route label of logs
  * and metrics, never the client's URL, so label values stay bounded.
  */
@@ -188,6 +190,44 @@ static bool degrade_header_ok(struct vs_req *r)
 	return false;
 }
 
+/* The header a client chooses its lane with, when ALLOW_CLIENT_PRIORITY lets it */
+#define PRIORITY_HEADER "X-Voicestack-Priority"
+
+/* The lane of r's API key (API_KEYS_FILE's LANE column; `API_KEY` alone is
+ * normal), checked by auth.c before this runs; normal while keys are off.
+ * Everything downstream (both waiters, the access line, metrics) follows
+ * r->lane, which vs_req_lane_of sets from this. */
+static enum vs_lane key_lane(const struct vs_req *r)
+{
+	return r->key ? r->key->lane : VS_LANE_NORMAL;
+}
+
+/* Sets r->lane and both its waiters' lanes: the key's lane, or the one the
+ * client asks for with X-Voicestack-Priority where ALLOW_CLIENT_PRIORITY
+ * allows it (the header then wins over the key). A header sent while it is
+ * not allowed, or an unknown lane, is refused with 400 (false, reply set):
+ * a request option is never ignored silently. */
+static bool vs_req_lane_of(struct vs_req *r)
+{
+	const char *v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, PRIORITY_HEADER);
+	r->lane = key_lane(r);
+	if (v && !r->svc->cfg->allow_client_priority) {
+		vs_req_set_error(r, 400, NULL, "priority_not_allowed",
+		                 PRIORITY_HEADER " is not accepted here: clients may not choose "
+		                                 "their priority (ALLOW_CLIENT_PRIORITY=false); "
+		                                 "send the request without it");
+		return false;
+	}
+	if (v && !vs_lane_parse(v, strlen(v), &r->lane)) {
+		vs_req_set_error(r, 400, NULL, "invalid_header",
+		                 PRIORITY_HEADER " must be 'high', 'normal' or 'low' (got '%.40s')",
+		                 v);
+		return false;
+	}
+	r->waiter.lane = r->mwaiter.lane = r->lane;
+	return true;
+}
+
 bool vs_route_new_request(struct vs_req *r, const char *url, const char *method)
 {
 	const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -225,7 +265,7 @@ bool vs_route_new_request(struct vs_req *r, const char *url, const char *method)
 		simple_get(r);
 		return false;
 	}
-	if (!degrade_header_ok(r))
+	if (!degrade_header_ok(r) || !vs_req_lane_of(r))
 		return false;
 	/* a speech body is a small JSON document: read and parse it before a
 	 * slot is asked for, so a slow sender never holds one */

@@ -20,6 +20,7 @@ static struct {
 	struct vs_metric *loads, *unloads, *crashes, *timeouts, *loaded, *rss;
 	struct vs_metric *m_active, *m_max, *m_queued, *degraded;
 	struct vs_metric *mem_pct, *swap_pct, *mem_avail;
+	struct vs_metric *reserved, *lane_active, *lane_queued, *lane_rejections;
 	pthread_mutex_t sync_mu;
 	/* counts already exported, per model */
 	struct vs_model_sample seen[VS_STATS_MAX_SERVICES][VS_STATS_MAX_MODELS];
@@ -90,6 +91,18 @@ void vs_stats_init(void)
 	                                "Requests served by a fallback model because theirs could "
 	                                "not be admitted (*_DEGRADE_UNDER_LOAD)",
 	                                l_deg);
+	static const char *const l_lane[] = {"service", "lane", NULL};
+	static const char *const l_lane_rej[] = {"service", "lane", "reason", NULL};
+	st.reserved = vs_metric_gauge(
+	        "voicestack_reserved_slots",
+	        "Slots only high-priority requests may take (*_RESERVED_SLOTS)", l_svc);
+	st.lane_active = vs_metric_gauge("voicestack_lane_active_requests",
+	                                 "Requests holding a slot, by priority lane", l_lane);
+	st.lane_queued = vs_metric_gauge("voicestack_lane_queue_depth",
+	                                 "Requests waiting for a slot, by priority lane", l_lane);
+	st.lane_rejections = vs_metric_counter(
+	        "voicestack_lane_rejections_total",
+	        "Requests refused by admission control, by priority lane and reason", l_lane_rej);
 	st.mem_pct = vs_metric_gauge("voicestack_memory_used_percent",
 	                             "Memory in use, as the resource guard sees it", NULL);
 	st.swap_pct = vs_metric_gauge("voicestack_swap_used_percent", "Swap in use", NULL);
@@ -111,7 +124,10 @@ void vs_stats_request_done(const struct vs_request_record *rec)
 		vs_histogram_observe(st.queue_wait, l1, rec->queue_wait_s);
 	if (rec->reject_reason) {
 		const char *lj[] = {rec->service, rec->reject_reason};
+		const char *ll[] = {rec->service, rec->lane ? rec->lane : "normal",
+		                    rec->reject_reason};
 		vs_counter_inc(st.rejections, lj);
+		vs_counter_inc(st.lane_rejections, ll);
 	}
 	if (rec->key) {
 		const char *lk[] = {rec->service, rec->key};
@@ -135,6 +151,14 @@ void vs_stats_sample_service(int index, const struct vs_service_sample *s)
 	vs_gauge_set(st.available, l, s->available);
 	vs_gauge_set(st.queued, l, s->depth);
 	vs_gauge_set(st.queue_max, l, s->max_queue);
+	vs_gauge_set(st.reserved, l, s->reserved);
+	for (int i = 0; i < VS_STATS_MAX_LANES; i++) {
+		const char *ll[] = {s->service, s->lanes[i].name};
+		if (!s->lanes[i].name)
+			continue;
+		vs_gauge_set(st.lane_active, ll, s->lanes[i].active);
+		vs_gauge_set(st.lane_queued, ll, s->lanes[i].depth);
+	}
 }
 
 void vs_stats_sample_model(int index, int model, const struct vs_model_sample *s)

@@ -17,6 +17,7 @@
 
 #define VS_STATS_MAX_SERVICES 2
 #define VS_STATS_MAX_MODELS 16 /* per service */
+#define VS_STATS_MAX_LANES 3   /* priority lanes: high, normal, low */
 
 /* one finished request */
 struct vs_request_record {
@@ -28,12 +29,18 @@ struct vs_request_record {
 	double queue_wait_s;       /* < 0 when the request never queued */
 	const char *reject_reason; /* NULL, or "memory", "slot", "size", ... */
 	const char *key;           /* the API key's name (never the key); NULL = none */
+	const char *lane;          /* its priority lane ("normal" when none was given) */
 };
 
 /* one service's slots and queue, sampled at scrape time */
 struct vs_service_sample {
 	const char *service;
 	int active, max, available, depth, max_queue;
+	int reserved; /* slots only the high lane may take */
+	struct {
+		const char *name; /* NULL: unused entry */
+		int active, depth;
+	} lanes[VS_STATS_MAX_LANES];
 };
 
 /* one model of a service, sampled at scrape time */

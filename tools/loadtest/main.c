@@ -20,6 +20,11 @@
  *   answers: refusing is the server working), 1 otherwise or on a run-time
  *   failure, 2 on bad flags, so scripts can tell "server misbehaved" from
  *   "I typed it wrong".
+ * - --lane sends X-Voicestack-Priority (the server's priority lanes) and
+ *   reports the same figures per lane beside the service's totals: either
+ *   one lane for every worker (--lane high), or a mix (--lane normal=8
+ *   --lane high=1), whose counts then are the workers per service, so a run
+ *   can load the normal lane and watch what a high request gets.
  */
 #include "loadtest.h"
 
@@ -68,6 +73,11 @@ static const char usage[] =
         "                          sent, the server's default)\n"
         "  --voice NAME            TTS voice (default alloy)\n"
         "  --api-key KEY           send Authorization: Bearer KEY\n"
+        "  --lane LANE[=N]         send " LT_LANE_HEADER ": LANE (high, normal or low;\n"
+        "                          the server must allow it). LANE alone: every worker;\n"
+        "                          repeated LANE=N: N workers per service in each lane\n"
+        "                          (they replace --workers). Results are also given\n"
+        "                          per lane\n"
         "  --expect-continue       ASR uploads send Expect: 100-continue, so a server\n"
         "                          can refuse (429) before the body is sent\n"
         "  --json                  print the summary as JSON on stdout (instead of text)\n"
@@ -95,6 +105,7 @@ enum {
 	OPT_JSON,
 	OPT_VERSION,
 	OPT_EXPECT,
+	OPT_LANE,
 };
 
 static const struct option longopts[] = {
@@ -114,6 +125,7 @@ static const struct option longopts[] = {
         {"api-key", required_argument, NULL, OPT_API_KEY},
         {"json", no_argument, NULL, OPT_JSON},
         {"expect-continue", no_argument, NULL, OPT_EXPECT},
+        {"lane", required_argument, NULL, OPT_LANE},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -283,10 +295,53 @@ static int valid_token(const char *s, size_t max)
 	return 1;
 }
 
+int lt_worker_lane(const struct lt_opts *o, int i)
+{
+	for (int l = 0; l < o->nlanes; l++) {
+		if (i < o->lane[l].workers)
+			return l;
+		i -= o->lane[l].workers;
+	}
+	return o->nlanes ? o->nlanes - 1 : -1;
+}
+
+/* --lane LANE or --lane LANE=N into o->lane; *counted says which form the
+ * run uses (0 none yet, 1 LANE, 2 LANE=N). 0, or the exit status (2). */
+static int parse_lane(char *a, struct lt_opts *o, int *counted)
+{
+	static const char *const names[] = {"high", "normal", "low"};
+	char *eq = strchr(a, '=');
+	long n = 0;
+	int form = eq ? 2 : 1;
+
+	if (eq)
+		*eq = '\0';
+	const char *name = NULL;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(a, names[i]) == 0)
+			name = names[i];
+	if (!name)
+		return bad("--lane %s: the lane must be high, normal or low", a);
+	if (eq && parse_long(eq + 1, 1, LT_MAX_WORKERS, &n))
+		return bad("--lane %s=%s: the worker count must be an integer from 1 to %d", a,
+		           eq + 1, LT_MAX_WORKERS);
+	if (*counted && (*counted != form || form == 1))
+		return bad("--lane: give one lane for all workers (--lane %s) or a worker count "
+		           "for each lane (--lane %s=N ...), not both or two of the first",
+		           name, name);
+	for (int i = 0; i < o->nlanes; i++)
+		if (strcmp(o->lane[i].name, name) == 0)
+			return bad("--lane %s: given twice", name);
+	*counted = form;
+	o->lane[o->nlanes].name = name;
+	o->lane[o->nlanes++].workers = (int)n;
+	return 0;
+}
+
 /* Returns 0, or the exit status (2) after printing why. */
 static int parse_flags(int argc, char **argv, struct lt_opts *o, const char **urls)
 {
-	int c, have_req = 0;
+	int c, have_req = 0, have_workers = 0, counted = 0, rc;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":vh", longopts, NULL)) != -1) {
@@ -305,6 +360,7 @@ static int parse_flags(int argc, char **argv, struct lt_opts *o, const char **ur
 				return bad("--workers %s: must be an integer from 1 to %d", a,
 				           LT_MAX_WORKERS);
 			o->workers = (int)n;
+			have_workers = 1;
 			break;
 		case OPT_REQUESTS:
 			if (parse_long(a, 1, 1000000000L, &n))
@@ -352,6 +408,11 @@ static int parse_flags(int argc, char **argv, struct lt_opts *o, const char **ur
 			break;
 		case OPT_JSON: o->json = 1; break;
 		case OPT_EXPECT: o->expect = 1; break;
+		case OPT_LANE:
+			rc = parse_lane(optarg, o, &counted);
+			if (rc)
+				return rc;
+			break;
 		case 'v': o->verbose = 1; break;
 		case 'h': printf(usage, LT_MAX_WORKERS); return -1;
 		case OPT_VERSION: printf("voicestack-loadtest %s\n", VS_VERSION); return -1;
@@ -366,6 +427,18 @@ static int parse_flags(int argc, char **argv, struct lt_opts *o, const char **ur
 		return bad("unexpected argument %s", argv[optind]);
 	if (have_req && o->duration > 0)
 		return bad("--requests and --duration exclude each other");
+	if (counted == 2) {
+		long sum = 0;
+		if (have_workers)
+			return bad("--lane LANE=N sets the workers per lane: leave out --workers");
+		for (int i = 0; i < o->nlanes; i++)
+			sum += o->lane[i].workers;
+		if (sum > LT_MAX_WORKERS)
+			return bad("--lane: %ld workers in all, at most %d", sum, LT_MAX_WORKERS);
+		o->workers = (int)sum;
+	} else if (counted == 1) {
+		o->lane[0].workers = o->workers;
+	}
 	if (o->duration > 0)
 		o->requests = 0;
 	return 0;

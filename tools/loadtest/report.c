@@ -12,6 +12,9 @@
  *   together describe neither), and the Retry-After values seen.
  * - The JSON goes to stdout alone, so `--json | python3 -m json.tool` works;
  *   all human chatter (progress, --verbose) is on stderr.
+ * - With --lane, the same figures again per lane (text: one line each under
+ *   the service; JSON: "lanes" in the service's object), so what a high
+ *   request got under normal load reads beside it.
  * - Throughput is answers per second over the service's own window (first
  *   request started to last one finished), not the whole run's, so a service
  *   that finished early is not diluted by the other.
@@ -47,6 +50,25 @@ static void text_latency_row(const struct lt_stats *s, const char *label, int st
 		return;
 	printf("    %-8s%8zu %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f\n", label, l.n, l.min, l.mean,
 	       l.p50, l.p90, l.p99, l.max);
+}
+
+/* one line per lane: what each lane sent and got, and its latency */
+static void text_lanes(const struct lt_stats *s)
+{
+	for (int i = 0; i < s->nlanes; i++) {
+		const struct lt_stats *l = &s->lanes[i];
+		struct lt_latency lat;
+
+		printf("  lane %-7s %ld sent, %ld answered, %ld errors; status", l->name, l->sent,
+		       l->answered, l->errors);
+		for (int c = 0; c < LT_MAX_STATUS; c++)
+			if (l->status[c])
+				printf(" %d: %ld", c, l->status[c]);
+		if (lt_stats_latency(l, 0, &lat) == 0 && lat.n > 0)
+			printf("; latency ms p50 %.1f p90 %.1f p99 %.1f max %.1f", lat.p50, lat.p90,
+			       lat.p99, lat.max);
+		printf("\n");
+	}
 }
 
 static void text_service(const struct lt_stats *s, double elapsed)
@@ -98,6 +120,7 @@ static void text_service(const struct lt_stats *s, double elapsed)
 		if (k->example[0])
 			printf("                 e.g. %s\n", k->example);
 	}
+	text_lanes(s);
 }
 
 void lt_report_text(const struct lt_opts *o, const struct lt_stats st[LT_NSVC], double elapsed,
@@ -147,6 +170,7 @@ static int put(json_t *obj, const char *key, json_t *v)
 
 static json_t *json_service(const struct lt_stats *s, double elapsed)
 {
+	/* the figures of a service, or of one of its lanes (recursion depth 1) */
 	json_t *j = json_object(), *status = json_object(), *lat = json_object();
 	json_t *errs = json_array(), *retry = json_object();
 	double w = window(s, elapsed);
@@ -175,6 +199,14 @@ static json_t *json_service(const struct lt_stats *s, double elapsed)
 		bad |= put(retry, s->retry[i].value, json_integer(s->retry[i].count)) < 0;
 	if (!bad && s->retry_other)
 		bad |= put(retry, "other", json_integer(s->retry_other)) < 0;
+	if (!bad && s->nlanes) {
+		json_t *lanes = json_object();
+
+		bad |= put(j, "lanes", lanes) < 0;
+		for (int i = 0; !bad && i < s->nlanes; i++)
+			bad |= put(lanes, s->lanes[i].name, json_service(&s->lanes[i], elapsed)) <
+			       0;
+	}
 	if (bad) {
 		json_decref(j);
 		json_decref(status);

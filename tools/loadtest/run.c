@@ -26,6 +26,9 @@
  *   which does not include the loop's own scheduling delay.
  * - Proxies from the environment are ignored (CURLOPT_PROXY ""): a load test
  *   of localhost must not silently go through an http_proxy.
+ * - --lane: worker i of a service sends the lane lt_worker_lane() gives it
+ *   (its own header list per service and lane), and every answer is counted
+ *   twice, in the service's totals and in its lane's breakdown.
  * - ^C (or SIGTERM) once: start no new requests, let those in flight finish,
  *   report. Twice: drop what is in flight (counted as aborted), report.
  */
@@ -55,6 +58,7 @@ struct upload {
 struct worker {
 	CURL *easy;
 	int svc, id;
+	int lane; /* index into o->lane, -1 without --lane */
 	long issued;
 	int active;
 	curl_mime *mime;
@@ -72,7 +76,7 @@ struct loop {
 	CURLM *multi;
 	struct worker *w;
 	int nw;
-	struct curl_slist *hdrs[LT_NSVC];
+	struct curl_slist *hdrs[LT_NSVC][LT_MAX_LANES];
 	char *tts_body;
 	int inflight[LT_NSVC];
 	double t0, deadline, next_progress;
@@ -197,6 +201,19 @@ static void progress(struct loop *L, double now)
 
 /* ------------------------------------------------------------ workers */
 
+/* the breakdown of w's lane, or NULL without --lane */
+static struct lt_stats *lane_stats(struct loop *L, const struct worker *w)
+{
+	return w->lane >= 0 ? &L->st[w->svc].lanes[w->lane] : NULL;
+}
+
+static void count_sent(struct lt_stats *st, double now)
+{
+	st->sent++;
+	if (st->t_first == 0.0)
+		st->t_first = now;
+}
+
 static int start(struct loop *L, struct worker *w, double now)
 {
 	CURLMcode mc;
@@ -213,9 +230,9 @@ static int start(struct loop *L, struct worker *w, double now)
 	w->active = 1;
 	w->issued++;
 	L->inflight[w->svc]++;
-	L->st[w->svc].sent++;
-	if (L->st[w->svc].t_first == 0.0)
-		L->st[w->svc].t_first = now;
+	count_sent(&L->st[w->svc], now);
+	if (lane_stats(L, w))
+		count_sent(lane_stats(L, w), now);
 	return 0;
 }
 
@@ -245,7 +262,7 @@ static void verbose_line(struct loop *L, const struct worker *w, const char *fmt
 
 static int finish(struct loop *L, struct worker *w, CURLcode rc, double now)
 {
-	struct lt_stats *st = &L->st[w->svc];
+	struct lt_stats *st = &L->st[w->svc], *lst = lane_stats(L, w);
 	long status = 0;
 	curl_off_t us = 0;
 
@@ -260,7 +277,9 @@ static int finish(struct loop *L, struct worker *w, CURLcode rc, double now)
 	if (rc == CURLE_OK) {
 		curl_easy_getinfo(w->easy, CURLINFO_TOTAL_TIME_T, &us);
 		if (lt_stats_answer(st, (int)status, (double)us / 1000.0, w->retry_after, w->bytes,
-		                    now) < 0)
+		                    now) < 0 ||
+		    (lst && lt_stats_answer(lst, (int)status, (double)us / 1000.0, w->retry_after,
+		                            w->bytes, now) < 0))
 			return -ENOMEM;
 		if (L->o->verbose) {
 			if (status >= 200 && status < 300)
@@ -276,6 +295,8 @@ static int finish(struct loop *L, struct worker *w, CURLcode rc, double now)
 		const char *detail = w->errbuf[0] ? w->errbuf : curl_easy_strerror(rc);
 
 		lt_stats_error(st, (int)rc, rc == CURLE_OPERATION_TIMEDOUT, detail, now);
+		if (lst)
+			lt_stats_error(lst, (int)rc, rc == CURLE_OPERATION_TIMEDOUT, detail, now);
 		if (L->o->verbose)
 			verbose_line(L, w, "error CURLE %d (%s): %s", (int)rc,
 			             curl_easy_strerror(rc), detail);
@@ -293,6 +314,7 @@ static int setup_worker(struct loop *L, struct worker *w, int svc, int id, char 
 
 	w->svc = svc;
 	w->id = id;
+	w->lane = lt_worker_lane(o, id - 1);
 	w->easy = e;
 	if (!e) {
 		snprintf(err, errlen, "curl_easy_init failed");
@@ -303,7 +325,7 @@ static int setup_worker(struct loop *L, struct worker *w, int svc, int id, char 
 	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(o->timeout * 1000.0));
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "voicestack-loadtest/" VS_VERSION);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, L->hdrs[svc]);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, L->hdrs[svc][w->lane < 0 ? 0 : w->lane]);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, w);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
@@ -343,29 +365,35 @@ oom:
 static int build_shared(struct loop *L, char *err, size_t errlen)
 {
 	const struct lt_opts *o = L->o;
-	char auth[1100];
+	char auth[1100], lane[64];
 
 	for (int s = 0; s < LT_NSVC; s++) {
-		struct curl_slist *h = NULL, *t;
+		for (int l = 0; o->want[s] && l < (o->nlanes ? o->nlanes : 1); l++) {
+			struct curl_slist *h = NULL, *t;
 
-		if (!o->want[s])
-			continue;
-		if (s == LT_TTS || o->expect) {
-			h = curl_slist_append(h, s == LT_TTS ? "Content-Type: application/json"
-			                                     : "Expect: 100-continue");
-			if (!h)
-				goto oom;
-		}
-		if (o->api_key) {
-			snprintf(auth, sizeof(auth), "Authorization: Bearer %s", o->api_key);
-			t = curl_slist_append(h, auth);
-			if (!t) {
-				curl_slist_free_all(h);
-				goto oom;
+			if (s == LT_TTS || o->expect) {
+				h = curl_slist_append(h, s == LT_TTS
+				                                 ? "Content-Type: application/json"
+				                                 : "Expect: 100-continue");
+				if (!h)
+					goto oom;
 			}
-			h = t;
+			L->hdrs[s][l] = h;
+			if (o->api_key) {
+				snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+				         o->api_key);
+				if (!(t = curl_slist_append(h, auth)))
+					goto oom;
+				L->hdrs[s][l] = h = t;
+			}
+			if (o->nlanes) {
+				snprintf(lane, sizeof(lane), LT_LANE_HEADER ": %s",
+				         o->lane[l].name);
+				if (!(t = curl_slist_append(h, lane)))
+					goto oom;
+				L->hdrs[s][l] = t;
+			}
 		}
-		L->hdrs[s] = h;
 	}
 	if (o->want[LT_TTS]) {
 		json_t *j = json_pack("{s:s, s:s, s:s}", "model", "tts-1", "input", o->text,
@@ -399,7 +427,8 @@ static void teardown(struct loop *L)
 	}
 	free(L->w);
 	for (int s = 0; s < LT_NSVC; s++)
-		curl_slist_free_all(L->hdrs[s]);
+		for (int l = 0; l < LT_MAX_LANES; l++)
+			curl_slist_free_all(L->hdrs[s][l]);
 	free(L->tts_body);
 	if (L->multi)
 		curl_multi_cleanup(L->multi);
@@ -460,7 +489,8 @@ int lt_run(const struct lt_opts *o, struct lt_stats st[LT_NSVC], double *elapsed
 	raise_fd_limit((rlim_t)o->workers * LT_NSVC + 64);
 	L.multi = curl_multi_init();
 	L.w = calloc((size_t)o->workers * LT_NSVC, sizeof(*L.w));
-	if (!L.multi || !L.w) {
+	if (!L.multi || !L.w || lt_stats_add_lanes(&st[LT_ASR], o) < 0 ||
+	    lt_stats_add_lanes(&st[LT_TTS], o) < 0) {
 		snprintf(err, errlen, "out of memory");
 		rc = -ENOMEM;
 		goto out;
@@ -517,8 +547,11 @@ int lt_run(const struct lt_opts *o, struct lt_stats st[LT_NSVC], double *elapsed
 		}
 		if (g_interrupts >= 2) {
 			for (int i = 0; i < L.nw; i++)
-				if (L.w[i].active)
+				if (L.w[i].active) {
 					st[L.w[i].svc].aborted++;
+					if (lane_stats(&L, &L.w[i]))
+						lane_stats(&L, &L.w[i])->aborted++;
+				}
 			break;
 		}
 		if (L.tty && now >= L.next_progress) {

@@ -49,6 +49,24 @@ void lt_stats_free(struct lt_stats *s)
 	free(s->lat);
 	s->lat = NULL;
 	s->nlat = s->caplat = 0;
+	for (int i = 0; i < s->nlanes; i++)
+		lt_stats_free(&s->lanes[i]);
+	free(s->lanes);
+	s->lanes = NULL;
+	s->nlanes = 0;
+}
+
+int lt_stats_add_lanes(struct lt_stats *s, const struct lt_opts *o)
+{
+	if (o->nlanes == 0)
+		return 0;
+	s->lanes = calloc((size_t)o->nlanes, sizeof(*s->lanes));
+	if (!s->lanes)
+		return -ENOMEM;
+	s->nlanes = o->nlanes;
+	for (int i = 0; i < o->nlanes; i++)
+		lt_stats_init(&s->lanes[i], o->lane[i].name, s->url);
+	return 0;
 }
 
 static void touch(struct lt_stats *s, double now)
