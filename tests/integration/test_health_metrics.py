@@ -26,7 +26,8 @@ NUM = (int, float)
 SPEC_KEYS = {"status", "service", "timestamp", "memory", "swap", "model", "concurrency",
              "config"}
 ADDED_KEYS = {"queue", "workers", "uptime_seconds", "version", "models", "degrade_under_load",
-              "admission"}
+              "admission", "lanes"}
+LANES = ("high", "normal", "low")
 WORKER_KEYS = {"pid", "state", "rss_mb", "requests_served", "idle_seconds",
                "unload_in_seconds"}
 
@@ -95,6 +96,20 @@ def _check_schema(d, service):
         assert _is_num(w["idle_seconds"]) and w["idle_seconds"] >= 0, w
         assert w["unload_in_seconds"] is None or (_is_num(w["unload_in_seconds"]) and
                                                   w["unload_in_seconds"] >= 0), w
+    lanes = d["lanes"]
+    assert set(lanes) == {"reserved_slots", "low_max_skips", "client_priority"} | set(LANES), \
+        sorted(lanes)
+    assert _is_int(lanes["reserved_slots"]) and 0 <= lanes["reserved_slots"] < c["max_concurrent"]
+    assert _is_int(lanes["low_max_skips"]) and lanes["low_max_skips"] >= 1, lanes
+    assert isinstance(lanes["client_priority"], bool), lanes
+    for lane in LANES:
+        ln = lanes[lane]
+        assert set(ln) == {"active", "queued", "rejected"}, (lane, ln)
+        assert _is_int(ln["active"]) and _is_int(ln["queued"]), (lane, ln)
+        assert set(ln["rejected"]) == {"slot", "queue_full", "queue_timeout"}, (lane, ln)
+        assert all(_is_int(v) and v >= 0 for v in ln["rejected"].values()), (lane, ln)
+    assert sum(lanes[lane]["active"] for lane in LANES) == c["active_requests"], lanes
+    assert sum(lanes[lane]["queued"] for lane in LANES) == q["depth"], lanes
     assert _is_num(d["uptime_seconds"]) and d["uptime_seconds"] >= 0, d["uptime_seconds"]
     assert isinstance(d["version"], str) and re.match(r"\d+\.\d+", d["version"]), d["version"]
     return d
@@ -111,6 +126,9 @@ def test_health_detailed_schema_and_defaults():
         assert d["concurrency"] == {"active_requests": 0, "max_concurrent": 2,
                                     "available_slots": 2}, d["concurrency"]
         assert d["queue"]["max"] == 0 and d["queue"]["depth"] == 0, d["queue"]
+        # lanes off: nothing reserved, clients may not choose
+        assert d["lanes"]["reserved_slots"] == 0 and d["lanes"]["client_priority"] is False, \
+            d["lanes"]
         assert d["model"]["engine"] == engine and d["model"]["device"] == "cpu", d["model"]
         assert d["status"] == "healthy", d["status"]
         # nothing asked yet: no worker holds the model
