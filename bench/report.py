@@ -223,7 +223,27 @@ def verdicts(ctx):
                "two recognisers side by side slow each other down somewhat; they share the "
                "L3 cache and memory bandwidth, and on a VM two vCPUs may be hyperthreads "
                "of one physical core"))
+    if "lanes" in f:
+        out.append(lanes_paragraph(f["lanes"]))
     return out
+
+
+def lanes_paragraph(la):
+    """Row 10: what the reserved slot buys a high request, and what it costs."""
+    on, off = la["on"], la["off"]
+    a_on, a_off = median(on["adm"]), median(off["adm"])
+    return (
+        "- **Priority lanes (row 10).** With normal transcriptions saturating every slot "
+        "they may take, a high request was admitted in %s (p50; max %s) on the reserved "
+        "slot, against %s (p50; max %s) for the same request with lanes off, where it "
+        "queued behind the normal ones: the admission itself is the first access-handler "
+        "call's work, so it stays at the front's floor however busy the engines are. Its "
+        "answer took %s instead of %s. The price is the reserved slot: normal traffic "
+        "had one slot instead of two (%.1f vs %.1f transcriptions a minute)."
+        % (fmt_us(a_on * 1e6), fmt_us(max(on["adm"]) * 1e6), ms(a_off), ms(max(off["adm"])),
+           ms(median(on["total"])), ms(median(off["total"])),
+           60.0 * on["normal_ok"] / max(on["normal_s"], 1e-9),
+           60.0 * off["normal_ok"] / max(off["normal_s"], 1e-9)))
 
 
 def write_report(ctx, out_path, inp_how, versions_, elapsed, partial):
