@@ -699,6 +699,35 @@ static void test_warnings_for_settings_that_contradict(void **state)
 	assert_int_equal(w.n, 0);
 }
 
+/* Reserved slots leave one for normal requests (an error otherwise), and
+ * are warned about while nothing can make a request high. */
+static void test_reserved_slots_checked_against_slots_and_lanes(void **state)
+{
+	struct vs_config c;
+	struct warnings w = {0, ""};
+	char err[256] = "";
+
+	assert_int_equal(LOAD(&c, err, "--asr-reserved-slots", "2"), -EINVAL);
+	assert_non_null(strstr(err, "ASR_RESERVED_SLOTS=2: must be less than "
+	                            "ASR_MAX_CONCURRENT_REQUESTS=2"));
+	assert_int_equal(
+	        LOAD(&c, err, "--tts-max-concurrent-requests", "3", "--tts-reserved-slots", "3"),
+	        -EINVAL);
+	assert_non_null(strstr(err, "TTS_RESERVED_SLOTS=3"));
+	LOAD_OK(&c, "--asr-reserved-slots", "1");
+	assert_int_equal(c.asr_reserved_slots, 1);
+	assert_int_equal(c.low_lane_max_skips, 8);
+	assert_false(c.allow_client_priority);
+	vs_config_warnings(&c, on_warning, &w);
+	assert_int_equal(w.n, 1);
+	assert_non_null(strstr(w.text, "ASR_RESERVED_SLOTS=1 are kept for high-priority"));
+	LOAD_OK(&c, "--asr-reserved-slots", "1", "--allow-client-priority");
+	w.n = 0;
+	vs_config_warnings(&c, on_warning, &w);
+	assert_int_equal(w.n, 0);
+	assert_int_equal(LOAD(&c, err, "--low-lane-max-skips", "0"), -EINVAL);
+}
+
 /* A clip of ASR_MAX_AUDIO_SECONDS must be able to finish within
  * REQUEST_TIMEOUT_SECONDS at a conservative real-time factor: the defaults
  * agree (no warning above), and a setting that breaks it is warned about. */
@@ -894,6 +923,7 @@ int main(void)
 	        T(test_warnings_for_settings_the_engine_ignores),
 	        T(test_engine_names_come_from_the_callers_checks),
 	        T(test_warnings_for_settings_that_contradict),
+	        T(test_reserved_slots_checked_against_slots_and_lanes),
 	        T(test_warning_when_max_audio_cannot_finish_in_time),
 	        T(test_effective_config_shows_value_and_source),
 	        T(test_help_and_markdown_list_every_setting),
