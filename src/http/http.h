@@ -43,8 +43,9 @@
  *
  * In words: admission happens on the first call, before any body byte is
  * read: framing (400), a CORS preflight (204) or the API key (401; auth.c),
- * route (404/405), content type (415), resource guard (503), declared size
- * (413), slots (429 or queue). A speech request
+ * route (404/405), content type (415), the lane headers (400), resource
+ * guard (503), declared size (413), slots in the request's priority lane
+ * (429 or queue). A speech request
  * (POST /v1/audio/speech) goes NEW -> BODY without a slot and asks for one
  * (QUEUED, 429) only once its JSON is read and parsed; granted, it goes
  * straight to WORKING. A transcription holds its slot from the head on and
