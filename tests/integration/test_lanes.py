@@ -53,11 +53,14 @@ def _rid(tag):
 
 class Flood:
     """n clients, each sending transcriptions back to back in `lane` (None:
-    no header) until stop(), or `once`: one request each. Request ids are
-    prefix + sequence number; every answer is kept as (rid, status)."""
+    no header) until stop() or `limit` requests in all, or `once`: one
+    request each. Request ids are prefix + sequence number; every answer is
+    kept as (rid, status)."""
 
-    def __init__(self, port, n, lane=None, prefix=None, once=False, audio=None, model=None):
+    def __init__(self, port, n, lane=None, prefix=None, once=False, audio=None, model=None,
+                 limit=None):
         self.port, self.lane, self.once, self.audio, self.model = port, lane, once, audio, model
+        self.limit = limit
         self.prefix = prefix or _rid("flood") + "-"
         self.answers, self.errors = [], []
         self._seq, self._mu, self._stop = 0, threading.Lock(), threading.Event()
@@ -67,12 +70,16 @@ class Flood:
 
     def _next_rid(self):
         with self._mu:
+            if self.limit is not None and self._seq >= self.limit:
+                return None
             self._seq += 1
             return "%s%03d" % (self.prefix, self._seq)
 
     def _client(self):
         while not self._stop.is_set():
             rid = self._next_rid()
+            if rid is None:
+                return
             try:
                 r = _tx(self.port, self.lane, rid, self.audio, model=self.model)
                 with self._mu:
@@ -196,10 +203,15 @@ def test_low_gets_its_turn_within_the_documented_bound():
                 LOW_LANE_MAX_SKIPS=skips, VS_TEST_ENGINE_SLEEP_MS=400)
     flood = None
     try:
-        flood = Flood(s.asr_port, 5, "normal", prefix="n-")
+        # finite, so that a low request starved by strict priority still ends
+        # (after all of them) and the count below says so
+        flood = Flood(s.asr_port, 5, "normal", prefix="n-", limit=25)
         _wait_lanes(s, lambda d: _lane(d, "normal")["queued"] == 4, "four normal queued")
-        done_before = len(h.access_order(s, "n-"))
         low = Flood(s.asr_port, 1, "low", prefix="low-", once=True)
+        _wait_lanes(s, lambda d: _lane(d, "low")["queued"] == 1, "low queued")
+        # counted once low is seen queued: a normal request ending between
+        # low's arrival and this count can only make the bound looser
+        done_before = len(h.access_order(s, "n-"))
         assert all(st == 200 for _, st in low.stop()), low.answers
         after = s.health_detailed("asr")
         order = h.access_order(s, "")
