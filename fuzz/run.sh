@@ -22,7 +22,7 @@ speech_json|transcript_render|transcription_fields)
 	      src/api/openai_transcription.c src/api/openai_grammar.c src/engine/transcript.c src/media/format.c"
 	pkgs="jansson" ;;
 dotenv)  srcs="src/config/dotenv.c src/common/file.c"; pkgs="" ;;
-api_keys) srcs="src/admit/keys.c src/common/file.c"; pkgs="nettle" ;;
+api_keys) srcs="src/admit/keys.c src/admit/lanes.c src/common/file.c"; pkgs="nettle" ;;
 frame)   srcs="src/worker/proto.c"; pkgs="jansson" ;;
 decode)  srcs="src/media/decode.c src/media/format.c"
          pkgs="jansson libavformat libavcodec libavutil libswresample" ;;

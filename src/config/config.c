@@ -823,14 +823,15 @@ void vs_config_warnings(const struct vs_config *c, void (*fn)(const char *msg, v
 	const int queue[] = {c->asr_max_queue, c->tts_max_queue};
 	const int reserved[] = {c->asr_reserved_slots, c->tts_reserved_slots};
 	for (size_t i = 0; i < 2; i++) {
-		/* only a high request may use them, and nothing makes one high
-		 * (with API keys: unless a key's lane is high) */
-		if (reserved[i] > 0 && !c->allow_client_priority) {
-			snprintf(msg, sizeof(msg),
-			         "%s_RESERVED_SLOTS=%d are kept for high-priority requests, but "
-			         "ALLOW_CLIENT_PRIORITY=false and no API key gives the high lane: "
-			         "they will stay idle",
-			         svc[i], reserved[i]);
+		/* only a high request may use them, and nothing can make one high
+		 * (API_KEY alone is normal; a key file may have high keys) */
+		if (reserved[i] > 0 && !c->allow_client_priority && !c->api_keys_file[0]) {
+			snprintf(
+			        msg, sizeof(msg),
+			        "%s_RESERVED_SLOTS=%d are kept for high-priority requests, but "
+			        "ALLOW_CLIENT_PRIORITY=false and there is no API_KEYS_FILE to give "
+			        "a key the high lane: they will stay idle",
+			        svc[i], reserved[i]);
 			fn(msg, opaque);
 		}
 	}

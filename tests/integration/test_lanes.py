@@ -36,8 +36,8 @@ def _silence():
     return _wav[0]
 
 
-def _tx(port, lane=None, rid=None, audio=None, timeout=120.0, model=None):
-    headers = {}
+def _tx(port, lane=None, rid=None, audio=None, timeout=120.0, model=None, headers=None):
+    headers = dict(headers or {})
     if lane:
         headers[PRIO] = lane
     if rid:
@@ -58,9 +58,9 @@ class Flood:
     kept as (rid, status)."""
 
     def __init__(self, port, n, lane=None, prefix=None, once=False, audio=None, model=None,
-                 limit=None):
+                 limit=None, headers=None):
         self.port, self.lane, self.once, self.audio, self.model = port, lane, once, audio, model
-        self.limit = limit
+        self.limit, self.headers = limit, headers
         self.prefix = prefix or _rid("flood") + "-"
         self.answers, self.errors = [], []
         self._seq, self._mu, self._stop = 0, threading.Lock(), threading.Event()
@@ -81,7 +81,8 @@ class Flood:
             if rid is None:
                 return
             try:
-                r = _tx(self.port, self.lane, rid, self.audio, model=self.model)
+                r = _tx(self.port, self.lane, rid, self.audio, model=self.model,
+                        headers=self.headers)
                 with self._mu:
                     self.answers.append((rid, r.status))
             except Exception as e:  # noqa: B902 - reported by stop()
@@ -357,6 +358,53 @@ def test_reserved_slots_must_leave_one_for_normal_requests():
     assert p.returncode == 2, "started with every slot reserved (rc %d): %s" % (
         p.returncode, err[-500:])
     assert "ASR_RESERVED_SLOTS" in err and "ASR_MAX_CONCURRENT_REQUESTS" in err, err[-500:]
+
+
+def test_the_api_keys_lane_is_the_requests_lane():
+    """API_KEYS_FILE gives each key a lane: a `high` key's transcriptions
+    take the reserved slot at once while a `normal` key floods the other; a
+    `low` key's request is admitted in the low lane; with clients not
+    allowed to choose, the header is still refused, key or not."""
+    keys = {lane: "vsk-" + uuid.uuid4().hex for lane in ("high", "normal", "low")}
+    path = h.tmppath("lanes-keys")
+    with open(path, "w") as f:
+        for lane, key in keys.items():
+            f.write("%s %s-client %s\n" % (key, lane, lane))
+    s = h.Server(env=dict(TEST_ENGINES, API_KEYS_FILE=path, ASR_MAX_CONCURRENT_REQUESTS="2",
+                          ASR_RESERVED_SLOTS="1", ASR_MAX_QUEUE="4",
+                          ASR_QUEUE_TIMEOUT_SECONDS="120", VS_TEST_ENGINE_SLEEP_MS="1500"),
+                 name="lanes-keys").start()
+    auth = {lane: {"Authorization": "Bearer " + key} for lane, key in keys.items()}
+    flood = None
+    try:
+        flood = Flood(s.asr_port, 5, headers=auth["normal"])
+
+        def health():
+            r = h.request(s.asr_port, "GET", "/health/detailed", headers=auth["normal"])
+            assert r.status == 200, r
+            return r.json()
+        h.wait_for(lambda: _lane(health(), "normal")["queued"] == 4, "normal key flooding")
+        for i in range(3):
+            rid = _rid("key-high%d" % i)
+            r = _tx(s.asr_port, rid=rid, headers=auth["high"])
+            assert r.status == 200, (r.status, r.body[:200])
+            f = h.access_line(s, rid)
+            assert f.get("key") == "high-client" and f.get("lane") == "high", f
+            assert f["queue_ms"] == "0", "the high key's request queued %s ms" % f["queue_ms"]
+        assert _lane(health(), "normal")["queued"] >= 2, "inconclusive: the flood ran dry"
+        rid = _rid("key-low")
+        low = Flood(s.asr_port, 1, prefix=rid, once=True, headers=auth["low"])
+        assert all(st == 200 for _, st in low.stop()), low.answers
+        assert h.access_line(s, rid + "001").get("lane") == "low"
+        r = _tx(s.asr_port, "high", headers=auth["normal"])
+        e = h.assert_error_shape(r, 400)
+        assert e["code"] == "priority_not_allowed", e
+        flood.stop()
+        flood = None
+    finally:
+        if flood:
+            flood.stop()
+        s.stop()
 
 
 # ---------------------------------------------------------------- reporting

@@ -725,6 +725,10 @@ static void test_reserved_slots_checked_against_slots_and_lanes(void **state)
 	w.n = 0;
 	vs_config_warnings(&c, on_warning, &w);
 	assert_int_equal(w.n, 0);
+	/* a key file may give keys the high lane */
+	LOAD_OK(&c, "--asr-reserved-slots", "1", "--api-keys-file", "/etc/voicestack/keys");
+	vs_config_warnings(&c, on_warning, &w);
+	assert_int_equal(w.n, 0);
 	assert_int_equal(LOAD(&c, err, "--low-lane-max-skips", "0"), -EINVAL);
 }
 

@@ -368,6 +368,42 @@ static void test_queue_timeout_expires_each_lane_in_order(void **state)
 	vs_slots_cancel(&s, &n1);
 }
 
+static void test_a_lowered_limit_shrinks_the_reservation_and_keeps_lane_order(void **state)
+{
+	struct vs_slots s;
+	struct vs_waiter a = lw(VS_LANE_NORMAL), b = lw(VS_LANE_NORMAL), h1 = lw(VS_LANE_HIGH),
+	                 h2 = lw(VS_LANE_HIGH);
+	(void)state;
+	woken = 0;
+	vs_slots_init(&s, 4, 4, 30);
+	vs_slots_set_lanes(&s, 2, 8);
+	vs_slots_set_limit(&s, 2); /* memory pressure: two slots, one of them high's */
+	assert_true(vs_slots_acquire(&s, &a, 0) >= 0);
+	assert_int_equal(vs_slots_acquire(&s, &b, 0), VS_SLOT_QUEUED);
+	assert_true(vs_slots_acquire(&s, &h1, 0) >= 0);
+	assert_int_equal(vs_slots_acquire(&s, &h2, 0), VS_SLOT_QUEUED);
+	/* over the limit nothing is handed over, whatever the lane */
+	vs_slots_set_limit(&s, 1);
+	vs_slots_cancel(&s, &h1);
+	assert_int_equal(woken, 0);
+	assert_int_equal(h2.state, VS_WAIT_QUEUED);
+	/* all four back: high first, then normal (2 may serve it again) */
+	vs_slots_set_limit(&s, 4);
+	assert_int_equal(woken, 2);
+	assert_int_equal(h2.state, VS_WAIT_GRANTED);
+	assert_int_equal(b.state, VS_WAIT_GRANTED);
+	struct vs_slots_snapshot snap;
+	vs_slots_snapshot(&s, &snap);
+	assert_int_equal(snap.lanes[VS_LANE_HIGH].active, 1);
+	assert_int_equal(snap.lanes[VS_LANE_NORMAL].active, 2);
+	assert_int_equal(snap.depth, 0);
+	vs_slots_cancel(&s, &a);
+	vs_slots_cancel(&s, &b);
+	vs_slots_cancel(&s, &h2);
+	vs_slots_snapshot(&s, &snap);
+	assert_int_equal(snap.available, 4);
+}
+
 static void test_lane_names_parse_both_ways(void **state)
 {
 	enum vs_lane l = VS_LANE_NORMAL;
@@ -407,6 +443,7 @@ int main(void)
 	        cmocka_unit_test(test_a_freed_slot_stays_reserved_and_a_high_newcomer_takes_it),
 	        cmocka_unit_test(test_try_respects_the_reservation),
 	        cmocka_unit_test(test_queue_timeout_expires_each_lane_in_order),
+	        cmocka_unit_test(test_a_lowered_limit_shrinks_the_reservation_and_keeps_lane_order),
 	        cmocka_unit_test(test_lane_names_parse_both_ways),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
