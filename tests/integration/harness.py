@@ -256,13 +256,22 @@ def access_line(server, rid, timeout=5.0):
     return dict(re.findall(r"(\w+)=(\"[^\"]*\"|\S+)", line))
 
 
-def access_order(server, prefix):
+def access_order(server, prefix, expect=(), timeout=5.0):
     """request ids starting with prefix, in the order of their event=access
-    lines (the order the requests ended)."""
-    with server._cond:
-        lines = list(server.stderr_lines)
+    lines (the order the requests ended). The line is written once the
+    answer is out, so a client can have its answer first: with `expect`,
+    waits (up to timeout) until each of those ids has its line."""
     rx = re.compile(r"event=access .*request_id=(%s\S*)" % re.escape(prefix))
-    return [m.group(1) for m in (rx.search(l) for l in lines) if m]
+    deadline = time.monotonic() + timeout
+    while True:
+        with server._cond:
+            lines = list(server.stderr_lines)
+        order = [m.group(1) for m in (rx.search(l) for l in lines) if m]
+        missing = [x for x in expect if x not in order]
+        if not missing:
+            return order
+        assert time.monotonic() < deadline, "no event=access line for %s" % missing
+        time.sleep(0.02)
 
 
 def assert_error_shape(resp, status):

@@ -93,12 +93,26 @@ class Flood:
                 return
 
     def stop(self, timeout=120.0):
+        """Stops the clients (once) and returns the answers; asserts that
+        every client ended and no request failed in transport."""
         self._stop.set()
         for t in self._threads:
             t.join(timeout)
         assert not any(t.is_alive() for t in self._threads), "flood clients still running"
         assert not self.errors, "flood requests failed: %s" % self.errors[:3]
         return self.answers
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            # the test failed: report its error; the server's stop ends
+            # what is still in flight (the clients are daemon threads)
+            self._stop.set()
+            return False
+        self.stop()
+        return False
 
 
 def _lane(d, lane):
@@ -126,31 +140,29 @@ def test_high_is_admitted_at_once_every_time_while_normal_floods_the_other_slot(
     queues, and is answered while normal requests queued before it wait."""
     s = _server("lanes-reserved", ASR_MAX_CONCURRENT_REQUESTS=2, ASR_RESERVED_SLOTS=1,
                 ASR_MAX_QUEUE=4, VS_TEST_ENGINE_SLEEP_MS=1500)
-    flood = None
     try:
-        flood = Flood(s.asr_port, 5, "normal")
-        _wait_lanes(s, lambda d: _lane(d, "normal")["active"] == 1 and
-                    _lane(d, "normal")["queued"] == 4, "normal flood saturating")
-        for i in range(5):
-            rid = _rid("high%d" % i)
-            r = _tx(s.asr_port, "high", rid)
-            after = s.health_detailed("asr")
-            assert r.status == 200, "round %d: high answered %d %r" % (i, r.status, r.body[:300])
-            f = h.access_line(s, rid)
-            assert f.get("lane") == "high", "round %d: access line lane %r" % (i, f.get("lane"))
-            assert f["queue_ms"] == "0", "round %d: the high request queued %s ms" % (
-                i, f["queue_ms"])
-            # the flood was still saturating when high was answered: normal
-            # requests queued before it were still waiting
-            assert _lane(after, "normal")["queued"] >= 2, \
-                "inconclusive: the normal queue ran dry (%s)" % after["lanes"]
-        answers = flood.stop()
-        flood = None
-        assert answers and all(st == 200 for _, st in answers), answers[:10]
-        s.wait_slots_free("asr", timeout=30)
+        with Flood(s.asr_port, 5, "normal") as flood:
+            _wait_lanes(s, lambda d: _lane(d, "normal")["active"] == 1 and
+                        _lane(d, "normal")["queued"] == 4, "normal flood saturating")
+            for i in range(5):
+                rid = _rid("high%d" % i)
+                r = _tx(s.asr_port, "high", rid)
+                after = s.health_detailed("asr")
+                assert r.status == 200, "round %d: high answered %d %r" % (
+                    i, r.status, r.body[:300])
+                f = h.access_line(s, rid)
+                assert f.get("lane") == "high", "round %d: access line lane %r" % (
+                    i, f.get("lane"))
+                assert f["queue_ms"] == "0", "round %d: the high request queued %s ms" % (
+                    i, f["queue_ms"])
+                # the flood was still saturating when high was answered: normal
+                # requests queued before it were still waiting
+                assert _lane(after, "normal")["queued"] >= 2, \
+                    "inconclusive: the normal queue ran dry (%s)" % after["lanes"]
+            answers = flood.stop()
+            assert answers and all(st == 200 for _, st in answers), answers[:10]
+            s.wait_slots_free("asr", timeout=30)
     finally:
-        if flood:
-            flood.stop()
         s.stop()
 
 
@@ -180,7 +192,7 @@ def test_high_still_enters_when_the_normal_queue_is_full():
         for fl in (n1, nq, h1, h2):
             assert all(st == 200 for _, st in fl.stop()), fl.answers
         assert h.access_line(s, "h1-001")["queue_ms"] == "0"
-        order = h.access_order(s, "")
+        order = h.access_order(s, "", expect=("n1-001", "nq-001", "nq-002", "h1-001", "h2-001"))
         order = [x for x in order if x[:3] in ("n1-", "nq-", "h1-", "h2-")]
         assert order.index("h2-001") < order.index("nq-001") and \
             order.index("h2-001") < order.index("nq-002"), \
@@ -202,34 +214,30 @@ def test_low_gets_its_turn_within_the_documented_bound():
     skips = 1
     s = _server("lanes-low-bound", ASR_MAX_CONCURRENT_REQUESTS=1, ASR_MAX_QUEUE=8,
                 LOW_LANE_MAX_SKIPS=skips, VS_TEST_ENGINE_SLEEP_MS=400)
-    flood = None
     try:
         # finite, so that a low request starved by strict priority still ends
         # (after all of them) and the count below says so
-        flood = Flood(s.asr_port, 5, "normal", prefix="n-", limit=25)
-        _wait_lanes(s, lambda d: _lane(d, "normal")["queued"] == 4, "four normal queued")
-        low = Flood(s.asr_port, 1, "low", prefix="low-", once=True)
-        _wait_lanes(s, lambda d: _lane(d, "low")["queued"] == 1, "low queued")
-        # counted once low is seen queued: a normal request ending between
-        # low's arrival and this count can only make the bound looser
-        done_before = len(h.access_order(s, "n-"))
-        assert all(st == 200 for _, st in low.stop()), low.answers
-        after = s.health_detailed("asr")
-        order = h.access_order(s, "")
-        order = [x for x in order if x.startswith(("n-", "low-"))]
-        i = order.index("low-001")
-        normals_between = i - done_before
-        assert normals_between <= skips + 1, \
-            "low waited for %d normal requests (bound: LOW_LANE_MAX_SKIPS=%d, plus the one " \
-            "holding the slot): %s" % (normals_between, skips, order)
-        assert _lane(after, "normal")["queued"] >= 2, \
-            "inconclusive: normal requests were no longer waiting when low was served (%s)" % (
-                after["lanes"],)
-        flood.stop()
-        flood = None
-    finally:
-        if flood:
+        with Flood(s.asr_port, 5, "normal", prefix="n-", limit=25) as flood:
+            _wait_lanes(s, lambda d: _lane(d, "normal")["queued"] == 4, "four normal queued")
+            low = Flood(s.asr_port, 1, "low", prefix="low-", once=True)
+            _wait_lanes(s, lambda d: _lane(d, "low")["queued"] == 1, "low queued")
+            # counted once low is seen queued: a normal request ending between
+            # low's arrival and this count can only make the bound looser
+            done_before = len(h.access_order(s, "n-"))
+            assert all(st == 200 for _, st in low.stop()), low.answers
+            after = s.health_detailed("asr")
+            order = h.access_order(s, "", expect=("low-001",))
+            order = [x for x in order if x.startswith(("n-", "low-"))]
+            i = order.index("low-001")
+            normals_between = i - done_before
+            assert normals_between <= skips + 1, \
+                "low waited for %d normal requests (bound: LOW_LANE_MAX_SKIPS=%d, plus the one " \
+                "holding the slot): %s" % (normals_between, skips, order)
+            assert _lane(after, "normal")["queued"] >= 2, \
+                "inconclusive: normal requests were no longer waiting when low was served (%s)" % (
+                    after["lanes"],)
             flood.stop()
+    finally:
         s.stop()
 
 
@@ -260,7 +268,8 @@ def test_lane_order_applies_at_the_models_slots_too():
             d["lanes"]
         for fl in (n1, n2, hi):
             assert all(st == 200 for _, st in fl.stop()), fl.answers
-        order = [x for x in h.access_order(s, "m") if x[:3] in ("mn1", "mn2", "mh-")]
+        order = h.access_order(s, "m", expect=("mn1-001", "mh-001", "mn2-001"))
+        order = [x for x in order if x[:3] in ("mn1", "mn2", "mh-")]
         assert order == ["mn1-001", "mh-001", "mn2-001"], \
             "model queue not served high first: %s" % order
     finally:
@@ -375,35 +384,31 @@ def test_the_api_keys_lane_is_the_requests_lane():
                           ASR_QUEUE_TIMEOUT_SECONDS="120", VS_TEST_ENGINE_SLEEP_MS="1500"),
                  name="lanes-keys").start()
     auth = {lane: {"Authorization": "Bearer " + key} for lane, key in keys.items()}
-    flood = None
     try:
-        flood = Flood(s.asr_port, 5, headers=auth["normal"])
+        with Flood(s.asr_port, 5, headers=auth["normal"]) as flood:
 
-        def health():
-            r = h.request(s.asr_port, "GET", "/health/detailed", headers=auth["normal"])
-            assert r.status == 200, r
-            return r.json()
-        h.wait_for(lambda: _lane(health(), "normal")["queued"] == 4, "normal key flooding")
-        for i in range(3):
-            rid = _rid("key-high%d" % i)
-            r = _tx(s.asr_port, rid=rid, headers=auth["high"])
-            assert r.status == 200, (r.status, r.body[:200])
-            f = h.access_line(s, rid)
-            assert f.get("key") == "high-client" and f.get("lane") == "high", f
-            assert f["queue_ms"] == "0", "the high key's request queued %s ms" % f["queue_ms"]
-        assert _lane(health(), "normal")["queued"] >= 2, "inconclusive: the flood ran dry"
-        rid = _rid("key-low")
-        low = Flood(s.asr_port, 1, prefix=rid, once=True, headers=auth["low"])
-        assert all(st == 200 for _, st in low.stop()), low.answers
-        assert h.access_line(s, rid + "001").get("lane") == "low"
-        r = _tx(s.asr_port, "high", headers=auth["normal"])
-        e = h.assert_error_shape(r, 400)
-        assert e["code"] == "priority_not_allowed", e
-        flood.stop()
-        flood = None
-    finally:
-        if flood:
+            def health():
+                r = h.request(s.asr_port, "GET", "/health/detailed", headers=auth["normal"])
+                assert r.status == 200, r
+                return r.json()
+            h.wait_for(lambda: _lane(health(), "normal")["queued"] == 4, "normal key flooding")
+            for i in range(3):
+                rid = _rid("key-high%d" % i)
+                r = _tx(s.asr_port, rid=rid, headers=auth["high"])
+                assert r.status == 200, (r.status, r.body[:200])
+                f = h.access_line(s, rid)
+                assert f.get("key") == "high-client" and f.get("lane") == "high", f
+                assert f["queue_ms"] == "0", "the high key's request queued %s ms" % f["queue_ms"]
+            assert _lane(health(), "normal")["queued"] >= 2, "inconclusive: the flood ran dry"
+            rid = _rid("key-low")
+            low = Flood(s.asr_port, 1, prefix=rid, once=True, headers=auth["low"])
+            assert all(st == 200 for _, st in low.stop()), low.answers
+            assert h.access_line(s, rid + "001").get("lane") == "low"
+            r = _tx(s.asr_port, "high", headers=auth["normal"])
+            e = h.assert_error_shape(r, 400)
+            assert e["code"] == "priority_not_allowed", e
             flood.stop()
+    finally:
         s.stop()
 
 
@@ -511,29 +516,25 @@ def test_high_admitted_at_once_with_the_real_engines():
     s = h.Server(env={"ASR_MAX_CONCURRENT_REQUESTS": "2", "ASR_RESERVED_SLOTS": "1",
                       "ALLOW_CLIENT_PRIORITY": "true", "ASR_MAX_QUEUE": "1",
                       "ASR_QUEUE_TIMEOUT_SECONDS": "300"}, name="lanes-real").start()
-    flood = None
     try:
         with open(h.long_librivox_wav(2, "lanes-long.wav"), "rb") as f:
             long_wav = f.read()
-        flood = Flood(s.asr_port, 2, "normal", once=True, audio=long_wav)
-        _wait_lanes(s, lambda d: _lane(d, "normal")["active"] == 1 and
-                    _lane(d, "normal")["queued"] == 1, "normal transcriptions saturating",
-                    timeout=60)
-        # what the engine's own CLI hears in the same sentence
-        ref = h.pocketsphinx_continuous(h.canonical_wav(SENTENCE))
-        rid = _rid("real-high")
-        with open(SENTENCE, "rb") as f:
-            r = _tx(s.asr_port, "high", rid, f.read())
-        after = s.health_detailed("asr")
-        assert r.status == 200, (r.status, r.body[:300])
-        assert h.wer(ref, r.json()["text"]) < 0.2, (ref, r.json()["text"])
-        assert h.access_line(s, rid)["queue_ms"] == "0"
-        assert _lane(after, "normal")["queued"] == 1, \
-            "inconclusive: the normal queue emptied before the high request ended %s" % (
-                after["lanes"],)
-        assert all(st == 200 for _, st in flood.stop(timeout=240)), flood.answers
-        flood = None
+        with Flood(s.asr_port, 2, "normal", once=True, audio=long_wav) as flood:
+            _wait_lanes(s, lambda d: _lane(d, "normal")["active"] == 1 and
+                        _lane(d, "normal")["queued"] == 1, "normal transcriptions saturating",
+                        timeout=60)
+            # what the engine's own CLI hears in the same sentence
+            ref = h.pocketsphinx_continuous(h.canonical_wav(SENTENCE))
+            rid = _rid("real-high")
+            with open(SENTENCE, "rb") as f:
+                r = _tx(s.asr_port, "high", rid, f.read())
+            after = s.health_detailed("asr")
+            assert r.status == 200, (r.status, r.body[:300])
+            assert h.wer(ref, r.json()["text"]) < 0.2, (ref, r.json()["text"])
+            assert h.access_line(s, rid)["queue_ms"] == "0"
+            assert _lane(after, "normal")["queued"] == 1, \
+                "inconclusive: the normal queue emptied before the high request ended %s" % (
+                    after["lanes"],)
+            assert all(st == 200 for _, st in flood.stop(timeout=240)), flood.answers
     finally:
-        if flood:
-            flood.stop(timeout=240)
         s.stop()
