@@ -13,6 +13,7 @@ assertion: waits are bounded, proofs are events, /health/detailed and logs.
 
 import base64
 import os
+import signal
 import socket
 
 import harness as h
@@ -316,7 +317,10 @@ def test_limits_buffer_and_event_size():
 
 
 def test_limits_session_length_and_idle_time():
-    s = h.Server(env={"REALTIME_MAX_SESSION_SECONDS": "3", "REALTIME_IDLE_TIMEOUT_SECONDS": "1"},
+    # HEADER_TIMEOUT_SECONDS=1: the connection watcher must leave an upgraded
+    # connection alone (the session outlives it)
+    s = h.Server(env={"REALTIME_MAX_SESSION_SECONDS": "3", "REALTIME_IDLE_TIMEOUT_SECONDS": "1",
+                      "HEADER_TIMEOUT_SECONDS": "1"},
                  service="asr", name="rt-time").start()
     try:
         # idle: nothing sent
@@ -467,3 +471,42 @@ def test_raw_socket_garbage_after_upgrade_does_not_hurt():
         raise AssertionError("no close frame: %r" % e)
     _slots_free(s)
     assert s.get("asr", "/health").status == 200
+
+
+def test_queued_turn_is_served_once_the_slot_frees():
+    s = h.Server(env=dict(TEST_ENGINES, VS_TEST_ENGINE_SLEEP_MS="2000", ASR_MAX_QUEUE="1",
+                          ASR_QUEUE_TIMEOUT_SECONDS="60"), service="asr", name="rt-queue").start()
+    try:
+        c = _connect(s)
+        _manual(c)
+        t, box = h.in_thread(lambda: h.transcribe(s.asr_port, CARD, timeout=60))
+        h.wait_for(lambda: s.health_detailed("asr")["concurrency"]["active_requests"] == 1,
+                   "the HTTP request's slot")
+        # the turn waits in the ASR queue like an HTTP request, buffering meanwhile
+        ws.stream_pcm(c, _pcm24(CARD))
+        h.wait_for(lambda: s.health_detailed("asr")["queue"]["depth"] == 1, "the turn queued")
+        c.send({"type": "input_audio_buffer.commit"})
+        events = c.until("conversation.item.input_audio_transcription.completed", timeout=60)
+        assert "error" not in [x["type"] for x in events], events
+        assert h.join(t, box).status == 200
+        c.close()
+        _slots_free(s)
+    finally:
+        s.stop()
+
+
+def test_shutdown_ends_open_sessions_with_going_away():
+    s = h.Server(service="asr", name="rt-shutdown").start()
+    try:
+        c = _connect(s)
+        _manual(c)
+        ws.stream_pcm(c, _pcm24(CARD))  # a turn buffered: it holds the slot
+        h.wait_for(lambda: s.health_detailed("asr")["concurrency"]["active_requests"] == 1,
+                   "the buffered turn's slot")
+        s.proc.send_signal(signal.SIGTERM)
+        events, code = c.closed_after(timeout=20)
+        assert code == 1001, (code, events)
+        _error(events[-1], "shutting_down")
+        assert s.proc.wait(timeout=20) == 0
+    finally:
+        s.stop()  # a clean exit is checked here too (harness findings)
