@@ -19,14 +19,6 @@
 
 static const char *const models[] = {"pocketsphinx", "whisper-1", "gpt-4o-transcribe", NULL};
 
-static int in_list(const char *s, const char *const *list)
-{
-	for (size_t i = 0; list[i]; i++)
-		if (strcmp(s, list[i]) == 0)
-			return 1;
-	return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct vs_rt_limits lim = {.models = models};
@@ -44,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (ev.kind == VS_RT_SESSION_UPDATE || ev.kind == VS_RT_TRANSCRIPTION_UPDATE) {
 			const struct vs_rt_vad *v = &ev.cfg.vad;
-			FUZZ_CHECK(!ev.cfg.model[0] || in_list(ev.cfg.model, models));
+			FUZZ_CHECK(!ev.cfg.model[0] || fuzz_in_list(ev.cfg.model, models));
 			FUZZ_CHECK(v->threshold >= 0 && v->threshold <= 1);
 			FUZZ_CHECK(v->prefix_padding_ms >= 0 &&
 			           v->prefix_padding_ms <= VS_RT_PREFIX_MAX_MS);

@@ -12,6 +12,7 @@ assertion: waits are bounded, proofs are events, /health/detailed and logs.
 """
 
 import base64
+import contextlib
 import os
 import signal
 import socket
@@ -49,6 +50,18 @@ def _connect(s, **kw):
     assert ev["type"] == "session.created", ev
     assert ev["session"]["type"] == "transcription", ev
     return c
+
+
+@contextlib.contextmanager
+def _session(s, manual=True, **kw):
+    """A connected session (turn detection off unless manual=False), closed after."""
+    c = _connect(s, **kw)
+    try:
+        if manual:
+            _manual(c)
+        yield c
+    finally:
+        c.close()
 
 
 def _manual(c):
@@ -139,9 +152,7 @@ def test_session_created_and_updated_both_shapes():
 def test_manual_commit_transcribes_librivox_in_chunks():
     s = srv()
     path = LIBRIVOX_CLIP
-    c = _connect(s)
-    try:
-        _manual(c)
+    with _session(s) as c:
         ws.stream_pcm(c, _pcm24(path), chunk_ms=100)
         c.send({"type": "input_audio_buffer.commit", "event_id": "c1"})
         events = c.until("conversation.item.input_audio_transcription.completed", timeout=120)
@@ -168,8 +179,6 @@ def test_manual_commit_transcribes_librivox_in_chunks():
         assert h.wer(r.json()["text"], done["transcript"]) < 0.2, (r.json(), done)
         # nothing is held between turns
         _slots_free(s)
-    finally:
-        c.close()
 
 
 def test_server_vad_commits_a_turn_without_manual_commit():
@@ -219,9 +228,7 @@ def test_server_vad_commits_a_turn_without_manual_commit():
 
 def test_clear_drops_the_buffer_and_gives_the_slot_back():
     s = srv()
-    c = _connect(s)
-    try:
-        _manual(c)
+    with _session(s) as c:
         ws.stream_pcm(c, _pcm24(CARD))
         # the buffered turn holds the ASR slot...
         h.wait_for(lambda: s.health_detailed("asr")["concurrency"]["active_requests"] == 1,
@@ -233,15 +240,11 @@ def test_clear_drops_the_buffer_and_gives_the_slot_back():
         c.send({"type": "input_audio_buffer.commit", "event_id": "empty"})
         e = _error(c.recv(), "input_audio_buffer_commit_empty")
         assert e["event_id"] == "empty", e
-    finally:
-        c.close()
 
 
 def test_malformed_and_unknown_events_get_error_events_and_the_session_goes_on():
     s = srv()
-    c = _connect(s)
-    try:
-        _manual(c)
+    with _session(s) as c:
         c.send_text("{not json")
         _error(c.recv(), "invalid_json")
         c.send_text('"a string"')
@@ -266,8 +269,6 @@ def test_malformed_and_unknown_events_get_error_events_and_the_session_goes_on()
         events = c.until("conversation.item.input_audio_transcription.completed", timeout=120)
         assert "error" not in [e["type"] for e in events], events
         assert _transcript_of(events)["transcript"].strip(), events
-    finally:
-        c.close()
 
 
 def test_handshake_refusals_are_http_errors():
@@ -362,16 +363,22 @@ TEST_ENGINES = {"ASR_ENGINE": "test-asr", "TTS_ENGINE": "test-tts",
                 "ASR_MAX_CONCURRENT_REQUESTS": "1"}
 
 
+def _http_holds_the_slot(s):
+    """An HTTP transcription (sleeping test engine) holding the only ASR slot:
+    (thread, box) of h.in_thread."""
+    t, box = h.in_thread(lambda: h.transcribe(s.asr_port, CARD, timeout=60))
+    h.wait_for(lambda: s.health_detailed("asr")["concurrency"]["active_requests"] == 1,
+               "the HTTP request's slot")
+    return t, box
+
+
 def test_refused_at_full_slots_then_served():
     s = h.Server(env=dict(TEST_ENGINES, VS_TEST_ENGINE_SLEEP_MS="3000"), service="asr",
                  name="rt-full").start()
     try:
         c = _connect(s)
         _manual(c)
-        # an HTTP transcription holds the only slot
-        t, box = h.in_thread(lambda: h.transcribe(s.asr_port, CARD, timeout=60))
-        h.wait_for(lambda: s.health_detailed("asr")["concurrency"]["active_requests"] == 1,
-                   "the HTTP request's slot")
+        t, box = _http_holds_the_slot(s)
         c.send({"type": "input_audio_buffer.append", "event_id": "a1",
                 "audio": ws.append_event(_pcm24(CARD))["audio"]})
         e = _error(c.recv(), "rate_limit_exceeded")
@@ -479,9 +486,7 @@ def test_queued_turn_is_served_once_the_slot_frees():
     try:
         c = _connect(s)
         _manual(c)
-        t, box = h.in_thread(lambda: h.transcribe(s.asr_port, CARD, timeout=60))
-        h.wait_for(lambda: s.health_detailed("asr")["concurrency"]["active_requests"] == 1,
-                   "the HTTP request's slot")
+        t, box = _http_holds_the_slot(s)
         # the turn waits in the ASR queue like an HTTP request, buffering meanwhile
         ws.stream_pcm(c, _pcm24(CARD))
         h.wait_for(lambda: s.health_detailed("asr")["queue"]["depth"] == 1, "the turn queued")
