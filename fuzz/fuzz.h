@@ -15,8 +15,18 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* 1 when s is one of the NULL-terminated list (drivers check parsed names) */
+static inline int fuzz_in_list(const char *s, const char *const *list)
+{
+	for (size_t i = 0; list[i]; i++)
+		if (strcmp(s, list[i]) == 0)
+			return 1;
+	return 0;
+}
 
 /* Like assert(), but kept under NDEBUG: every build replays the corpus. */
 #define FUZZ_CHECK(cond)                                                                           \

@@ -17,14 +17,6 @@
 
 static const char *const models[] = {"tts-1", "tts-1-hd", "espeak-ng", NULL};
 
-static int in_list(const char *s, const char *const *list)
-{
-	for (size_t i = 0; list[i]; i++)
-		if (strcmp(s, list[i]) == 0)
-			return 1;
-	return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const formats[] = {"mp3", "opus", "aac", "flac", "wav", "pcm", NULL};
@@ -35,11 +27,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc = vs_speech_parse((const char *)data, size, &lim, &req, &err);
 	if (rc == 0) {
 		size_t n = strlen(req.input);
-		FUZZ_CHECK(in_list(req.model, models));
+		FUZZ_CHECK(fuzz_in_list(req.model, models));
 		FUZZ_CHECK(vs_oai_utf8_valid(req.input, n));
 		FUZZ_CHECK(vs_oai_utf8_chars(req.input, n) <= VS_SPEECH_MAX_INPUT_DEFAULT);
 		FUZZ_CHECK(vs_oai_utf8_valid(req.voice, strlen(req.voice)));
-		FUZZ_CHECK(in_list(req.response_format, formats));
+		FUZZ_CHECK(fuzz_in_list(req.response_format, formats));
 		FUZZ_CHECK(req.speed >= 0.25 && req.speed <= 4.0);
 		vs_speech_req_free(&req);
 	} else {

@@ -23,6 +23,10 @@ speech_json|transcript_render|transcription_fields)
 	pkgs="jansson" ;;
 dotenv)  srcs="src/config/dotenv.c src/common/file.c"; pkgs="" ;;
 api_keys) srcs="src/admit/keys.c src/admit/lanes.c src/common/file.c"; pkgs="nettle" ;;
+realtime_event)
+	srcs="src/api/openai_realtime.c src/api/openai.c src/api/openai_utf8.c src/api/openai_lang.c
+	      src/api/openai_transcription.c src/api/openai_grammar.c"
+	pkgs="jansson nettle" ;;
 frame)   srcs="src/worker/proto.c"; pkgs="jansson" ;;
 decode)  srcs="src/media/decode.c src/media/format.c"
          pkgs="jansson libavformat libavcodec libavutil libswresample" ;;

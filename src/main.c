@@ -294,7 +294,7 @@ static bool services_idle(struct vs_service *const *active, int n)
 
 /* Shutdown, bounded by grace_s (+1 s for the last replies to leave):
  *  1. stop accepting (quiesce; the listen fds are closed after step 4, as
- *     MHD requires while its threads run);
+ *     MHD requires while its threads run) and end the realtime sessions;
  *  2. stop the pools: requests in flight get 503 shutting_down and their
  *     workers are killed, idle workers exit on EOF, a stuck one is SIGKILLed
  *     at the deadline; a request that arrives on a kept-alive connection now
@@ -312,6 +312,10 @@ static void shutdown_services(struct vs_service *const *active, int n, double gr
 
 	for (int i = 0; i < n; i++)
 		lfd[i] = MHD_quiesce_daemon(active[i]->daemon);
+	/* realtime sessions end first (error event, close 1001): they hold no
+	 * slot afterwards and their sockets are back with libmicrohttpd */
+	for (int i = 0; i < n; i++)
+		vs_rt_stop(active[i]);
 	for (int i = 0; i < n; i++)
 		for (int k = 0; k < active[i]->n_models; k++) {
 			uint64_t now = vs_now_ms();
@@ -335,6 +339,7 @@ static void shutdown_services(struct vs_service *const *active, int n, double gr
 	for (int i = 0; i < n; i++) {
 		MHD_stop_daemon(active[i]->daemon);
 		active[i]->daemon = NULL;
+		vs_rt_free(active[i]);
 		if (lfd[i] != MHD_INVALID_SOCKET)
 			close(lfd[i]);
 	}

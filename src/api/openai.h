@@ -32,7 +32,7 @@ struct vs_transcript;
 struct vs_oai_err {
 	int status;
 	char message[512];
-	char param[32];
+	char param[64]; /* realtime params are paths: session.audio.input... */
 	char code[64];
 };
 

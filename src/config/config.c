@@ -262,6 +262,24 @@ const struct vs_setting vs_settings[] = {
          "Open client connections per service; more wait in the kernel's accept backlog until "
          "one closes. Queued and streaming requests hold one each."},
 
+        /* realtime transcription sessions (GET /v1/realtime, WebSocket) */
+        {DBL("REALTIME_MAX_SESSION_SECONDS", realtime_max_session_seconds, 1, 86400, "1800",
+             "seconds"),
+         "Longest realtime transcription session (OpenAI's limit is 30 minutes); the client "
+         "then gets an error event `session_expired` and the WebSocket closes, mid-turn or not."},
+        {DBL("REALTIME_IDLE_TIMEOUT_SECONDS", realtime_idle_timeout_seconds, 1, 86400, "60",
+             "seconds"),
+         "A realtime session whose client sends no event for this long, while none of its "
+         "turns is being transcribed, ends (error event `idle_timeout`, close 1000)."},
+        {DBL("REALTIME_MAX_BUFFER_SECONDS", realtime_max_buffer_seconds, 1, 3600, "120", "seconds"),
+         "Audio a realtime session may hold not yet transcribed (its buffer and its committed "
+         "turns), at 24 kHz pcm16: 120 s is 5.8 MB. Audio past it is dropped with an error "
+         "event `input_audio_buffer_full`. Keep it at most ASR_MAX_AUDIO_SECONDS."},
+        {INT("REALTIME_MAX_EVENT_KB", realtime_max_event_kb, 1, 65536, "1024", "KB"),
+         "Largest client event (one WebSocket message) of a realtime session; 1024 KB of "
+         "base64 is about 16 s of audio in one append. A larger one gets an error event "
+         "`event_too_large` and the session closes with 1009."},
+
         /* process model */
         {INT("WORKER_NICE", worker_nice, 0, 19, "10", ""),
          "Niceness added to engine worker processes so the HTTP front stays responsive."},
@@ -812,6 +830,14 @@ void vs_config_warnings(const struct vs_config *c, void (*fn)(const char *msg, v
 		         c->asr_max_audio_seconds,
 		         c->asr_max_audio_seconds * VS_ASR_CONSERVATIVE_RTF,
 		         VS_ASR_CONSERVATIVE_RTF, c->request_timeout_seconds);
+		fn(msg, opaque);
+	}
+	/* the worker refuses a turn longer than ASR_MAX_AUDIO_SECONDS (413) */
+	if (c->realtime_max_buffer_seconds > c->asr_max_audio_seconds) {
+		snprintf(msg, sizeof(msg),
+		         "REALTIME_MAX_BUFFER_SECONDS=%g is above ASR_MAX_AUDIO_SECONDS=%g; a "
+		         "realtime turn longer than the latter fails (413)",
+		         c->realtime_max_buffer_seconds, c->asr_max_audio_seconds);
 		fn(msg, opaque);
 	}
 	if (!c->api_keys_file[0] && !c->api_key[0] &&

@@ -33,7 +33,7 @@
 
 #define VS_STR_MAX 256
 /* room in struct vs_config for the per-setting source (config.c asserts it) */
-#define VS_CONFIG_MAX_SETTINGS 64
+#define VS_CONFIG_MAX_SETTINGS 96
 
 enum vs_config_source { VS_SRC_DEFAULT = 0, VS_SRC_DOTENV, VS_SRC_ENV, VS_SRC_FLAG };
 
@@ -104,6 +104,12 @@ struct vs_config {
 	double body_timeout_seconds;   /* whole request body */
 	double header_timeout_seconds; /* request head, and idle keep-alive */
 	int max_connections_per_ip;    /* 0 = no limit */
+
+	/* realtime transcription sessions (src/http/realtime.c) */
+	double realtime_max_session_seconds;
+	double realtime_idle_timeout_seconds; /* no client event, no turn in work */
+	double realtime_max_buffer_seconds;   /* audio held not yet transcribed */
+	int realtime_max_event_kb;            /* one WebSocket message */
 
 	/* process model */
 	int worker_nice;  /* added to workers' niceness so the front stays responsive */

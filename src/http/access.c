@@ -13,7 +13,10 @@
  * The same two moments feed the metrics: the access line and the request's
  * record for obs/stats.h are written together, so the log and /metrics
  * always count the same requests. With API keys, both carry the key's name
- * (key=NAME), never the key.
+ * (key=NAME), never the key. A realtime session is one request (its access
+ * line, status 101, when the session ends) and each of its turns one more
+ * (method=WS, written when the turn is transcribed or refused), all under
+ * route /v1/realtime.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -122,4 +125,28 @@ void vs_access_end(struct vs_req *r, int status)
 	        (unsigned long long)r->queue_wait_ms, r->model[0] ? r->model : "-",
 	        m ? m->spec->id : "-", r->key ? r->key->name : "-", vs_lane_name(r->lane),
 	        r->client, r->request_id);
+}
+
+void vs_access_turn(struct vs_req *r, int status, uint64_t start_ms, const char *item_id)
+{
+	uint64_t elapsed_ms = vs_now_ms() - start_ms;
+	const struct vs_model_rt *m = r->m ? r->m : r->asked;
+	struct vs_request_record rec = {
+	        .model = m ? m->spec->id : NULL,
+	        .service = r->svc->name,
+	        .route = r->route_label,
+	        .status = status,
+	        .duration_s = (double)elapsed_ms / 1000.0,
+	        .queue_wait_s = r->waiter.enqueued_ms || r->mwaiter.enqueued_ms
+	                                ? (double)r->queue_wait_ms / 1000.0
+	                                : -1.0,
+	        .reject_reason = status >= 400 ? r->reject_reason : NULL,
+	        .key = r->key ? r->key->name : NULL,
+	};
+	vs_stats_request_done(&rec);
+	vs_info("event=access service=%s method=WS route=%s status=%d duration_ms=%llu "
+	        "queue_ms=%llu model=%s key=%s client=%s request_id=%s item=%s",
+	        r->svc->name, r->route_label, status, (unsigned long long)elapsed_ms,
+	        (unsigned long long)r->queue_wait_ms, m ? m->spec->id : "-",
+	        r->key ? r->key->name : "-", r->client, r->request_id, item_id);
 }

@@ -92,7 +92,7 @@ static void reject_busy(struct vs_req *r, int err, struct vs_model_rt *m)
 	        s.active, s.max, s.reserved, depth);
 }
 
-bool vs_admit_precheck(struct vs_req *r)
+bool vs_admit_guard(struct vs_req *r)
 {
 	struct vs_service *svc = r->svc;
 	struct vs_guard_verdict v;
@@ -111,7 +111,14 @@ bool vs_admit_precheck(struct vs_req *r)
 		vs_warn("event=resource_read_failed err=%d msg=\"Could not read memory usage; "
 		        "admitting requests without the memory guard\"",
 		        v.read_err);
+	return true;
+}
 
+bool vs_admit_precheck(struct vs_req *r)
+{
+	struct vs_service *svc = r->svc;
+	if (!vs_admit_guard(r))
+		return false;
 	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 	                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl) {
@@ -240,7 +247,8 @@ bool vs_admit_model(struct vs_req *r)
 	struct vs_model_rt *m = r->asked;
 	bool may_degrade = r->svc->degrade && !r->no_degrade && m->fallback;
 
-	r->mwaiter.wake = vs_admit_model_waiter_wake;
+	if (!r->mwaiter.wake) /* a realtime session has its own */
+		r->mwaiter.wake = vs_admit_model_waiter_wake;
 	r->m = m;
 	int s = vs_slots_acquire(&m->slots, &r->mwaiter, vs_now_ms());
 	if (s >= 0) {

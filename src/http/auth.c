@@ -15,7 +15,8 @@
  * AUTH_PROTECT_STATUS=false.
  *
  * The key comes from `Authorization: Bearer KEY` (the scheme in any case),
- * or, when there is no Authorization header, from `X-API-Key: KEY`. An
+ * or, when there is no Authorization header, from `X-API-Key: KEY`, or on
+ * /v1/realtime from the subprotocol `openai-insecure-api-key.KEY`. An
  * Authorization header of another scheme counts as a wrong key. The check
  * (admit/keys.c) hashes the presented key and compares digests in constant
  * time. Only the key's name is ever written: the access line (key=NAME),
@@ -142,6 +143,12 @@ static bool presented_key(struct vs_req *r, const char **p, size_t *n)
 		v = auth + 6;
 	} else {
 		v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-API-Key");
+		/* a browser cannot set headers on a WebSocket: OpenAI's clients
+		 * send the key as a subprotocol instead */
+		if (!v && r->route == R_REALTIME && (v = vs_rt_subprotocol_key(r, n))) {
+			*p = v;
+			return true;
+		}
 		if (!v)
 			return false;
 	}

@@ -97,6 +97,8 @@ enum vs_watch { VS_WATCH_NONE = 0, VS_WATCH_HEADER, VS_WATCH_BODY };
 
 struct vs_conn;
 struct vs_linger;
+struct vs_rt_session; /* realtime.h */
+struct vs_rt_loop;
 
 /* the one connection watcher of a service (watcher.c): deadlines, lingering
  * closes, hang-ups of suspended connections, drain deadlines */
@@ -149,6 +151,7 @@ struct vs_service {
 	uint64_t started_ms;
 	uint64_t max_body_bytes;
 	struct vs_watcher watcher;
+	struct vs_rt_loop *rt; /* the realtime session thread (ASR only; realtime.c) */
 };
 
 enum vs_route {
@@ -162,6 +165,7 @@ enum vs_route {
 	R_HEALTH_DETAILED,
 	R_HEALTH_READY,
 	R_METRICS,
+	R_REALTIME, /* GET /v1/realtime: a WebSocket session (realtime.c) */
 };
 
 enum vs_phase {
@@ -256,6 +260,9 @@ struct vs_req {
 	struct vs_req *drain_prev, *drain_next;
 	/* the watcher saw the client hang up while the request waited (mu) */
 	bool client_gone, gone_logged;
+	/* the realtime session this upgrade request carries (mu; NULL once it
+	 * ended): job callbacks and waiter wakes post to it */
+	struct vs_rt_session *rt;
 };
 
 /* server.c: the daemons and the access-handler state machine */
@@ -325,6 +332,9 @@ void vs_access_begin(struct vs_req *r, const char *method);
 void vs_access_end(struct vs_req *r, int status);
 /* "client_gone" line and metric when a client hangs up mid-request (once per request) */
 void vs_access_client_gone(struct vs_req *r, const char *phase, const char *cancelled);
+/* one realtime turn ended with status (200, a refusal, a failure): access
+ * line (method=WS) and request metrics under r's route */
+void vs_access_turn(struct vs_req *r, int status, uint64_t start_ms, const char *item_id);
 const char *vs_phase_name(enum vs_phase p);
 
 /* admission.c: true when the request may read its body now; false when a
@@ -333,6 +343,7 @@ const char *vs_phase_name(enum vs_phase p);
  * vs_admit_slot (429 or queue). */
 bool vs_admit(struct vs_req *r);
 bool vs_admit_precheck(struct vs_req *r);
+bool vs_admit_guard(struct vs_req *r); /* the guard's 503 alone (realtime turns) */
 bool vs_admit_slot(struct vs_req *r);
 void vs_admit_waiter_wake(struct vs_waiter *w);
 /* The slot of the request's model (r->asked, resolved from its body), with
@@ -362,6 +373,9 @@ void vs_upload_free(struct vs_upload *u);
 int vs_grammar_dir_read(const char *dir, const struct vs_grammar_req *g, size_t max_bytes,
                         char **text, struct vs_oai_err *err);
 extern const struct vs_job_ops vs_asr_job_ops;
+/* A transcription job's frame, r->mu held: a RESULT or ERROR becomes
+ * r->result or r->err and r->answered (true); other frames: false. */
+bool vs_asr_take_answer(struct vs_req *r, struct vs_frame *f);
 void vs_asr_render(struct vs_req *r);
 void vs_job_on_fail(struct vs_job *job, int status, const char *message, const char *code);
 
@@ -375,6 +389,21 @@ void vs_tts_voices_submit(struct vs_req *r);
 void vs_tts_voices_render(struct vs_req *r);
 int vs_tts_queue_stream(struct vs_req *r);
 extern const struct vs_job_ops vs_tts_job_ops;
+
+/* realtime.c: WebSocket transcription sessions (realtime.h). The first
+ * call of GET /v1/realtime: the handshake's checks and the guard; false
+ * with the reply set (a refusal, or 101 to be queued by vs_req_queue_reply,
+ * which calls vs_rt_queue_upgrade for it). */
+bool vs_rt_handshake(struct vs_req *r);
+enum MHD_Result vs_rt_queue_upgrade(struct vs_req *r);
+/* the key of OpenAI's browser subprotocol `openai-insecure-api-key.KEY` in
+ * Sec-WebSocket-Protocol, *n its length; NULL if none (auth.c) */
+const char *vs_rt_subprotocol_key(struct vs_req *r, size_t *n);
+/* the session thread of svc (ASR) from vs_http_start; stop: every session
+ * ends (error shutting_down, close 1001) and the thread is joined */
+int vs_rt_start(struct vs_service *svc);
+void vs_rt_stop(struct vs_service *svc);
+void vs_rt_free(struct vs_service *svc); /* after the daemon stopped */
 
 /* models.c: a service's models. vs_service_models_index fills model_names,
  * models_hint and the fallback pointers once models[] is set up; 0 or

@@ -134,6 +134,8 @@ void vs_req_add_headers(struct vs_req *r, struct MHD_Response *resp)
 
 enum MHD_Result vs_req_queue_reply(struct vs_req *r)
 {
+	if (r->status == MHD_HTTP_SWITCHING_PROTOCOLS) /* the realtime handshake */
+		return vs_rt_queue_upgrade(r);
 	vs_req_release_slot(r);
 	const char *body = r->body ? r->body : "";
 	struct MHD_Response *resp = MHD_create_response_from_buffer(

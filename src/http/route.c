@@ -44,6 +44,7 @@ static const struct {
         {"/health/detailed", R_HEALTH_DETAILED, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
         {"/health/ready", R_HEALTH_READY, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
         {"/metrics", R_METRICS, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
+        {"/v1/realtime", R_REALTIME, "GET", 1 << VS_ENGINE_ASR},
 };
 
 static bool method_is(const char *method, const char *want)
@@ -261,6 +262,8 @@ bool vs_route_new_request(struct vs_req *r, const char *url, const char *method)
 			return false;
 		}
 	}
+	if (r->route == R_REALTIME) /* a WebSocket: 101 or a refusal (realtime.c) */
+		return vs_rt_handshake(r);
 	if (!needs_slot(r->route)) {
 		simple_get(r);
 		return false;

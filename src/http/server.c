@@ -355,11 +355,14 @@ int vs_http_start(struct vs_service *svc)
 	int e = vs_watcher_start(svc);
 	if (e < 0)
 		return e;
+	if (svc->kind == VS_ENGINE_ASR && (e = vs_rt_start(svc)) < 0)
+		return e;
 	/* poll, not epoll: 0.9.75's edge-triggered epoll misses the hang-up of a
 	 * client whose head, body start and FIN arrive together, and the slot
 	 * stays taken until the stall timeout */
+	/* MHD_ALLOW_UPGRADE: GET /v1/realtime becomes a WebSocket (realtime.c) */
 	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
-	                 MHD_USE_ERROR_LOG;
+	                 MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;
 	if (inet_pton(AF_INET6, svc->cfg->host, &sa6.sin6_addr) == 1) {
 		addr = (struct sockaddr *)&sa6;
 		flags |= MHD_USE_IPv6;

@@ -210,10 +210,8 @@ int vs_upload_feed(struct vs_req *r, const char *data, size_t len)
 
 /* ---- the job ---- */
 
-static bool asr_on_frame(struct vs_job *job, struct vs_frame *f)
+bool vs_asr_take_answer(struct vs_req *r, struct vs_frame *f)
 {
-	struct vs_req *r = (struct vs_req *)job;
-	pthread_mutex_lock(&r->mu);
 	if (f->type == VS_MSG_RESULT) {
 		r->result = vs_frame_json(f);
 		if (!r->result)
@@ -229,10 +227,20 @@ static bool asr_on_frame(struct vs_job *job, struct vs_frame *f)
 			r->err.status = 500;
 		json_decref(j);
 	} else {
+		return false;
+	}
+	r->answered = true;
+	return true;
+}
+
+static bool asr_on_frame(struct vs_job *job, struct vs_frame *f)
+{
+	struct vs_req *r = (struct vs_req *)job;
+	pthread_mutex_lock(&r->mu);
+	if (!vs_asr_take_answer(r, f)) {
 		pthread_mutex_unlock(&r->mu);
 		return true;
 	}
-	r->answered = true;
 	vs_req_resume_locked(r);
 	pthread_mutex_unlock(&r->mu);
 	vs_req_worker_done(r); /* the worker is idle: the slot is free before the reply */

@@ -34,7 +34,8 @@ LISTEN_RE = re.compile(r"event=listening\b.*?\bservice=(\w+)\b.*?\baddr=(\S+):(\
 
 # Variables the server reads as settings: never inherited from the caller.
 SETTING_PREFIXES = ("ASR_", "TTS_", "VS_", "MEMORY_", "SWAP_", "MAX_", "IDLE_", "REQUEST_",
-                    "LOG_", "HTTP_THREADS", "WORKER_", "API_KEY", "AUTH_", "ALLOW_ORIGINS")
+                    "LOG_", "HTTP_THREADS", "WORKER_", "API_KEY", "AUTH_", "ALLOW_ORIGINS",
+                    "REALTIME_")
 SETTING_NAMES = ("ENV", "HOST")
 
 
