@@ -33,7 +33,7 @@
 
 #define VS_STR_MAX 256
 /* room in struct vs_config for the per-setting source (config.c asserts it) */
-#define VS_CONFIG_MAX_SETTINGS 48
+#define VS_CONFIG_MAX_SETTINGS 64
 
 enum vs_config_source { VS_SRC_DEFAULT = 0, VS_SRC_DOTENV, VS_SRC_ENV, VS_SRC_FLAG };
 
@@ -71,7 +71,7 @@ struct vs_config {
 	char asr_compute_type[VS_STR_MAX];
 	char asr_device[VS_STR_MAX], tts_device[VS_STR_MAX];
 	bool asr_vad_enabled;
-	double asr_idle_timeout_minutes, tts_idle_timeout_minutes; /* 0 disables */
+	double asr_idle_timeout_minutes, tts_idle_timeout_minutes;    /* 0 disables */
 	int asr_max_concurrent_requests, tts_max_concurrent_requests; /* 0 = auto */
 	double memory_pressure_refuse_percent, memory_pressure_shrink_percent;
 	double memory_pressure_calm_seconds;
@@ -94,6 +94,12 @@ struct vs_config {
 	double body_timeout_seconds;   /* whole request body */
 	double header_timeout_seconds; /* request head, and idle keep-alive */
 	int max_connections_per_ip;    /* 0 = no limit */
+
+	/* the Wyoming protocol (Home Assistant) on its own ports */
+	int wyoming_asr_port, wyoming_tts_port; /* 0 = off */
+	int wyoming_max_data_kb;                /* header line, and data_length */
+	int wyoming_max_payload_kb;             /* payload_length */
+	double wyoming_idle_timeout_seconds;
 
 	/* process model */
 	int worker_nice;  /* added to workers' niceness so the front stays responsive */

@@ -72,7 +72,7 @@ static void reject_busy(struct vs_req *r, int err, struct vs_model_rt *m)
 	        r->reject_reason, r->svc->name, m ? m->spec->id : "-", s.active, s.max, s.depth);
 }
 
-bool vs_admit_precheck(struct vs_req *r)
+bool vs_admit_guard(struct vs_req *r)
 {
 	struct vs_service *svc = r->svc;
 	struct vs_guard_verdict v;
@@ -91,7 +91,15 @@ bool vs_admit_precheck(struct vs_req *r)
 		vs_warn("event=resource_read_failed err=%d msg=\"Could not read memory usage; "
 		        "admitting requests without the memory guard\"",
 		        v.read_err);
+	return true;
+}
 
+bool vs_admit_precheck(struct vs_req *r)
+{
+	struct vs_service *svc = r->svc;
+
+	if (!vs_admit_guard(r))
+		return false;
 	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 	                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl) {
@@ -220,7 +228,9 @@ bool vs_admit_model(struct vs_req *r)
 	struct vs_model_rt *m = r->asked;
 	bool may_degrade = r->svc->degrade && !r->no_degrade && m->fallback;
 
-	r->mwaiter.wake = vs_admit_model_waiter_wake;
+	/* a caller without a connection to resume (Wyoming) brings its own */
+	if (!r->mwaiter.wake)
+		r->mwaiter.wake = vs_admit_model_waiter_wake;
 	r->m = m;
 	int s = vs_slots_acquire(&m->slots, &r->mwaiter, vs_now_ms());
 	if (s >= 0) {

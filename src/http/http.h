@@ -138,7 +138,7 @@ struct vs_service {
 	bool slots_auto; /* *_MAX_CONCURRENT_REQUESTS=auto: auto_slots says how */
 	struct vs_auto_slots auto_slots;
 	struct vs_pressure_ctl pressure; /* MEMORY_PRESSURE_SHRINK_PERCENT (reactor tick) */
-	struct vs_guard *guard; /* shared by both services */
+	struct vs_guard *guard;          /* shared by both services */
 	struct MHD_Daemon *daemon;
 	int port;
 	double idle_timeout_minutes;
@@ -319,6 +319,8 @@ const char *vs_phase_name(enum vs_phase p);
  * vs_admit_slot (429 or queue). */
 bool vs_admit(struct vs_req *r);
 bool vs_admit_precheck(struct vs_req *r);
+/* the resource guard alone (503): for requests without HTTP headers (Wyoming) */
+bool vs_admit_guard(struct vs_req *r);
 bool vs_admit_slot(struct vs_req *r);
 void vs_admit_waiter_wake(struct vs_waiter *w);
 /* The slot of the request's model (r->asked, resolved from its body), with
@@ -342,6 +344,9 @@ int vs_asr_body_done(struct vs_req *r);
 /* sends the parsed transcription to r->m's worker r->mslot (503 set on failure) */
 void vs_asr_submit(struct vs_req *r);
 void vs_upload_free(struct vs_upload *u);
+/* an unlinked temporary file in $TMPDIR (O_TMPFILE), for an upload's bytes;
+ * the fd, or -errno */
+int vs_spool_open(void);
 /* grammar_dir.c: the text of operator grammar g->name (ASR_GRAMMAR_DIR),
  * checked like a client's; *text malloc'd. 0, or <0 with *err filled (400
  * grammar_not_found, 413, ...). */

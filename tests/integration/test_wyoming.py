@@ -114,8 +114,10 @@ def test_wyoming_transcribes_real_speech_sent_in_other_pcm_formats():
     s = srv()
     refs = _refs()
     libri = sorted(p for p in refs if "/librivox/" in p)
-    cases = [(libri[0], 22050, 2, 2, "s16le"), (CARD, 16000, 1, 1, "u8"),
-             (libri[1], 44100, 2, 3, "s24le"), (libri[2], 48000, 1, 4, "s32le")]
+    cases = [(libri[0], 22050, 2, 2, "s16le"), (libri[3], 16000, 1, 1, "u8"),
+             (libri[1], 44100, 2, 3, "s24le"), (libri[2], 48000, 1, 4, "s32le"),
+             (CARD, 11025, 2, 1, "u8")]
+    edits = words = 0
     with wy.Client(s.wyoming_port("asr"), timeout=180) as c:
         for path, rate, channels, width, fmt in cases:
             r = h.transcribe(s.asr_port, path, "a.wav", "audio/wav")
@@ -132,9 +134,13 @@ def test_wyoming_transcribes_real_speech_sent_in_other_pcm_formats():
             print("  %-14s %5d Hz %d ch %d-bit: HTTP %3.0f%% %r\n%42s Wyoming %3.0f%% %r" % (
                 os.path.basename(path), rate, channels, 8 * width, 100 * w_http, http_text, "",
                 100 * w_wy, ev.data["text"]))
-            assert w_wy <= w_http + 0.15 and w_wy < 0.45, \
-                "%s as %s: Wyoming WER %.0f%%, HTTP %.0f%%" % (path, fmt, 100 * w_wy,
-                                                              100 * w_http)
+            assert w_wy <= w_http + 0.15, "%s as %s: Wyoming WER %.0f%%, HTTP %.0f%%" % (
+                path, fmt, 100 * w_wy, 100 * w_http)
+            e, n = h.word_edits(ref, ev.data["text"])
+            edits, words = edits + e, words + n
+    # test_wer.py's bound for the whole set: a garbled conversion is far above
+    print("  Wyoming WER over the %d files: %.0f%%" % (len(cases), 100.0 * edits / words))
+    assert edits / float(words) < 0.45
     m = s.metrics("asr")
     n = sum(v for k, v in m.items() if k.startswith("voicestack_requests_total{") and
             'route="wyoming:transcribe"' in k and 'status="200"' in k)
@@ -146,6 +152,15 @@ def test_wyoming_transcribes_real_speech_sent_in_other_pcm_formats():
 SENTENCE = "Please call me back as soon as you can."
 
 
+def _similar(a, b, what):
+    """Same length within 1% and loudness within 20%: the same voice saying
+    the same text."""
+    ra, rb = h.rms_s16(a), h.rms_s16(b)
+    print("  %s: %d vs %d bytes, rms %.0f vs %.0f" % (what, len(a), len(b), ra, rb))
+    assert abs(len(a) - len(b)) <= 0.01 * len(b), what
+    assert 0.8 <= ra / rb <= 1.25, what
+
+
 def test_wyoming_synthesis_is_the_http_audio_and_is_transcribed_back():
     s = srv()
     evs, start, pcm = wy.synthesize(s.wyoming_port("tts"), SENTENCE,
@@ -153,14 +168,18 @@ def test_wyoming_synthesis_is_the_http_audio_and_is_transcribed_back():
     assert [e.type for e in evs][0] == "audio-start" and evs[-1].type == "audio-stop", \
         [e.type for e in evs][:5]
     assert (start["rate"], start["width"], start["channels"]) == (24000, 2, 1), start
-    # the same model and voice over HTTP, as raw 24 kHz s16: the same samples
+    # the same model and voice over HTTP, as raw 24 kHz s16: as long, as loud
+    # (two syntheses are not bit-identical, even over HTTP)
     r = h.speak(s.tts_port, SENTENCE, voice="slt", model="flite", response_format="pcm")
     assert r.status == 200, r
-    assert pcm == r.body, "Wyoming %d bytes, HTTP %d bytes" % (len(pcm), len(r.body))
-    # the voice by name and speaker is the same voice
+    _similar(pcm, r.body, "Wyoming flite:slt vs HTTP")
+    # the voice by model name and speaker is the same voice; another is not
     _, _, pcm2 = wy.synthesize(s.wyoming_port("tts"), SENTENCE,
                                voice={"name": "flite", "speaker": "slt"})
-    assert pcm2 == pcm
+    _similar(pcm2, pcm, "flite + speaker slt vs flite:slt")
+    _, _, pcm3 = wy.synthesize(s.wyoming_port("tts"), SENTENCE, voice={"name": "flite:rms"})
+    assert abs(len(pcm3) - len(pcm)) > 0.01 * len(pcm) or \
+        abs(h.rms_s16(pcm3) - h.rms_s16(pcm)) > 0.05 * h.rms_s16(pcm), "rms sounds like slt"
     ev = wy.transcribe(s.wyoming_port("asr"), pcm, start["rate"], start["width"],
                        start["channels"])
     assert ev.type == "transcript", ev
@@ -253,7 +272,7 @@ def test_wyoming_malformed_header_gets_an_error_and_the_connection_closes():
 
 
 def test_wyoming_oversized_lengths_are_refused():
-    s = h.Server(env=dict(FREE, TEST_ENGINES, WYOMING_MAX_DATA_KB="1",
+    s = h.Server(env=dict(FREE, **TEST_ENGINES, WYOMING_MAX_DATA_KB="1",
                           WYOMING_MAX_PAYLOAD_KB="4"), name="wy-limits").start()
     try:
         port = s.wyoming_port("asr")
@@ -285,7 +304,7 @@ def test_wyoming_oversized_lengths_are_refused():
 
 
 def test_wyoming_idle_and_stalled_connections_are_closed():
-    s = h.Server(env=dict(FREE, TEST_ENGINES, WYOMING_IDLE_TIMEOUT_SECONDS="1",
+    s = h.Server(env=dict(FREE, **TEST_ENGINES, WYOMING_IDLE_TIMEOUT_SECONDS="1",
                           UPLOAD_STALL_TIMEOUT_SECONDS="1", ASR_MAX_CONCURRENT_REQUESTS="1"),
                  name="wy-idle").start()
     try:
@@ -345,7 +364,7 @@ def test_wyoming_refused_at_full_slots_says_what_http_says():
 
 
 def test_wyoming_tts_refused_queued_and_timed_out_like_http():
-    s = h.Server(env=dict(FREE, TEST_ENGINES, TTS_MAX_CONCURRENT_REQUESTS="1",
+    s = h.Server(env=dict(FREE, **TEST_ENGINES, TTS_MAX_CONCURRENT_REQUESTS="1",
                           VS_TEST_ENGINE_SLEEP_MS="2000"), service="tts", name="wy-tts").start()
     try:
         port = s.wyoming_port("tts")
@@ -370,7 +389,7 @@ def test_wyoming_tts_refused_queued_and_timed_out_like_http():
 
 
 def test_wyoming_queue_and_request_timeout():
-    s = h.Server(env=dict(FREE, TEST_ENGINES, ASR_MAX_CONCURRENT_REQUESTS="1", ASR_MAX_QUEUE="1",
+    s = h.Server(env=dict(FREE, **TEST_ENGINES, ASR_MAX_CONCURRENT_REQUESTS="1", ASR_MAX_QUEUE="1",
                           VS_TEST_ENGINE_SLEEP_MS="1500", REQUEST_TIMEOUT_SECONDS="5"),
                  service="asr", name="wy-queue").start()
     try:
@@ -389,7 +408,7 @@ def test_wyoming_queue_and_request_timeout():
         assert any(k.startswith("voicestack_queue_wait_seconds_count") for k in m)
     finally:
         s.stop()
-    s = h.Server(env=dict(FREE, TEST_ENGINES, VS_TEST_ENGINE_SLEEP_MS="5000",
+    s = h.Server(env=dict(FREE, **TEST_ENGINES, VS_TEST_ENGINE_SLEEP_MS="5000",
                           REQUEST_TIMEOUT_SECONDS="1"), service="asr", name="wy-timeout").start()
     try:
         r = h.transcribe(s.asr_port, h.wav_bytes(b"\0" * 3200))
@@ -422,6 +441,11 @@ def test_wyoming_bad_requests_say_what_http_says():
             ev = c.recv()
             _assert_error(ev, "invalid_audio_format")
             print("  %r -> %s" % (fmt, ev.data["text"]))
+        # the refused audio's chunks and its audio-stop are dropped silently
+        c.send("audio-chunk", {"rate": 16000, "width": 2, "channels": 1}, b"\0" * 320)
+        c.send("audio-stop")
+        c.send("ping")
+        assert c.recv().type == "pong"
         c.send("audio-stop")
         _assert_error(c.recv(), "invalid_audio")
         # the connection still serves
@@ -431,7 +455,7 @@ def test_wyoming_bad_requests_say_what_http_says():
 
 
 def test_wyoming_audio_over_the_limit_is_refused():
-    s = h.Server(env=dict(FREE, TEST_ENGINES, ASR_MAX_AUDIO_SECONDS="2"), service="asr",
+    s = h.Server(env=dict(FREE, **TEST_ENGINES, ASR_MAX_AUDIO_SECONDS="2"), service="asr",
                  name="wy-long").start()
     try:
         with wy.Client(s.wyoming_port("asr")) as c:
@@ -453,7 +477,7 @@ def test_wyoming_guard_refusal_says_what_http_says():
     with open(os.path.join(root, "proc", "meminfo"), "w") as f:
         f.write("MemTotal: 1000000 kB\nMemFree: 10000 kB\nMemAvailable: 10000 kB\n"
                 "SwapTotal: 0 kB\nSwapFree: 0 kB\n")
-    s = h.Server(env=dict(FREE, TEST_ENGINES, VS_TEST_PROC_ROOT=root), name="wy-guard").start()
+    s = h.Server(env=dict(FREE, **TEST_ENGINES, VS_TEST_PROC_ROOT=root), name="wy-guard").start()
     try:
         text, code = _http_error(h.transcribe(s.asr_port, CARD), 503)
         with wy.Client(s.wyoming_port("asr")) as c:
@@ -491,7 +515,7 @@ def test_wyoming_client_gone_mid_audio_frees_the_slot_at_once():
         assert s.log_contains(r"event=client_gone service=asr route=wyoming:transcribe")
     finally:
         s.stop()
-    s = h.Server(env=dict(FREE, TEST_ENGINES, ASR_MAX_CONCURRENT_REQUESTS="1", ASR_MAX_QUEUE="1",
+    s = h.Server(env=dict(FREE, **TEST_ENGINES, ASR_MAX_CONCURRENT_REQUESTS="1", ASR_MAX_QUEUE="1",
                           VS_TEST_ENGINE_SLEEP_MS="60000"), service="asr",
                  name="wy-gone-busy").start()
     try:
@@ -516,7 +540,7 @@ def test_wyoming_client_gone_mid_audio_frees_the_slot_at_once():
 def test_wyoming_is_off_by_default():
     s = h.Server(env=dict(TEST_ENGINES), name="wy-off").start()
     try:
-        assert s.log_contains(r"event=ready")
+        assert s.log_contains(r"event=ready", timeout=10)
         assert not s.log_contains(r"wyoming"), [l for l in s.log().splitlines() if "wyoming" in l]
     finally:
         s.stop()
