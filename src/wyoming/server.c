@@ -399,7 +399,7 @@ static void timeouts(struct vs_wy_server *s, uint64_t now)
 			}
 			c->closing = true;
 		} else if (!j && !c->items && vs_wy_parser_idle(&c->parser) &&
-		           vs_wy_buf_pending(&c->out) == 0 && !c->streaming &&
+		           vs_wy_buf_pending(&c->out) == 0 &&
 		           now - (c->last_rx_ms > c->last_tx_ms ? c->last_rx_ms : c->last_tx_ms) >
 		                   (uint64_t)(cfg->wyoming_idle_timeout_seconds * 1000)) {
 			vs_debug("event=wyoming_idle_close service=%s client=%s", s->svc->name,

@@ -544,3 +544,32 @@ def test_wyoming_is_off_by_default():
         assert not s.log_contains(r"wyoming"), [l for l in s.log().splitlines() if "wyoming" in l]
     finally:
         s.stop()
+
+
+def test_wyoming_shutdown_answers_every_request_and_exits_cleanly():
+    """SIGTERM with a Wyoming client mid-audio (holding the slot), one queued
+    and one whose worker works: each gets an error event (503
+    shutting_down), and the front exits 0 (Server.stop checks it)."""
+    s = h.Server(env=dict(FREE, **TEST_ENGINES, ASR_MAX_CONCURRENT_REQUESTS="2",
+                          ASR_MAX_QUEUE="1", VS_TEST_ENGINE_SLEEP_MS="60000"),
+                 service="asr", name="wy-shutdown").start()
+    port = s.wyoming_port("asr")
+    working, holding, queued = wy.Client(port), wy.Client(port), wy.Client(port)
+    try:
+        wy.send_audio(working, b"\0" * 3200, 16000, 2, 1)
+        s.busy_worker_pid("asr")
+        wy.send_audio(holding, b"\0" * 3200, 16000, 2, 1, stop=False)
+        h.wait_for(lambda: _active(s, "asr") == 2, "two slots taken")
+        queued.send("audio-start", {"rate": 16000, "width": 2, "channels": 1})
+        h.wait_for(lambda: s.health_detailed("asr")["queue"]["depth"] == 1, "one queued")
+        t, box = h.in_thread(s.stop)
+        for name, c in (("working", working), ("holding", holding), ("queued", queued)):
+            ev = c.recv(timeout=30)
+            assert ev is not None and ev.type == "error", "%s: %r" % (name, ev)
+            print("  %s: %s %s" % (name, ev.data.get("code"), ev.data.get("text")))
+            assert ev.data.get("status") in (503, 429), (name, ev.data)
+        assert h.join(t, box) is None, "the front did not exit cleanly"
+    finally:
+        for c in (working, holding, queued):
+            c.close()
+        s.stop()
