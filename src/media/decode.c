@@ -22,6 +22,9 @@
  *  - a sample rate outside VS_DECODE_MIN_RATE..VS_DECODE_MAX_RATE, in the
  *    header or in a decoded frame, is refused (-ERANGE): few bytes at 1 Hz
  *    are hours of audio once resampled.
+ * Headerless PCM (Wyoming's audio, vs_decode_fd_raw) names its raw demuxer
+ * (u8, s16le, s24le, s32le) with the rate and channel layout it cannot say
+ * itself; nothing is probed, and only that demuxer is allowed.
  * The resampler (libswresample) is built from the first decoded frame, not
  * from the container header (HE-AAC doubles its rate, headers may lie or be
  * empty) and rebuilt if a later frame changes format/rate/layout (concatenated
