@@ -255,6 +255,8 @@ int vs_http_start(struct vs_service *svc);
 bool vs_route_new_request(struct vs_req *r, const char *url, const char *method);
 
 /* reply.c: the reply, suspension and the slot */
+/* frees what r holds (payloads, answer, buffers) and its lock, not r */
+void vs_req_clear(struct vs_req *r);
 void vs_req_set_error(struct vs_req *r, int status, const char *param, const char *code,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void vs_req_set_body(struct vs_req *r, int status, char *body, const char *ctype);

@@ -55,19 +55,25 @@ __attribute__((format(printf, 3, 4))) static int fail(struct vs_wy_parser *p, in
 	return rc;
 }
 
-static int reserve(struct vs_wy_parser *p, size_t want)
+/* *buf holds at least want bytes (capacity doubled from first) */
+static int grow(uint8_t **buf, size_t *cap, size_t want, size_t first)
 {
-	if (want <= p->cap)
+	if (want <= *cap)
 		return 0;
-	size_t cap = p->cap ? p->cap : 256;
-	while (cap < want)
-		cap *= 2;
-	uint8_t *nb = realloc(p->buf, cap);
+	size_t n = *cap ? *cap : first;
+	while (n < want)
+		n *= 2;
+	uint8_t *nb = realloc(*buf, n);
 	if (!nb)
 		return -ENOMEM;
-	p->buf = nb;
-	p->cap = cap;
+	*buf = nb;
+	*cap = n;
 	return 0;
+}
+
+static int reserve(struct vs_wy_parser *p, size_t want)
+{
+	return grow(&p->buf, &p->cap, want, 256);
 }
 
 /* A length field: absent or null = 0; otherwise a non-negative integer
@@ -227,16 +233,8 @@ int vs_wy_parse(struct vs_wy_parser *p, const uint8_t *in, size_t n, size_t *use
 
 int vs_wy_buf_append(struct vs_wy_buf *b, const void *data, size_t n)
 {
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + n)
-			cap *= 2;
-		uint8_t *nb = realloc(b->p, cap);
-		if (!nb)
-			return -ENOMEM;
-		b->p = nb;
-		b->cap = cap;
-	}
+	if (grow(&b->p, &b->cap, b->len + n, 4096) < 0)
+		return -ENOMEM;
 	if (n)
 		memcpy(b->p + b->len, data, n);
 	b->len += n;

@@ -276,12 +276,7 @@ void wy_job_finish(struct wy_job *j, int status)
 	if (j->spool >= 0)
 		close(j->spool);
 	vs_access_end(r, status);
-	json_decref(r->result);
-	json_decref(r->payload);
-	free(r->body);
-	free(r->json);
-	free(r->sbuf);
-	pthread_mutex_destroy(&r->mu);
+	vs_req_clear(r);
 	free(j);
 }
 

@@ -54,13 +54,19 @@ const char *wy_str(json_t *o, const char *key)
 	return json_string_value(json_object_get(o, key));
 }
 
-void wy_kick(struct wy_conn *c)
+/* wakes the server's thread (from any thread) */
+static void poke(struct vs_wy_server *s)
 {
 	uint64_t one = 1;
-	atomic_store(&c->kick, true);
 	/* a full counter (never, in practice) still wakes the loop */
-	if (write(c->srv->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+	if (write(s->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		vs_warn("event=wyoming_kick_failed err=%d", errno);
+}
+
+void wy_kick(struct wy_conn *c)
+{
+	atomic_store(&c->kick, true);
+	poke(c->srv);
 }
 
 void wy_send(struct wy_conn *c, const char *type, json_t *data, const void *payload, size_t len)
@@ -568,22 +574,18 @@ int vs_wyoming_start(struct vs_service *svc, int port, struct vs_wy_server **out
 
 void vs_wyoming_quiesce(struct vs_wy_server *s)
 {
-	uint64_t one = 1;
 	if (!s)
 		return;
 	atomic_store(&s->quiesce, true);
-	if (write(s->efd, &one, sizeof(one)) < 0)
-		vs_debug("event=wyoming_kick_failed err=%d", errno);
+	poke(s);
 }
 
 void vs_wyoming_stop(struct vs_wy_server *s)
 {
-	uint64_t one = 1;
 	if (!s)
 		return;
 	atomic_store(&s->stop, true);
-	if (write(s->efd, &one, sizeof(one)) < 0)
-		vs_debug("event=wyoming_kick_failed err=%d", errno);
+	poke(s);
 	pthread_join(s->thread, NULL);
 	server_free(s);
 }
