@@ -4,8 +4,8 @@
 DESIGN
 Owns: the command line and the order of the sections; each section is a
 module (sec_http 1, sec_admission 2, sec_asr 3, sec_tts 4, sec_memory 5+6,
-sec_scaling 7, soak 8, sec_models 9, sec_lanes 10), core.py holds what they
-share, report.py writes the table and docs/PERFORMANCE.md, models_md.py the
+sec_scaling 7, soak 8, sec_models 9, sec_lanes 10, sec_wyoming 11), core.py holds
+what they share, report.py writes the table and docs/PERFORMANCE.md, models_md.py the
 measured tables of docs/MODELS.md.  Server start/stop, /proc readers, HTTP and
 ffmpeg helpers are shared with the integration tests in tools/pyvs, which
 this entry point puts on sys.path.  bench/run.sh
@@ -67,6 +67,7 @@ from sec_memory import sec_memory_cold  # noqa: E402
 from sec_models import sec_models  # noqa: E402
 from sec_scaling import sec_scaling  # noqa: E402
 from sec_tts import sec_tts  # noqa: E402
+from sec_wyoming import sec_wyoming  # noqa: E402
 
 
 SECTIONS = [("1", "HTTP front vs nginx", sec_http),
@@ -77,7 +78,8 @@ SECTIONS = [("1", "HTTP front vs nginx", sec_http),
             ("7", "scaling", sec_scaling),
             ("8", "soak", soak.sec_soak),
             ("9", "models and voices", sec_models),
-            ("10", "priority lanes", sec_lanes)]
+            ("10", "priority lanes", sec_lanes),
+            ("11", "Wyoming vs HTTP", sec_wyoming)]
 
 
 def main():
@@ -105,7 +107,7 @@ def main():
                     help="high requests timed per configuration (section 10)")
     ap.add_argument("sections", nargs="*", help="run only these sections (1..10; 6 = 5)")
     a = ap.parse_args()
-    want = set(s.replace("6", "5") for s in a.sections)
+    want = set("5" if s == "6" else s for s in a.sections)
     bad = want - set(s for s, _, _ in SECTIONS)
     if bad:
         ap.error("unknown section(s): %s" % ", ".join(sorted(bad)))

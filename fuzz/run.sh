@@ -28,6 +28,7 @@ realtime_event)
 	      src/api/openai_transcription.c src/api/openai_grammar.c"
 	pkgs="jansson nettle" ;;
 frame)   srcs="src/worker/proto.c"; pkgs="jansson" ;;
+wyoming) srcs="src/wyoming/event.c"; pkgs="jansson" ;;
 decode)  srcs="src/media/decode.c src/media/format.c"
          pkgs="jansson libavformat libavcodec libavutil libswresample" ;;
 *) have=$(cd "$root/fuzz" && ls fuzz_*.c | sed 's/^fuzz_//;s/\.c$//' | tr '\n' ' ')
@@ -38,7 +39,7 @@ esac
 # FFmpeg decode of a hostile file may legitimately take a while
 case $name in
 decode) defaults="-max_len=20000 -timeout=20 -rss_limit_mb=3072" ;;
-frame)  defaults="-max_len=4096 -timeout=10" ;;
+frame|wyoming) defaults="-max_len=4096 -timeout=10" ;;
 *)      defaults="-max_len=8192 -timeout=10" ;;
 esac
 

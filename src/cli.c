@@ -97,7 +97,7 @@ static int cli_transcribe(struct vs_config *c, int argc, char **argv)
 		close(fd);
 		return 1;
 	}
-	json_t *v = vs_pipeline_transcribe(ops, ctx, fd, c->asr_max_audio_seconds, &p, &e);
+	json_t *v = vs_pipeline_transcribe(ops, ctx, fd, NULL, c->asr_max_audio_seconds, &p, &e);
 	close(fd);
 	char *body = NULL;
 	const char *ctype;

@@ -33,6 +33,7 @@
 #include "api/openai.h"
 #include "obs/metrics.h"
 #include "worker/spawn.h"
+#include "wyoming/wyoming.h"
 
 static void usage(FILE *f)
 {
@@ -305,13 +306,16 @@ static bool services_idle(struct vs_service *const *active, int n)
  *     more, which MHD_stop_daemon needs;
  *  4. stop the daemons (closes what is left, e.g. an upload mid-body);
  *  5. stop the reactor and free the pools. */
-static void shutdown_services(struct vs_service *const *active, int n, double grace_s)
+static void shutdown_services(struct vs_service *const *active, int n, double grace_s,
+                              struct vs_wy_server *const *wy)
 {
 	uint64_t deadline = vs_now_ms() + (uint64_t)(grace_s * 1000);
 	MHD_socket lfd[2] = {MHD_INVALID_SOCKET, MHD_INVALID_SOCKET};
 
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		lfd[i] = MHD_quiesce_daemon(active[i]->daemon);
+		vs_wyoming_quiesce(wy[i]);
+	}
 	/* realtime sessions end first (error event, close 1001): they hold no
 	 * slot afterwards and their sockets are back with libmicrohttpd */
 	for (int i = 0; i < n; i++)
@@ -342,6 +346,8 @@ static void shutdown_services(struct vs_service *const *active, int n, double gr
 		vs_rt_free(active[i]);
 		if (lfd[i] != MHD_INVALID_SOCKET)
 			close(lfd[i]);
+		/* before the pools go: a Wyoming request left is cancelled there */
+		vs_wyoming_stop(wy[i]);
 	}
 	vs_reactor_stop();
 	for (int i = 0; i < n; i++)
@@ -434,13 +440,21 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 	for (int i = 0; i < n_active; i++)
 		if (vs_http_start(active[i]) < 0)
 			return 1;
+	/* Wyoming (Home Assistant): the same services through their own ports */
+	struct vs_wy_server *wy[2] = {NULL, NULL};
+	for (int i = 0; i < n_active; i++) {
+		int port = active[i]->kind == VS_ENGINE_ASR ? c->wyoming_asr_port
+		                                            : c->wyoming_tts_port;
+		if (port > 0 && vs_wyoming_start(active[i], port, &wy[i]) < 0)
+			return 1;
+	}
 	vs_info("event=ready version=%s env=%s services=%s", VS_VERSION, c->env, which);
 
 	int sig = 0;
 	while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
 		vs_auth_reload(&auth);
 	vs_info("event=shutdown signal=%d grace_s=%g", sig, c->shutdown_grace_seconds);
-	shutdown_services(active, n_active, c->shutdown_grace_seconds);
+	shutdown_services(active, n_active, c->shutdown_grace_seconds, wy);
 	vs_guard_destroy(&guard);
 	vs_auth_destroy(&auth);
 	vs_info("event=shutdown_complete");

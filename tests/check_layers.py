@@ -6,7 +6,7 @@ Every `#include "..."` of a file under src/ is resolved (first beside the
 file, then from src/, as meson's include_directories('src') does) to the
 folder it names; main.c counts as the folder "main". The folders are ranked:
 
-    common <- config, admit, media, engine, obs <- api <- worker <- http <- main
+    common <- config, admit, media, engine, obs <- api <- worker <- http <- wyoming <- main
 
 A folder may include only folders of a lower rank (and itself); folders of
 the same rank are independent of each other. obs is ranked with config and
@@ -32,7 +32,8 @@ RANK = {
     "api": 2,
     "worker": 3,
     "http": 4,
-    "main": 5,
+    "wyoming": 5,
+    "main": 6,
 }
 # extra limits beyond the rank: a folder that may include only these
 ONLY = {"obs": {"common"}}

@@ -279,6 +279,28 @@ const struct vs_setting vs_settings[] = {
          "Largest client event (one WebSocket message) of a realtime session; 1024 KB of "
          "base64 is about 16 s of audio in one append. A larger one gets an error event "
          "`event_too_large` and the session closes with 1009."},
+        /* Wyoming */
+        {INT("WYOMING_ASR_PORT", wyoming_asr_port, 0, 65535, "0", ""),
+         "TCP port of the Wyoming protocol's speech-to-text service (Home Assistant's voice "
+         "protocol; the reference server wyoming-faster-whisper uses 10300), on HOST; 0 = off. "
+         "Off by default: the protocol has no authentication, and 10300 is often taken by a "
+         "reference server on the same host. Same admission, slots and workers as "
+         "/v1/audio/transcriptions (docs/API.md)."},
+        {INT("WYOMING_TTS_PORT", wyoming_tts_port, 0, 65535, "0", ""),
+         "TCP port of the Wyoming text-to-speech service (the reference wyoming-piper uses "
+         "10200), on HOST; 0 = off (see WYOMING_ASR_PORT)."},
+        {INT("WYOMING_MAX_DATA_KB", wyoming_max_data_kb, 1, 10240, "64", "KB"),
+         "Largest Wyoming event header line, and largest data part (data_length); an event "
+         "over it gets an error event and the connection is closed."},
+        {INT("WYOMING_MAX_PAYLOAD_KB", wyoming_max_payload_kb, 1, 65536, "1024", "KB"),
+         "Largest Wyoming event payload (payload_length, e.g. one audio-chunk); an event over "
+         "it gets an error event and the connection is closed. The audio of a transcription "
+         "is bounded as an upload is (MAX_UPLOAD_SIZE_MB, ASR_MAX_AUDIO_SECONDS)."},
+        {DBL("WYOMING_IDLE_TIMEOUT_SECONDS", wyoming_idle_timeout_seconds, 1, 86400, "300",
+             "seconds"),
+         "A Wyoming connection that sends nothing for this long while no request of it is "
+         "under way is closed. While audio arrives, UPLOAD_STALL_TIMEOUT_SECONDS and "
+         "BODY_TIMEOUT_SECONDS apply as to an upload."},
 
         /* process model */
         {INT("WORKER_NICE", worker_nice, 0, 19, "10", ""),

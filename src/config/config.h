@@ -110,6 +110,11 @@ struct vs_config {
 	double realtime_idle_timeout_seconds; /* no client event, no turn in work */
 	double realtime_max_buffer_seconds;   /* audio held not yet transcribed */
 	int realtime_max_event_kb;            /* one WebSocket message */
+	/* the Wyoming protocol (Home Assistant) on its own ports */
+	int wyoming_asr_port, wyoming_tts_port; /* 0 = off */
+	int wyoming_max_data_kb;                /* header line, and data_length */
+	int wyoming_max_payload_kb;             /* payload_length */
+	double wyoming_idle_timeout_seconds;
 
 	/* process model */
 	int worker_nice;  /* added to workers' niceness so the front stays responsive */

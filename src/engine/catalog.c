@@ -30,6 +30,9 @@ static const char *const test_asr_models[] = {"test-asr", VS_ASR_MODEL_ALIASES, 
 static const char *const test_tts_models[] = {"test-tts", VS_TTS_MODEL_ALIASES, NULL};
 
 const char *const vs_engine_cpu_only[] = {"cpu", NULL};
+/* the bundled pocketsphinx model is US English (language_ok() in
+ * pocketsphinx.c); the test engine answers "en" whatever it is given */
+static const char *const english[] = {"en", NULL};
 
 /* the decoder settings of the built-in model pocketsphinx-accurate (models.c) */
 const char *const vs_ps_accurate_options[] = {NULL};
@@ -51,6 +54,8 @@ const struct vs_engine_info vs_engine_pocketsphinx_info = {
         .model_names = ps_models,
         .devices = vs_engine_cpu_only,
         .grammars = true,
+        .url = "https://github.com/cmusphinx/pocketsphinx",
+        .languages = english,
 };
 const struct vs_engine_info vs_engine_espeak_ng_info = {
         .name = "espeak-ng",
@@ -59,6 +64,7 @@ const struct vs_engine_info vs_engine_espeak_ng_info = {
         .model_names = espeak_models,
         .devices = vs_engine_cpu_only,
         .voices = vs_openai_voices,
+        .url = "https://github.com/espeak-ng/espeak-ng",
 };
 const struct vs_engine_info vs_engine_test_asr_info = {
         .name = "test-asr",
@@ -66,6 +72,8 @@ const struct vs_engine_info vs_engine_test_asr_info = {
         .typical_rss_mb = 10,
         .model_names = test_asr_models,
         .devices = vs_engine_cpu_only,
+        .url = "",
+        .languages = english,
 };
 const struct vs_engine_info vs_engine_test_tts_info = {
         .name = "test-tts",
@@ -74,6 +82,7 @@ const struct vs_engine_info vs_engine_test_tts_info = {
         .model_names = test_tts_models,
         .devices = vs_engine_cpu_only,
         .voices = vs_openai_voices,
+        .url = "",
 };
 
 static const struct vs_engine_option flite_options[] = {
@@ -93,6 +102,7 @@ const struct vs_engine_info vs_engine_flite_info = {
         .devices = vs_engine_cpu_only,
         .voices = vs_openai_voices,
         .options = flite_options,
+        .url = "http://cmuflite.org",
 };
 
 static const struct vs_engine_info *const engines[] = {

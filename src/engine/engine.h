@@ -175,6 +175,12 @@ struct vs_engine_info {
 	/* resident MB of a worker with the engine loaded, as measured here
 	 * (docs/MODELS.md): what `auto` slots assume before a load measures it */
 	double typical_rss_mb;
+	/* where the engine comes from (Wyoming's attribution); "" if nowhere */
+	const char *url;
+	/* ASR: the languages it transcribes (codes, NULL-terminated), which the
+	 * front reports without asking a worker (Wyoming's info); TTS engines
+	 * report theirs per voice (list_voices) */
+	const char *const *languages;
 };
 
 /* The engine's code; linked into the worker binary only (registry.c). */

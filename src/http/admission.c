@@ -117,6 +117,7 @@ bool vs_admit_guard(struct vs_req *r)
 bool vs_admit_precheck(struct vs_req *r)
 {
 	struct vs_service *svc = r->svc;
+
 	if (!vs_admit_guard(r))
 		return false;
 	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -247,7 +248,9 @@ bool vs_admit_model(struct vs_req *r)
 	struct vs_model_rt *m = r->asked;
 	bool may_degrade = r->svc->degrade && !r->no_degrade && m->fallback;
 
-	if (!r->mwaiter.wake) /* a realtime session has its own */
+	/* a realtime session, or a caller without a connection to resume
+	 * (Wyoming), brings its own */
+	if (!r->mwaiter.wake)
 		r->mwaiter.wake = vs_admit_model_waiter_wake;
 	r->m = m;
 	int s = vs_slots_acquire(&m->slots, &r->mwaiter, vs_now_ms());

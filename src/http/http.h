@@ -276,6 +276,8 @@ bool vs_route_new_request(struct vs_req *r, const char *url, const char *method)
 const char *vs_route_methods(enum vs_route rt);
 
 /* reply.c: the reply, suspension and the slot */
+/* frees what r holds (payloads, answer, buffers) and its lock, not r */
+void vs_req_clear(struct vs_req *r);
 void vs_req_set_error(struct vs_req *r, int status, const char *param, const char *code,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void vs_req_set_body(struct vs_req *r, int status, char *body, const char *ctype);
@@ -343,7 +345,9 @@ const char *vs_phase_name(enum vs_phase p);
  * vs_admit_slot (429 or queue). */
 bool vs_admit(struct vs_req *r);
 bool vs_admit_precheck(struct vs_req *r);
-bool vs_admit_guard(struct vs_req *r); /* the guard's 503 alone (realtime turns) */
+/* the resource guard alone (503): realtime turns, and requests without HTTP
+ * headers (Wyoming) */
+bool vs_admit_guard(struct vs_req *r);
 bool vs_admit_slot(struct vs_req *r);
 void vs_admit_waiter_wake(struct vs_waiter *w);
 /* The slot of the request's model (r->asked, resolved from its body), with
@@ -367,6 +371,9 @@ int vs_asr_body_done(struct vs_req *r);
 /* sends the parsed transcription to r->m's worker r->mslot (503 set on failure) */
 void vs_asr_submit(struct vs_req *r);
 void vs_upload_free(struct vs_upload *u);
+/* an unlinked temporary file in $TMPDIR (O_TMPFILE), for an upload's bytes;
+ * the fd, or -errno */
+int vs_spool_open(void);
 /* grammar_dir.c: the text of operator grammar g->name (ASR_GRAMMAR_DIR),
  * checked like a client's; *text malloc'd. 0, or <0 with *err filled (400
  * grammar_not_found, 413, ...). */

@@ -30,6 +30,17 @@
 #include "common/log.h"
 #include "http/http.h"
 
+void vs_req_clear(struct vs_req *r)
+{
+	vs_upload_free(r->up);
+	free(r->json);
+	json_decref(r->payload);
+	free(r->body);
+	free(r->sbuf);
+	json_decref(r->result);
+	pthread_mutex_destroy(&r->mu);
+}
+
 void vs_req_set_body(struct vs_req *r, int status, char *body, const char *ctype)
 {
 	free(r->body);

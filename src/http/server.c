@@ -336,13 +336,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 	vs_access_end(r, status);
 	vs_api_key_release(r->key);
-	vs_upload_free(r->up);
-	free(r->json);
-	json_decref(r->payload);
-	free(r->body);
-	free(r->sbuf);
-	json_decref(r->result);
-	pthread_mutex_destroy(&r->mu);
+	vs_req_clear(r);
 	free(r);
 }
 

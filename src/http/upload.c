@@ -69,7 +69,7 @@ void vs_upload_free(struct vs_upload *u)
 	free(u);
 }
 
-static int spool_open(void)
+int vs_spool_open(void)
 {
 	const char *dir = getenv("TMPDIR");
 	if (!dir || !*dir)
@@ -183,7 +183,7 @@ int vs_upload_begin(struct vs_req *r)
 		        "Could not parse the multipart/form-data body (missing boundary?)");
 		return -EINVAL;
 	}
-	int fd = spool_open();
+	int fd = vs_spool_open();
 	if (fd < 0) {
 		vs_error("event=spool_open_failed err=\"%s\"", strerror(-fd));
 		vs_req_set_error(r, 500, NULL, "spool_failed", "Could not store the upload");

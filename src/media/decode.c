@@ -22,6 +22,9 @@
  *  - a sample rate outside VS_DECODE_MIN_RATE..VS_DECODE_MAX_RATE, in the
  *    header or in a decoded frame, is refused (-ERANGE): few bytes at 1 Hz
  *    are hours of audio once resampled.
+ * Headerless PCM (Wyoming's audio, vs_decode_fd_raw) names its raw demuxer
+ * (u8, s16le, s24le, s32le) with the rate and channel layout it cannot say
+ * itself; nothing is probed, and only that demuxer is allowed.
  * The resampler (libswresample) is built from the first decoded frame, not
  * from the container header (HE-AAC doubles its rate, headers may lie or be
  * empty) and rebuilt if a later frame changes format/rate/layout (concatenated
@@ -244,30 +247,76 @@ static int receive_all(struct dec *d, AVCodecContext *cc, AVFrame *f, int *bad)
 	}
 }
 
-static int open_input(struct fdio *io, AVFormatContext **fmtp, AVIOContext **pbp, char *err,
-                      size_t errlen)
+/* FFmpeg's raw demuxer of a headerless PCM format; NULL when there is none */
+static const char *raw_demuxer(int width)
+{
+	static const char *const names[] = {NULL, "u8", "s16le", "s24le", "s32le"};
+	return width >= 1 && width <= 4 ? names[width] : NULL;
+}
+
+/* the options that tell the raw demuxer the format its input does not say */
+static int raw_options(const struct vs_raw_format *raw, AVDictionary **opts, char *err,
+                       size_t errlen)
+{
+	AVChannelLayout layout = {0};
+	char desc[64];
+
+	if (!raw_demuxer(raw->width) || raw->channels < 1 || raw->channels > VS_RAW_MAX_CHANNELS)
+		return vs_media_seterr(err, errlen, -EINVAL,
+		                       "unsupported PCM format: %d-byte samples, %d channels "
+		                       "(1 to 4 bytes, 1 to %d channels)",
+		                       raw->width, raw->channels, VS_RAW_MAX_CHANNELS);
+	av_channel_layout_default(&layout, raw->channels);
+	if (av_channel_layout_describe(&layout, desc, sizeof(desc)) < 0)
+		return vs_media_seterr(err, errlen, -EINVAL, "no layout for %d channels",
+		                       raw->channels);
+	av_dict_set(opts, "format_whitelist", raw_demuxer(raw->width), 0);
+	av_dict_set_int(opts, "sample_rate", raw->rate, 0);
+	av_dict_set(opts, "ch_layout", desc, 0);
+	return 0;
+}
+
+static int open_input(struct fdio *io, const struct vs_raw_format *raw, AVFormatContext **fmtp,
+                      AVIOContext **pbp, char *err, size_t errlen)
 {
 	AVFormatContext *fmt = NULL;
 	AVDictionary *opts = NULL;
+	const AVInputFormat *forced = NULL;
 	uint8_t *buf;
 	int ret;
+
+	if (raw) {
+		ret = raw_options(raw, &opts, err, errlen);
+		if (ret < 0)
+			return ret;
+		forced = av_find_input_format(raw_demuxer(raw->width));
+		if (!forced) {
+			av_dict_free(&opts);
+			return vs_media_seterr(err, errlen, -EINVAL, "no %s demuxer in FFmpeg",
+			                       raw_demuxer(raw->width));
+		}
+	}
 
 	buf = av_malloc(IO_BUF_SIZE);
 	if (buf)
 		*pbp = avio_alloc_context(buf, IO_BUF_SIZE, 0, io, fd_read, NULL, fd_seek);
 	if (!buf || !*pbp) {
 		av_free(buf);
+		av_dict_free(&opts);
 		return vs_media_seterr(err, errlen, -ENOMEM, "out of memory");
 	}
 	fmt = avformat_alloc_context();
-	if (!fmt)
+	if (!fmt) {
+		av_dict_free(&opts);
 		return vs_media_seterr(err, errlen, -ENOMEM, "out of memory");
+	}
 	fmt->pb = *pbp;
 	fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
-	av_dict_set(&opts, "format_whitelist", FORMAT_WHITELIST, 0);
+	if (!raw) /* a raw format is named: nothing is probed */
+		av_dict_set(&opts, "format_whitelist", FORMAT_WHITELIST, 0);
 	av_dict_set(&opts, "protocol_whitelist", "none", 0);
 	/* fmt is freed by avformat_open_input on failure */
-	ret = avformat_open_input(&fmt, NULL, NULL, &opts);
+	ret = avformat_open_input(&fmt, NULL, forced, &opts);
 	av_dict_free(&opts);
 	if (ret == AVERROR(ENOMEM))
 		return vs_media_seterr(err, errlen, -EINVAL, CORRUPT);
@@ -398,6 +447,12 @@ static int finish(struct dec *d, AVFormatContext **fmt, AVIOContext **pb, AVCode
 int vs_decode_fd(int fd, int out_rate, double max_seconds, int16_t **pcm, size_t *n_samples,
                  char *err, size_t errlen)
 {
+	return vs_decode_fd_raw(fd, NULL, out_rate, max_seconds, pcm, n_samples, err, errlen);
+}
+
+int vs_decode_fd_raw(int fd, const struct vs_raw_format *raw, int out_rate, double max_seconds,
+                     int16_t **pcm, size_t *n_samples, char *err, size_t errlen)
+{
 	struct fdio io = {.fd = fd};
 	struct dec d = {.out_rate = out_rate,
 	                .max_samples = HARD_MAX_SAMPLES,
@@ -428,8 +483,10 @@ int vs_decode_fd(int fd, int out_rate, double max_seconds, int16_t **pcm, size_t
 	io.size = sb.st_size;
 	if (io.size == 0)
 		return vs_media_seterr(err, errlen, -EINVAL, "audio file is empty");
+	if (raw && check_rate(raw->rate, err, errlen) < 0)
+		return -ERANGE;
 
-	ret = open_input(&io, &fmt, &pb, err, errlen);
+	ret = open_input(&io, raw, &fmt, &pb, err, errlen);
 	if (ret >= 0)
 		ret = open_decoder(fmt, &idx, &cc, err, errlen);
 	if (ret >= 0 && max_seconds > 0) {

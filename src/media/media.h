@@ -34,6 +34,20 @@ int vs_decode_fd(int fd, int out_rate, double max_seconds, int16_t **pcm, size_t
 #define VS_DECODE_MIN_RATE 8000
 #define VS_DECODE_MAX_RATE 384000
 
+/* Headerless PCM (the audio-chunks of the Wyoming protocol): interleaved
+ * little-endian samples of `width` bytes, signed, except width 1, which is
+ * unsigned 8-bit as in WAV files (what the protocol's reference converter
+ * assumes). FFmpeg's raw demuxers (u8, s16le, s24le, s32le) read it. */
+struct vs_raw_format {
+	int rate, width, channels;
+};
+#define VS_RAW_MAX_CHANNELS 8 /* 7.1; more is no speech recording */
+/* As vs_decode_fd, for a file of headerless PCM in format raw; a rate,
+ * width or channel count outside the accepted ranges is -ERANGE / -EINVAL.
+ * raw NULL: vs_decode_fd. */
+int vs_decode_fd_raw(int fd, const struct vs_raw_format *raw, int out_rate, double max_seconds,
+                     int16_t **pcm, size_t *n_samples, char *err, size_t errlen);
+
 /* Output formats of POST /v1/audio/speech. */
 int vs_format_valid(const char *format); /* 1 if mp3|opus|aac|flac|wav|pcm */
 /* name of the i-th output format (table order), NULL past the end */

@@ -32,15 +32,15 @@ __attribute__((format(printf, 5, 6))) static void set_err(struct vs_pipeline_err
 }
 
 json_t *vs_pipeline_transcribe(const struct vs_engine_ops *ops, void *ctx, int fd,
-                               double max_audio_s, const struct vs_asr_params *p,
-                               struct vs_pipeline_err *e)
+                               const struct vs_raw_format *raw, double max_audio_s,
+                               const struct vs_asr_params *p, struct vs_pipeline_err *e)
 {
 	struct vs_transcript t = {0};
 	char err[512] = "";
 	int16_t *pcm = NULL;
 	size_t n = 0;
 
-	int r = vs_decode_fd(fd, 16000, max_audio_s, &pcm, &n, err, sizeof(err));
+	int r = vs_decode_fd_raw(fd, raw, 16000, max_audio_s, &pcm, &n, err, sizeof(err));
 	if (r == -EFBIG) {
 		set_err(e, 413, "file", "audio_too_long",
 		        "Audio is longer than the limit of %g seconds (ASR_MAX_AUDIO_SECONDS): %s",

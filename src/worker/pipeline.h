@@ -21,12 +21,13 @@ struct vs_pipeline_err {
 	char message[700];
 };
 
-/* Decodes the audio file fd (16 kHz mono, at most max_audio_s seconds),
+/* Decodes the audio file fd (16 kHz mono, at most max_audio_s seconds; raw:
+ * the format of a headerless PCM file, NULL for any audio file),
  * transcribes it and returns the OpenAI verbose_json object (caller
  * json_decref's), or NULL and *e. */
 json_t *vs_pipeline_transcribe(const struct vs_engine_ops *ops, void *ctx, int fd,
-                               double max_audio_s, const struct vs_asr_params *p,
-                               struct vs_pipeline_err *e);
+                               const struct vs_raw_format *raw, double max_audio_s,
+                               const struct vs_asr_params *p, struct vs_pipeline_err *e);
 
 /* Synthesizes p->text and encodes it as `format`, handing encoded bytes to
  * sink as they are produced. Bytes written before the engine's first

@@ -14,6 +14,7 @@
  *
  *   front -> worker                     worker -> front
  *   TRANSCRIBE {params} + fd            LOADED {engine, model, load_ms}   (once, after load)
+ *     (params.pcm {rate, width, channels}: the file is headerless PCM)
  *   SYNTHESIZE {params}                 RESULT {verbose_json | voices}
  *   VOICES {}                           AUDIO  <bytes> ... END {stats}
  *                                       ERROR  {status, message, param, code}

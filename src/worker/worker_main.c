@@ -150,7 +150,15 @@ static void do_transcribe(struct worker *w, json_t *req, int fd)
 	}
 	if (p.grammar || p.keywords)
 		w->grammars_compiled++;
-	json_t *out = vs_pipeline_transcribe(w->ops, w->ctx, fd, w->max_audio_seconds, &p, &e);
+	/* "pcm": the upload is headerless PCM in this format (Wyoming's audio) */
+	json_t *pcm = json_object_get(req, "pcm");
+	struct vs_raw_format raw = {
+	        .rate = (int)json_integer_value(json_object_get(pcm, "rate")),
+	        .width = (int)json_integer_value(json_object_get(pcm, "width")),
+	        .channels = (int)json_integer_value(json_object_get(pcm, "channels")),
+	};
+	json_t *out = vs_pipeline_transcribe(w->ops, w->ctx, fd, pcm ? &raw : NULL,
+	                                     w->max_audio_seconds, &p, &e);
 	if (!out) {
 		send_pipeline_error(w, &e);
 		return;

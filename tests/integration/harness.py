@@ -31,15 +31,16 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
                                 "tools"))
 
 
-from pyvs import procs, server, tmp  # noqa: E402
+from pyvs import procs, server, tmp, wyoming  # noqa: E402,F401
 from pyvs.http import (HOST, Prefixed, Resp, closed_by_peer, encode_multipart,  # noqa: E402,F401
                        multipart_head, open_request, parse_metrics, parse_response,
                        post_json, read_head, read_rest, read_until_close, recv_response, request,
                        status_lines, upload_head)
 from pyvs.media import (CARDS, DATA, LIBRIVOX, concat_wavs, decode_pcm,  # noqa: E402,F401
+                        raw_pcm,
                         decoded_duration, ffprobe, ffprobe_duration, long_librivox_wav,
                         make_audio, rms_s16, run, wav_bytes)
-from pyvs.server import START_TIMEOUT, STOP_TIMEOUT  # noqa: E402,F401
+from pyvs.server import FREE, START_TIMEOUT, STOP_TIMEOUT  # noqa: E402,F401
 from pyvs.speech import (load_transcripts, speak, transcribe, wer, word_edits,  # noqa: E402,F401
                          words)
 from pyvs.tmp import tmpdir, tmppath  # noqa: E402,F401

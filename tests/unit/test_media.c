@@ -601,6 +601,74 @@ static int remove_tmpdir(void **state)
 	return rmdir(tmpdir);
 }
 
+/* Headerless PCM (Wyoming's audio-chunks) in each width and several channel
+ * counts and rates: FFmpeg's raw demuxers read it, the result is mono 16 kHz
+ * of the right length and pitch; a format outside the ranges is refused. */
+static void put_sample(uint8_t *p, int width, double v)
+{
+	long x = lrint(v * ((1L << (8 * width - 1)) - 1));
+	if (width == 1) {
+		p[0] = (uint8_t)(x + 128); /* unsigned 8-bit, as in WAV */
+		return;
+	}
+	for (int b = 0; b < width; b++)
+		p[b] = (uint8_t)((unsigned long)x >> (8 * b));
+}
+
+static void test_decode_raw_pcm(void **state)
+{
+	static const struct vs_raw_format fmts[] = {
+	        {22050, 2, 2}, {16000, 1, 1}, {44100, 3, 2}, {48000, 4, 1}, {8000, 2, 6},
+	};
+	(void)state;
+	for (size_t k = 0; k < sizeof(fmts) / sizeof(fmts[0]); k++) {
+		const struct vs_raw_format *f = &fmts[k];
+		size_t frames = (size_t)(f->rate * SECS), fsz = (size_t)(f->width * f->channels);
+		uint8_t *raw = malloc(frames * fsz);
+		int16_t *pcm = NULL;
+		size_t n = 0;
+		char err[256] = "";
+		assert_non_null(raw);
+		for (size_t i = 0; i < frames; i++)
+			for (int ch = 0; ch < f->channels; ch++)
+				put_sample(raw + i * fsz + (size_t)ch * (size_t)f->width, f->width,
+				           0.4 * sin(2 * M_PI * TONE * (double)i / f->rate));
+		int fd = mem_fd(raw, frames * fsz);
+		assert_int_equal(vs_decode_fd_raw(fd, f, DEC_RATE, 60, &pcm, &n, err, sizeof(err)),
+		                 0);
+		close(fd);
+		double want = SECS * DEC_RATE, hz = zc_freq(pcm, n, DEC_RATE);
+		print_message("  raw %d Hz %d bytes %d ch: %zu samples, %.0f Hz, rms %.0f\n",
+		              f->rate, f->width, f->channels, n, hz, rms(pcm, n));
+		assert_true(fabs((double)n - want) < 0.01 * want);
+		assert_true(fabs(hz - TONE) < 10);
+		assert_true(rms(pcm, n) > 0.3 * 0.4 * 32767 / sqrt(2));
+		free(pcm);
+		free(raw);
+	}
+	static const struct {
+		struct vs_raw_format f;
+		int rc;
+	} bad[] = {
+	        {{16000, 5, 1}, -EINVAL}, {{16000, 0, 1}, -EINVAL},
+	        {{16000, 2, 0}, -EINVAL}, {{16000, 2, VS_RAW_MAX_CHANNELS + 1}, -EINVAL},
+	        {{100, 2, 1}, -ERANGE},   {{VS_DECODE_MAX_RATE + 1, 2, 1}, -ERANGE},
+	};
+	uint8_t zeros[3200] = {0};
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		int16_t *pcm = NULL;
+		size_t n = 0;
+		char err[256] = "";
+		int fd = mem_fd(zeros, sizeof(zeros));
+		assert_int_equal(
+		        vs_decode_fd_raw(fd, &bad[k].f, DEC_RATE, 60, &pcm, &n, err, sizeof(err)),
+		        bad[k].rc);
+		assert_true(err[0] != '\0');
+		assert_null(pcm);
+		close(fd);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -624,6 +692,7 @@ int main(void)
 	        cmocka_unit_test(test_decode_ffmpeg_files),
 	        cmocka_unit_test(test_decode_video_files),
 	        cmocka_unit_test(test_decode_format_change),
+	        cmocka_unit_test(test_decode_raw_pcm),
 	};
 
 	return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);

@@ -165,3 +165,14 @@ def silence(out, seconds, rate=16000):
     if p.returncode != 0:
         raise Failed("ffmpeg silence failed: %s" % p.stderr.decode("utf-8", "replace")[-500:])
     return out
+
+
+def raw_pcm(path, rate, channels, fmt="s16le"):
+    """path decoded by the ffmpeg CLI to headerless PCM: fmt is ffmpeg's
+    raw format (u8, s16le, s24le, s32le), at rate Hz with channels channels."""
+    p = run(["ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", fmt, "-ar", str(rate),
+             "-ac", str(channels), "-"], timeout=120)
+    if p.returncode != 0 or not p.stdout:
+        raise Failed("ffmpeg -f %s failed on %s: %s" % (fmt, path,
+                                                        p.stderr.decode("utf-8", "replace")))
+    return p.stdout

@@ -19,6 +19,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -31,11 +32,18 @@ START_TIMEOUT = 20.0
 # > the default SHUTDOWN_GRACE_SECONDS (5) twice over: replies leaving, then workers
 STOP_TIMEOUT = 20.0
 LISTEN_RE = re.compile(r"event=listening\b.*?\bservice=(\w+)\b.*?\baddr=(\S+):(\d+)")
+WYOMING_RE = re.compile(r"event=wyoming_listening\b.*?\bservice=(\w+)\b.*?\baddr=(\S+):(\d+)")
+# env value of WYOMING_ASR_PORT / WYOMING_TTS_PORT that asks start() for a
+# free port (0 means off for the server, so the kernel cannot pick one)
+FREE = "free"
+# free ports are taken below the kernel's ephemeral range (32768-60999 by
+# default), where no bind(0) or connect() of another process lands
+FREE_PORT_RANGE = (20000, 32000)
 
 # Variables the server reads as settings: never inherited from the caller.
 SETTING_PREFIXES = ("ASR_", "TTS_", "VS_", "MEMORY_", "SWAP_", "MAX_", "IDLE_", "REQUEST_",
                     "LOG_", "HTTP_THREADS", "WORKER_", "API_KEY", "AUTH_", "ALLOW_ORIGINS",
-                    "REALTIME_")
+                    "REALTIME_", "WYOMING_")
 SETTING_NAMES = ("ENV", "HOST")
 
 
@@ -45,6 +53,22 @@ def clean_env(extra=None):
     for k, v in (extra or {}).items():
         env[k] = str(v)
     return env
+
+
+def free_port():
+    """A TCP port on HOST nothing listens on now, outside the ephemeral range."""
+    import random
+    for _ in range(200):
+        port = random.randint(*FREE_PORT_RANGE)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind((HOST, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise Failed("no free port in %s" % (FREE_PORT_RANGE,))
 
 
 def env_prefix(env):
@@ -64,6 +88,7 @@ class Server:
         self.proc = None
         self.cwd = None
         self.ports = {}
+        self.wyoming_ports = {}  # service -> port of its Wyoming listener
         self.stderr_lines = []
         self._cond = threading.Condition()
         self._reader = None
@@ -87,6 +112,26 @@ class Server:
         """Hook: called once the Popen exists (registration)."""
 
     def start(self, timeout=START_TIMEOUT):
+        """Starts the server; WYOMING_*_PORT=FREE in env gets a free port (a
+        start that lost the port to another process is retried)."""
+        asked = {k: v for k, v in self.env.items()
+                 if k in ("WYOMING_ASR_PORT", "WYOMING_TTS_PORT") and v == FREE}
+        for attempt in range(3):
+            for k in asked:
+                self.env[k] = str(free_port())
+            try:
+                return self._start(timeout)
+            except Failed:
+                if not asked or attempt == 2 or "Address already in use" not in \
+                        self.stderr_tail() and "port in use" not in self.stderr_tail():
+                    raise
+                self.proc.wait(5)
+                self.stderr_lines = []
+
+    def wyoming_port(self, service=None):
+        return self.wyoming_ports[service or self.default_service()]
+
+    def _start(self, timeout):
         argv = self.argv()
         if not os.access(argv[0], os.X_OK):
             raise Failed("server binary %s not found / not executable" % argv[0])
@@ -98,9 +143,11 @@ class Server:
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
         want = ["asr", "tts"] if self.service == "all" else [self.service]
+        wy = [s for s in want if self.env.get("WYOMING_%s_PORT" % s.upper(), "0") != "0"]
         deadline = time.monotonic() + timeout
         with self._cond:
-            while not all(s in self.ports for s in want):
+            while not (all(s in self.ports for s in want) and
+                       all(s in self.wyoming_ports for s in wy)):
                 left = deadline - time.monotonic()
                 if self.proc.poll() is not None:
                     self._cond.wait(0.3)  # the reader collects the last lines
@@ -120,6 +167,9 @@ class Server:
                 m = LISTEN_RE.search(line)
                 if m:
                     self.ports[m.group(1)] = int(m.group(3))
+                m = WYOMING_RE.search(line)
+                if m:
+                    self.wyoming_ports[m.group(1)] = int(m.group(3))
                 self._cond.notify_all()
         with self._cond:
             self._cond.notify_all()
