@@ -697,6 +697,14 @@ static void test_warnings_for_settings_that_contradict(void **state)
 	w.n = 0;
 	vs_config_warnings(&c, on_warning, &w);
 	assert_int_equal(w.n, 0);
+	/* API keys do not cover the Wyoming ports: said once at start-up */
+	LOAD_OK(&c, "--api-key", "s3cret", "--wyoming-asr-port", "10300");
+	w.n = 0;
+	w.text[0] = '\0';
+	vs_config_warnings(&c, on_warning, &w);
+	assert_int_equal(w.n, 1);
+	assert_non_null(strstr(w.text, "Wyoming protocol has no authentication"));
+	assert_null(strstr(w.text, "s3cret"));
 }
 
 /* Reserved slots leave one for normal requests (an error otherwise), and
