@@ -480,6 +480,101 @@ static void test_ps_rejects_unknown_model(void **state)
 	ps_ops->unload(ctx);
 }
 
+/* Transcript of `path` (canonical WAV) by a decoder loaded with `options`. */
+static char *ps_transcript_with(const char *const *options, const char *path)
+{
+	struct vs_engine_config cfg = {.vad = true, .options = options};
+	struct vs_asr_params p = {.language = "en"};
+	struct vs_transcript t;
+	char err[512] = "";
+	void *ctx = NULL;
+	size_t n;
+	int16_t *pcm = read_wav16k(path, &n);
+	char *text;
+
+	if (ps_ops->load(&cfg, &ctx, err, sizeof(err)) != 0)
+		fail_msg("load with options: %s", err);
+	assert_int_equal(ps_ops->transcribe(ctx, pcm, n, &p, &t, err, sizeof(err)), 0);
+	text = strdup(t.text);
+	assert_non_null(text);
+	vs_transcript_free(&t);
+	ps_ops->unload(ctx);
+	free(pcm);
+	return text;
+}
+
+/* A model's decoder options reach the decoder: options equal to the engine's
+ * defaults (and the default model files named by path) change nothing, a
+ * narrow beam changes the transcript. */
+static void test_ps_options_change_the_decoder(void **state)
+{
+	static const char *const as_default[] = {
+	        "hmm=/usr/share/pocketsphinx/model/en-us/en-us",
+	        "lm=/usr/share/pocketsphinx/model/en-us/en-us.lm.bin",
+	        "dict=/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict",
+	        "beam=1e-48",
+	        "lw=6.5",
+	        "topn=4",
+	        "fwdflat=yes",
+	        "bestpath=yes",
+	        NULL};
+	static const char *const narrow[] = {"beam=1e-2", "pbeam=1e-2", "wbeam=1e-2", NULL};
+	struct vs_asr_params p = {.language = "en"};
+	struct vs_transcript t;
+	char err[512] = "";
+	size_t n;
+	int16_t *pcm = read_wav16k(CARDS "005.wav", &n);
+
+	(void)state;
+	assert_int_equal(ps_ops->transcribe(ps_ctx, pcm, n, &p, &t, err, sizeof(err)), 0);
+	assert_true(strlen(t.text) > 0);
+	char *same = ps_transcript_with(as_default, CARDS "005.wav");
+	char *changed = ps_transcript_with(narrow, CARDS "005.wav");
+	assert_string_equal(same, t.text);
+	assert_string_not_equal(changed, t.text);
+	free(same);
+	free(changed);
+	vs_transcript_free(&t);
+	free(pcm);
+}
+
+/* A bad option value is refused by load() with -EINVAL and a reason naming
+ * the option; never exit() (which would end this test process). */
+static void test_ps_bad_option_values_refused(void **state)
+{
+	static const char *const bad[] = {"beam=abc",
+	                                  "beam=",
+	                                  "beam=2",
+	                                  "beam=1e-48x",
+	                                  "lw=-1",
+	                                  "lw=nan",
+	                                  "topn=0",
+	                                  "topn=4.5",
+	                                  "maxhmmpf=1x",
+	                                  "ds=0",
+	                                  "fwdflat=maybe",
+	                                  "pl_window=-3",
+	                                  "lm=/nonexistent/x.lm.bin",
+	                                  "dict=/nonexistent.dict",
+	                                  "hmm=/tmp",
+	                                  NULL};
+	(void)state;
+	for (size_t i = 0; bad[i]; i++) {
+		const char *opts[] = {bad[i], NULL};
+		struct vs_engine_config cfg = {.vad = true, .options = opts};
+		char err[512] = "", key[32];
+		void *ctx = (void *)1;
+
+		snprintf(key, sizeof(key), "%.*s", (int)strcspn(bad[i], "="), bad[i]);
+		assert_int_equal(ps_ops->load(&cfg, &ctx, err, sizeof(err)), -EINVAL);
+		assert_null(ctx);
+		if (!strstr(err, key))
+			fail_msg("%s: reason '%s' does not name the option", bad[i], err);
+		if (strstr(err, "has no option")) /* the key is known; the value is bad */
+			fail_msg("%s: refused as an unknown option: %s", bad[i], err);
+	}
+}
+
 /* ---- espeak-ng (loaded once) ---- */
 
 static const struct vs_engine_ops *es_ops;
@@ -857,6 +952,8 @@ int main(void)
 	        cmocka_unit_test(test_ps_matches_pocketsphinx_continuous),
 	        cmocka_unit_test(test_ps_language_and_empty),
 	        cmocka_unit_test(test_ps_rejects_unknown_model),
+	        cmocka_unit_test(test_ps_options_change_the_decoder),
+	        cmocka_unit_test(test_ps_bad_option_values_refused),
 	};
 	const struct CMUnitTest espeak[] = {
 	        cmocka_unit_test(test_es_hello_world_streams),
