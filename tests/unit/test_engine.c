@@ -180,7 +180,8 @@ static void test_registry_models(void **state)
 static void test_engine_options(void **state)
 {
 	(void)state;
-	static const struct vs_engine_option opts[] = {{"beam", "b"}, {"lw", "l"}, {NULL, NULL}};
+	static const struct vs_engine_option opts[] = {
+	        {.key = "beam", .help = "b"}, {.key = "lw", .help = "l"}, {.key = NULL}};
 	struct vs_engine_info info = *vs_engine_find("test-asr");
 	const char *given[] = {"beam=1e-40", "lw=9", "beam=1e-60", NULL};
 	const char *bad[] = {"beam=1", "nope=2", NULL};
