@@ -635,6 +635,22 @@ static void test_ps_options_change_the_decoder(void **state)
 	free(pcm);
 }
 
+/* pocketsphinx-accurate's settings (vs_ps_accurate_options) are valid
+ * options of the engine and load into a decoder that transcribes. */
+static void test_ps_accurate_options_load(void **state)
+{
+	struct vs_engine_config cfg = {.vad = true, .options = vs_ps_accurate_options};
+	char err[512] = "";
+
+	(void)state;
+	assert_non_null(vs_ps_accurate_options[0]);
+	assert_int_equal(
+	        vs_engine_check_config(&vs_engine_pocketsphinx_info, &cfg, err, sizeof(err)), 0);
+	char *text = ps_transcript_with(vs_ps_accurate_options, CARDS "005.wav");
+	assert_true(strlen(text) > 0);
+	free(text);
+}
+
 /* A bad option value is refused by load() with -EINVAL and a reason naming
  * the option; never exit() (which would end this test process). */
 static void test_ps_bad_option_values_refused(void **state)
@@ -1053,6 +1069,7 @@ int main(void)
 	        cmocka_unit_test(test_ps_rejects_unknown_model),
 	        cmocka_unit_test(test_ps_options_change_the_decoder),
 	        cmocka_unit_test(test_ps_bad_option_values_refused),
+	        cmocka_unit_test(test_ps_accurate_options_load),
 	};
 	const struct CMUnitTest espeak[] = {
 	        cmocka_unit_test(test_es_hello_world_streams),
