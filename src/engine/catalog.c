@@ -103,16 +103,20 @@ static const struct vs_engine_option ps_options[] = {
         {.key = NULL},
 };
 
-/* pocketsphinx-accurate: chosen by bench/tune_asr.py (`make tune-asr`) on
- * human speech, 5 frame offsets of each clip (docs/MODELS.md has the split
- * and the grid). Word error rate, defaults -> these, on 2026-11-27:
+/* pocketsphinx-accurate: chosen by bench/tune_asr.py on human speech, 5
+ * frame offsets of each clip (docs/MODELS.md: the split, the grid, every
+ * setting tried). Word error rate, defaults -> these, on 2026-11-27:
  *   TUNE     (385 words) 37.1% -> 31.9%, CPU real-time factor 0.23 -> 0.35
  *   HELD-OUT (290 words) 35.9% -> 29.7%, CPU real-time factor 0.29 -> 0.44
- * (about 1.5x the CPU). topn=16 scores more Gaussians per frame (finer
- * acoustic scores); a heavier language model in the final lattice search
- * (bestpathlw 9.5 -> 11.4) removes insertions. Lower LM weights, wip, pip,
- * silprob, wider beams, maxhmmpf, pl_window, vad_threshold and fwdflat did
- * not gain 3 errors on TUNE and stay at the defaults. */
+ * (1.25-1.5x the CPU over two runs; RTF measured on a busy machine).
+ * topn=16 scores more Gaussians per frame (finer acoustic scores); a
+ * heavier language model in the final lattice search (bestpathlw 9.5 ->
+ * 11.4) removes insertions. Lower LM weights, wip, pip, silprob, wider
+ * beams, maxhmmpf, pl_window, vad_threshold and fwdflat did not remove 3
+ * errors on TUNE and stay at the defaults.
+ * Reproduce: make tune-asr (= python3 bench/tune_asr.py --bin
+ * build/voicestack); these settings alone against the defaults:
+ * python3 bench/tune_asr.py --bin build/voicestack --eval topn=16,bestpathlw=11.4 */
 const char *const vs_ps_accurate_options[] = {"topn=16", "bestpathlw=11.4", NULL};
 
 const struct vs_engine_info vs_engine_pocketsphinx_info = {
