@@ -5,6 +5,8 @@
 #               libFuzzer run of every fuzz driver (tests/run_all.sh)
 #   make bench  run the benchmark suite (writes docs/PERFORMANCE.md and the
 #               measured tables of docs/MODELS.md)
+#   make tune-asr  rerun the sweep behind pocketsphinx-accurate's settings
+#               (bench/tune_asr.py, ~1 h on 2 cores; docs/MODELS.md)
 
 BUILD ?= build
 # the same sources with ASan + UBSan; -fno-sanitize-recover makes every UBSan
@@ -30,10 +32,14 @@ TEST_DEPS := ffmpeg pocketsphinx pocketsphinx-testdata prometheus python3 curl n
              libasan8 libubsan1 clang libclang-rt-14-dev clang-format
 # what bench/run.sh drives (some also in TEST_DEPS; listed so bench-deps states it all)
 BENCH_DEPS := wrk espeak-ng nginx-light ffmpeg curl pocketsphinx-testdata python3
+# what bench/tune_asr.py needs (and npm, from test-deps: it fetches the one
+# held-out clip Debian has not)
+TUNE_DEPS := pocketsphinx pocketsphinx-testdata python3
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build build-asan run test unit integration bench deps test-deps bench-deps clean
+.PHONY: all build build-asan run test unit integration bench tune-asr deps test-deps bench-deps \
+        tune-deps clean
 
 all: build
 
@@ -66,6 +72,9 @@ test-deps: deps
 bench-deps: test-deps
 	$(call install,$(BENCH_DEPS))
 
+tune-deps: test-deps
+	$(call install,$(TUNE_DEPS))
+
 $(BUILD)/build.ninja:
 	meson setup $(BUILD)
 
@@ -86,6 +95,9 @@ test: test-deps build build-asan
 
 bench: bench-deps build
 	./bench/run.sh $(BUILD)
+
+tune-asr: tune-deps build
+	python3 bench/tune_asr.py --bin $(BUILD)/voicestack
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)

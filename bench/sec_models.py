@@ -44,6 +44,8 @@ from pyvs import speech
 from pyvs.media import wav_bytes
 from pyvs.procs import CLK_TCK, cpu_ticks, rss_kb
 
+import tune_asr
+
 SENTENCES_FILE = os.path.join(BENCH_DIR, "models_sentences.txt")
 GRAMMAR_DIR = os.path.join(ROOT, "data", "grammars")
 PCM_RATE = 24000                      # response_format=pcm: 24 kHz s16le mono
@@ -54,17 +56,15 @@ TTS_MODELS = ("espeak-ng", "flite")
 # The recognizer that judges every voice: the server's default
 JUDGE_ASR = "pocketsphinx"
 # ASR models measured on human speech, and the recordings: the held-out split
-# of bench/tune_asr.py (branch ps-accurate) goes here as (path, reference)
-# pairs, e.g. [(p, ref) for _id, p, part, ref in tune_asr.RECORDINGS if part
-# == "held-out"]; a .raw path is 16 kHz s16le mono, a missing file is skipped
-# with a note. None = testdata's librivox and cards recordings.
-ASR_MODELS = ("pocketsphinx",)
-ASR_HELD_OUT = None
-# Settings that make a server serve each model, until the model catalogue
-# serves them all from one server chosen by the request's `model` (then every
-# entry is {}, or absent, and one server starts; check then that
-# SERVER_ENV's one TTS slot still leaves each TTS model a slot)
-MODEL_ENV = {}  # the catalogue serves every model from one server
+# of bench/tune_asr.py (never used to choose pocketsphinx-accurate's
+# settings) as (path, reference) pairs; a .raw path is 16 kHz s16le mono, a
+# missing file (the JFK clip, fetched by `make tune-asr`) is skipped with a
+# note.
+ASR_MODELS = ("pocketsphinx", "pocketsphinx-accurate")
+ASR_HELD_OUT = [(p, ref) for _id, p, part, ref in tune_asr.RECORDINGS if part == "held-out"]
+# Settings per model's server: none, the catalogue serves every model from one
+# server (SERVER_ENV's one TTS slot leaves each TTS model one slot)
+MODEL_ENV = {}
 # one TTS slot: syntheses are timed one at a time, and one worker ends up
 # holding every voice (its RSS "after every voice"); two ASR slots for the
 # transcription phase

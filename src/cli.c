@@ -63,11 +63,18 @@ static int cli_option_add(struct cli_options *o, const char *cmd, const char *kv
 static int cli_transcribe(struct vs_config *c, int argc, char **argv)
 {
 	const char *file = NULL, *format = "text", *language = NULL;
+	/* the engine options of a model, as the worker takes them (--option),
+	 * so settings can be tried from the command line (bench/tune_asr.py) */
+	const char *options[VS_WORKER_OPTIONS_MAX + 1] = {NULL};
+	int n_options = 0;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
 			format = argv[++i];
 		else if (strcmp(argv[i], "--language") == 0 && i + 1 < argc)
 			language = argv[++i];
+		else if (strcmp(argv[i], "--option") == 0 && i + 1 < argc &&
+		         n_options < VS_WORKER_OPTIONS_MAX)
+			options[n_options++] = argv[++i];
 		else if (argv[i][0] != '-' && !file)
 			file = argv[i];
 		else {
@@ -82,6 +89,7 @@ static int cli_transcribe(struct vs_config *c, int argc, char **argv)
 	}
 	struct vs_engine_config ec;
 	vs_engine_settings(c, VS_ENGINE_ASR, &ec, NULL, NULL); /* checked values only */
+	ec.options = n_options ? options : NULL;               /* load() checks them */
 	struct vs_asr_params p = {.language = language, .want_words = true};
 	struct vs_pipeline_err e;
 	void *ctx = NULL;

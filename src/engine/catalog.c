@@ -12,7 +12,9 @@
  * that start-up (src/engine_settings.c) and every load() check them with.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -34,9 +36,6 @@ const char *const vs_engine_cpu_only[] = {"cpu", NULL};
  * pocketsphinx.c); the test engine answers "en" whatever it is given */
 static const char *const english[] = {"en", NULL};
 
-/* the decoder settings of the built-in model pocketsphinx-accurate (models.c) */
-const char *const vs_ps_accurate_options[] = {NULL};
-
 const char *const vs_openai_voices[VS_N_OPENAI_VOICES + 1] = {
         [VS_VOICE_ALLOY] = "alloy",   [VS_VOICE_ASH] = "ash",
         [VS_VOICE_BALLAD] = "ballad", [VS_VOICE_CORAL] = "coral",
@@ -47,6 +46,85 @@ const char *const vs_openai_voices[VS_N_OPENAI_VOICES + 1] = {
         [VS_VOICE_CEDAR] = "cedar",   NULL,
 };
 
+/* Option table entries; beams are probabilities (smaller = wider = slower),
+ * the other ranges are where pocketsphinx does something sensible. */
+#define OPT_NUM(k, h, lo, hi)                                                                      \
+	{                                                                                          \
+		.key = k, .help = h, .type = VS_OPT_NUMBER, .min = lo, .max = hi                   \
+	}
+#define OPT_INT(k, h, lo, hi)                                                                      \
+	{                                                                                          \
+		.key = k, .help = h, .type = VS_OPT_INTEGER, .min = lo, .max = hi                  \
+	}
+#define OPT_BOOL(k, h)                                                                             \
+	{                                                                                          \
+		.key = k, .help = h, .type = VS_OPT_BOOL                                           \
+	}
+#define OPT_PATH(k, h)                                                                             \
+	{                                                                                          \
+		.key = k, .help = h, .type = VS_OPT_PATH                                           \
+	}
+#define PS_BEAM(k, h) OPT_NUM(k, h, 1e-300, 1.0)
+#define PS_WEIGHT(k, h) OPT_NUM(k, h, 0.01, 100.0)
+#define PS_PENALTY(k, h) OPT_NUM(k, h, 1e-300, 1000.0)
+#define PS_PROB(k, h) OPT_NUM(k, h, 1e-300, 1.0)
+
+/* The pocketsphinx decoder settings worth tuning, each the
+ * pocketsphinx_continuous flag of the same name ("-beam"); an option not
+ * given keeps the library's default (in parentheses), so a model with none
+ * decodes exactly as pocketsphinx_continuous does. hmm/lm/dict: an
+ * operator's own model. */
+static const struct vs_engine_option ps_options[] = {
+        OPT_PATH("hmm", "acoustic model directory (pocketsphinx-en-us's en-us)"),
+        OPT_PATH("lm", "language model file, binary or ARPA (en-us.lm.bin)"),
+        OPT_PATH("dict", "pronunciation dictionary (cmudict-en-us.dict)"),
+        PS_BEAM("beam", "beam of every frame, smaller is wider and slower (1e-48)"),
+        PS_BEAM("wbeam", "beam of word exits (7e-29)"),
+        PS_BEAM("pbeam", "beam of phone transitions (1e-48)"),
+        PS_BEAM("lpbeam", "beam of a word's last phone (1e-40)"),
+        PS_BEAM("lponlybeam", "beam of single-phone words' last phone (7e-29)"),
+        PS_BEAM("fwdflatbeam", "beam of the second (flat lexicon) pass (1e-64)"),
+        PS_BEAM("fwdflatwbeam", "beam of word exits in the second pass (7e-29)"),
+        PS_WEIGHT("lw", "language model weight of the first pass (6.5)"),
+        PS_WEIGHT("fwdflatlw", "language model weight of the second pass (8.5)"),
+        PS_WEIGHT("bestpathlw", "language model weight of the lattice search (9.5)"),
+        PS_PENALTY("wip", "word insertion penalty (0.65)"),
+        PS_PENALTY("pip", "phone insertion penalty (1.0)"),
+        PS_PENALTY("nwpen", "new word transition penalty (1.0)"),
+        OPT_NUM("uw", "unigram weight (1.0)", 0.0, 1.0),
+        PS_PROB("silprob", "silence word transition probability (0.005)"),
+        PS_PROB("fillprob", "filler word transition probability (1e-8)"),
+        OPT_INT("maxhmmpf", "most active HMMs per frame, -1 = no limit (30000)", -1, 1e7),
+        OPT_INT("maxwpf", "most distinct word exits per frame, -1 = no limit (-1)", -1, 1e7),
+        OPT_INT("topn", "Gaussians scored per codebook, more is slower and finer (4)", 1, 128),
+        OPT_INT("ds", "score the Gaussians of every Nth frame only (1)", 1, 10),
+        OPT_INT("pl_window", "phone lookahead window in frames, 0 = none (5)", 0, 40),
+        PS_BEAM("pl_beam", "beam of the phone lookahead (1e-10)"),
+        PS_BEAM("pl_pbeam", "beam of phone transitions in the lookahead (1e-10)"),
+        OPT_NUM("pl_weight", "weight of the lookahead's penalties (3.0)", 0.0, 100.0),
+        OPT_BOOL("fwdflat", "run the second (flat lexicon) pass (yes)"),
+        OPT_BOOL("bestpath", "run the lattice (best path) search (yes)"),
+        OPT_NUM("vad_threshold", "speech/noise log-ratio of the voice activity detector (2.0)", 0.0,
+                100.0),
+        {.key = NULL},
+};
+
+/* pocketsphinx-accurate: chosen by bench/tune_asr.py on human speech, 5
+ * frame offsets of each clip (docs/MODELS.md: the split, the grid, every
+ * setting tried). Word error rate, defaults -> these, on 2026-11-27:
+ *   TUNE     (385 words) 37.1% -> 31.9%, CPU real-time factor 0.23 -> 0.35
+ *   HELD-OUT (290 words) 35.9% -> 29.7%, CPU real-time factor 0.29 -> 0.44
+ * (1.25-1.5x the CPU over two runs; RTF measured on a busy machine).
+ * topn=16 scores more Gaussians per frame (finer acoustic scores); a
+ * heavier language model in the final lattice search (bestpathlw 9.5 ->
+ * 11.4) removes insertions. Lower LM weights, wip, pip, silprob, wider
+ * beams, maxhmmpf, pl_window, vad_threshold and fwdflat did not remove 3
+ * errors on TUNE and stay at the defaults.
+ * Reproduce: make tune-asr (= python3 bench/tune_asr.py --bin
+ * build/voicestack); these settings alone against the defaults:
+ * python3 bench/tune_asr.py --bin build/voicestack --eval topn=16,bestpathlw=11.4 */
+const char *const vs_ps_accurate_options[] = {"topn=16", "bestpathlw=11.4", NULL};
+
 const struct vs_engine_info vs_engine_pocketsphinx_info = {
         .name = "pocketsphinx",
         .kind = VS_ENGINE_ASR,
@@ -56,6 +134,7 @@ const struct vs_engine_info vs_engine_pocketsphinx_info = {
         .grammars = true,
         .url = "https://github.com/cmusphinx/pocketsphinx",
         .languages = english,
+        .options = ps_options,
 };
 const struct vs_engine_info vs_engine_espeak_ng_info = {
         .name = "espeak-ng",
@@ -86,12 +165,15 @@ const struct vs_engine_info vs_engine_test_tts_info = {
 };
 
 static const struct vs_engine_option flite_options[] = {
-        {"voice", "the model's voice, a built-in one: slt, rms, awb or kal16; every OpenAI voice "
-                  "name is a pitch variant of it (default: the names spread over all four)"},
-        {"voice_file", "path of a clustergen .flitevox voice file, loaded with the model: the "
-                       "model's voice (as voice=), also requestable by its file name without "
-                       ".flitevox"},
-        {NULL, NULL},
+        {.key = "voice",
+         .help = "the model's voice, a built-in one: slt, rms, awb or kal16; every OpenAI voice "
+                 "name is a pitch variant of it (default: the names spread over all four)",
+         .type = VS_OPT_TEXT},
+        {.key = "voice_file",
+         .help = "path of a clustergen .flitevox voice file, loaded with the model: the model's "
+                 "voice (as voice=), also requestable by its file name without .flitevox",
+         .type = VS_OPT_PATH},
+        {.key = NULL},
 };
 
 const struct vs_engine_info vs_engine_flite_info = {
@@ -196,12 +278,59 @@ static int check_one(const struct vs_engine_info *info, const char *what, const 
 	return -EINVAL;
 }
 
-bool vs_engine_has_option(const struct vs_engine_info *info, const char *key)
+static const struct vs_engine_option *find_option(const struct vs_engine_info *info,
+                                                  const char *key)
 {
 	for (const struct vs_engine_option *o = info ? info->options : NULL; o && o->key; o++)
 		if (strcmp(o->key, key) == 0)
-			return true;
-	return false;
+			return o;
+	return NULL;
+}
+
+bool vs_engine_has_option(const struct vs_engine_info *info, const char *key)
+{
+	return find_option(info, key) != NULL;
+}
+
+int vs_engine_option_bool(const char *v)
+{
+	static const char *const yes[] = {"yes", "true", "1", NULL};
+	static const char *const no[] = {"no", "false", "0", NULL};
+
+	for (size_t i = 0; v && yes[i]; i++) {
+		if (strcasecmp(v, yes[i]) == 0)
+			return 1;
+		if (strcasecmp(v, no[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* NULL if v is a valid value of o, else what is wrong with it */
+static const char *option_value_problem(const struct vs_engine_option *o, const char *v)
+{
+	char *end = NULL;
+	double d;
+
+	switch (o->type) {
+	case VS_OPT_TEXT: return NULL;
+	case VS_OPT_PATH: return *v ? NULL : "an empty path";
+	case VS_OPT_BOOL: return vs_engine_option_bool(v) < 0 ? "not yes or no" : NULL;
+	case VS_OPT_INTEGER:
+		errno = 0;
+		d = (double)strtoll(v, &end, 10);
+		if (!*v || *end || errno)
+			return "not a whole number";
+		break;
+	case VS_OPT_NUMBER:
+		errno = 0;
+		d = strtod(v, &end);
+		if (!*v || *end || errno || !isfinite(d))
+			return "not a number";
+		break;
+	default: return "of an unknown type";
+	}
+	return d < o->min || d > o->max ? "out of range" : NULL;
 }
 
 const char *vs_engine_option(const struct vs_engine_config *cfg, const char *key)
@@ -224,10 +353,21 @@ static int check_options(const struct vs_engine_info *info, const struct vs_engi
 		char key[64];
 
 		snprintf(key, sizeof(key), "%.*s", eq ? (int)(eq - *o) : 63, *o);
-		if (!eq || !vs_engine_has_option(info, key)) {
+		const struct vs_engine_option *opt = eq ? find_option(info, key) : NULL;
+		if (!opt) {
 			snprintf(err, errlen, "%s has no option '%.64s'", info->name, key);
 			return -EINVAL;
 		}
+		const char *problem = option_value_problem(opt, eq + 1);
+		if (!problem)
+			continue;
+		if (opt->type == VS_OPT_NUMBER || opt->type == VS_OPT_INTEGER)
+			snprintf(err, errlen, "%s option %s='%.64s' is %s (%g to %g)", info->name,
+			         key, eq + 1, problem, opt->min, opt->max);
+		else
+			snprintf(err, errlen, "%s option %s='%.64s' is %s", info->name, key, eq + 1,
+			         problem);
+		return -EINVAL;
 	}
 	return 0;
 }

@@ -52,10 +52,23 @@ struct vs_engine_config {
 	const char *const *options;
 };
 
+/* What an option's value must be; vs_engine_check_config() refuses any
+ * other, so a bad value is a clear error at start-up and at load, never a
+ * value the engine's library half-parses (or exit()s on). */
+enum vs_engine_option_type {
+	VS_OPT_TEXT = 0, /* any value; the engine checks it */
+	VS_OPT_NUMBER,   /* a decimal number within [min, max] */
+	VS_OPT_INTEGER,  /* a whole number within [min, max] */
+	VS_OPT_BOOL,     /* yes|no|true|false|1|0 */
+	VS_OPT_PATH,     /* a file or directory; load() checks that it can be read */
+};
+
 /* One engine option a model of the catalogue may set (MODELS_FILE key). */
 struct vs_engine_option {
 	const char *key;
 	const char *help; /* one line, for docs and for `voicestack models --help` */
+	enum vs_engine_option_type type;
+	double min, max; /* VS_OPT_NUMBER / VS_OPT_INTEGER */
 };
 
 /* ---- ASR ---- */
@@ -234,6 +247,13 @@ int vs_engine_check_config(const struct vs_engine_info *info, const struct vs_en
 const char *vs_engine_option(const struct vs_engine_config *cfg, const char *key);
 /* true if `key` is one of info->options. */
 bool vs_engine_has_option(const struct vs_engine_info *info, const char *key);
+/* A VS_OPT_BOOL value: 1 (yes, true, 1), 0 (no, false, 0), -1 otherwise. */
+int vs_engine_option_bool(const char *v);
+
+/* pocketsphinx-accurate's decoder options ("key=value", NULL-terminated):
+ * the settings bench/tune_asr.py chose on human speech (catalog.c has the
+ * figures; docs/MODELS.md how they were chosen). */
+extern const char *const vs_ps_accurate_options[];
 
 /* The engine options of the built-in model pocketsphinx-accurate: decoder
  * settings tuned on human speech (catalog.c says how). NULL-terminated. */

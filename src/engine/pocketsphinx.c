@@ -72,6 +72,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <pocketsphinx.h>
@@ -219,15 +220,71 @@ static void ps_engine_unload(void *ctx)
 	free(e);
 }
 
-static int ps_engine_load(const struct vs_engine_config *cfg, void **ctx, char *err, size_t errlen)
+/* The model files: an operator's own (options hmm, lm, dict) or the
+ * en-us model. Checked before ps_init(), which exit()s on some missing
+ * files instead of failing. */
+static int model_files(const struct vs_engine_config *cfg, const char *paths[3], char *err,
+                       size_t errlen)
 {
-	static const char *const files[] = {
-	        MODEL_DIR "/en-us/mdef",
+	static const char *const keys[3] = {"hmm", "lm", "dict"};
+	static const char *const defaults[3] = {
+	        MODEL_DIR "/en-us",
 	        MODEL_DIR "/en-us.lm.bin",
 	        MODEL_DIR "/cmudict-en-us.dict",
 	};
+	char mdef[4096];
+
+	for (int i = 0; i < 3; i++) {
+		const char *v = vs_engine_option(cfg, keys[i]);
+		paths[i] = v ? v : defaults[i];
+	}
+	/* an acoustic model directory is read through its mdef */
+	snprintf(mdef, sizeof(mdef), "%s/mdef", paths[0]);
+	const char *check[3] = {mdef, paths[1], paths[2]};
+	for (int i = 0; i < 3; i++) {
+		struct stat st;
+		int rc = 0;
+
+		if (access(check[i], R_OK) != 0)
+			rc = -errno;
+		else if (stat(check[i], &st) != 0 || !S_ISREG(st.st_mode))
+			rc = -EISDIR;
+		if (rc == 0)
+			continue;
+		snprintf(err, errlen, "pocketsphinx %s file %s: %s", keys[i], check[i],
+		         strerror(-rc));
+		/* an option the operator got wrong, as a bad value is */
+		return vs_engine_option(cfg, keys[i]) ? -EINVAL : rc;
+	}
+	return 0;
+}
+
+/* The decoder options of cfg other than the files (already in the
+ * configuration), by their pocketsphinx_continuous flag. Values were checked
+ * by vs_engine_check_config(); an option not given keeps the library's
+ * default, so no options = pocketsphinx_continuous's configuration. */
+static void apply_options(cmd_ln_t *config, const struct vs_engine_config *cfg)
+{
+	for (const struct vs_engine_option *o = vs_engine_pocketsphinx_info.options; o->key; o++) {
+		const char *v = vs_engine_option(cfg, o->key);
+		char flag[64];
+
+		if (!v || o->type == VS_OPT_PATH)
+			continue;
+		snprintf(flag, sizeof(flag), "-%s", o->key);
+		if (o->type == VS_OPT_NUMBER)
+			cmd_ln_set_float_r(config, flag, strtod(v, NULL));
+		else if (o->type == VS_OPT_INTEGER)
+			cmd_ln_set_int_r(config, flag, strtol(v, NULL, 10));
+		else if (o->type == VS_OPT_BOOL)
+			cmd_ln_set_int_r(config, flag, vs_engine_option_bool(v));
+	}
+}
+
+static int ps_engine_load(const struct vs_engine_config *cfg, void **ctx, char *err, size_t errlen)
+{
+	const char *files[3]; /* hmm, lm, dict */
 	struct ps_engine *e;
-	size_t i;
 	int rc;
 
 	*ctx = NULL;
@@ -235,14 +292,9 @@ static int ps_engine_load(const struct vs_engine_config *cfg, void **ctx, char *
 	rc = vs_engine_check_config(&vs_engine_pocketsphinx_info, cfg, err, errlen);
 	if (rc < 0)
 		return rc;
-	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		if (access(files[i], R_OK) != 0) {
-			rc = -errno;
-			snprintf(err, errlen, "pocketsphinx model file %s: %s", files[i],
-			         strerror(-rc));
-			return rc;
-		}
-	}
+	rc = model_files(cfg, files, err, errlen);
+	if (rc < 0)
+		return rc;
 	e = calloc(1, sizeof(*e));
 	if (!e) {
 		snprintf(err, errlen, "out of memory");
@@ -254,15 +306,15 @@ static int ps_engine_load(const struct vs_engine_config *cfg, void **ctx, char *
 	 * straight to the log stream, bypassing the callback */
 	err_set_logfp(NULL);
 	err_set_callback(log_cb, NULL);
-	e->config = cmd_ln_init(NULL, ps_args(), TRUE, "-hmm", MODEL_DIR "/en-us", "-lm",
-	                        MODEL_DIR "/en-us.lm.bin", "-dict", MODEL_DIR "/cmudict-en-us.dict",
-	                        "-remove_silence", e->vad ? "yes" : "no", NULL);
+	e->config = cmd_ln_init(NULL, ps_args(), TRUE, "-hmm", files[0], "-lm", files[1], "-dict",
+	                        files[2], "-remove_silence", e->vad ? "yes" : "no", NULL);
 	if (!e->config) {
 		snprintf(err, errlen, "pocketsphinx configuration rejected: %s",
 		         last_error[0] ? last_error : "unknown error");
 		rc = -EINVAL;
 		goto fail;
 	}
+	apply_options(e->config, cfg);
 	e->ps = ps_init(e->config);
 	if (!e->ps) {
 		snprintf(err, errlen, "pocketsphinx failed to load the model: %s",

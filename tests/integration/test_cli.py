@@ -104,3 +104,24 @@ def test_speak_bad_option_fails_with_the_reason():
     assert p.returncode == 1 and b"espeak-ng has no option 'nope'" in p.stderr, p.stderr
     p = _vs("speak", "hello", "-o", h.tmppath("x.wav"), "--option")
     assert p.returncode == 2, p.stderr
+
+
+def test_transcribe_takes_engine_options():
+    """`--option key=value` (repeatable) reaches the engine, as a model's
+    options do: the engine's defaults change nothing, a narrow beam changes
+    the transcript, and a bad key or value is refused with its name."""
+    plain = _vs("transcribe", CARD)
+    assert plain.returncode == 0 and plain.stdout.strip(), plain.stderr.decode()
+    same = _vs("transcribe", CARD, "--option", "lw=6.5", "--option", "beam=1e-48")
+    assert same.returncode == 0, same.stderr.decode()
+    assert same.stdout == plain.stdout
+    narrow = _vs("transcribe", "--option", "beam=1e-2", CARD, "--option", "pbeam=1e-2",
+                 "--option", "wbeam=1e-2")
+    assert narrow.returncode == 0, narrow.stderr.decode()
+    assert narrow.stdout != plain.stdout, narrow.stdout
+    for bad, name in ((["--option", "nope=1"], b"nope"), (["--option", "beam=abc"], b"beam"),
+                      (["--option", "topn=0"], b"topn")):
+        p = _vs("transcribe", CARD, *bad)
+        assert p.returncode != 0 and name in p.stderr, (bad, p.returncode, p.stderr)
+    p = _vs("transcribe", CARD, "--option")
+    assert p.returncode == 2, (p.returncode, p.stderr)

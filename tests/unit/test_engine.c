@@ -7,6 +7,7 @@
  * same file and requires the same words.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -35,10 +36,12 @@ static double now(void)
 }
 
 /* Test fixture reader: the pocketsphinx test WAVs are canonical 16 kHz mono
- * s16 files with a 44-byte header (what pocketsphinx_continuous skips too). */
+ * s16 files with a 44-byte header (checked: the data chunk starts at byte 36
+ * and runs to the end, so no other chunk is read as samples). */
 static int16_t *read_wav16k(const char *path, size_t *n)
 {
 	FILE *f = fopen(path, "rbe");
+	unsigned char hdr[44];
 	int16_t *pcm;
 	long size;
 
@@ -46,7 +49,10 @@ static int16_t *read_wav16k(const char *path, size_t *n)
 	assert_int_equal(fseek(f, 0, SEEK_END), 0);
 	size = ftell(f);
 	assert_true(size > 44);
-	assert_int_equal(fseek(f, 44, SEEK_SET), 0);
+	assert_int_equal(fseek(f, 0, SEEK_SET), 0);
+	assert_int_equal(fread(hdr, 1, sizeof(hdr), f), sizeof(hdr));
+	assert_memory_equal(hdr + 36, "data", 4);
+	assert_int_equal(hdr[40] | hdr[41] << 8 | hdr[42] << 16 | (long)hdr[43] << 24, size - 44);
 	pcm = malloc((size_t)size);
 	assert_non_null(pcm);
 	*n = fread(pcm, sizeof(int16_t), (size_t)(size - 44) / 2, f);
@@ -55,16 +61,23 @@ static int16_t *read_wav16k(const char *path, size_t *n)
 	return pcm;
 }
 
-/* pocketsphinx_continuous's transcript of a file: its output lines joined by
- * one space. */
-static char *continuous_transcript(const char *path)
+/* pocketsphinx_continuous's transcript of these samples: its output lines
+ * joined by one space. The samples go to it as a raw s16le file, so both
+ * decoders get exactly the same samples (the CLI skips a fixed 44 bytes of
+ * a .wav and would read any other header chunk as audio). */
+static char *continuous_transcript(const int16_t *pcm, size_t n)
 {
+	char path[] = "/tmp/vs-parity-XXXXXX.raw";
 	char cmd[512], line[4096];
 	size_t len = 0;
 	char *out = calloc(1, 65536);
 	FILE *p;
+	int fd = mkostemps(path, 4, O_CLOEXEC);
 
 	assert_non_null(out);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, pcm, n * sizeof(*pcm)), (ssize_t)(n * sizeof(*pcm)));
+	close(fd);
 	snprintf(cmd, sizeof(cmd), "pocketsphinx_continuous -infile '%s' 2>/dev/null", path);
 	p = popen(cmd, "r");
 	assert_non_null(p);
@@ -76,6 +89,7 @@ static char *continuous_transcript(const char *path)
 		assert_true(len < 65536);
 	}
 	assert_int_equal(pclose(p), 0);
+	unlink(path);
 	return out;
 }
 
@@ -180,7 +194,8 @@ static void test_registry_models(void **state)
 static void test_engine_options(void **state)
 {
 	(void)state;
-	static const struct vs_engine_option opts[] = {{"beam", "b"}, {"lw", "l"}, {NULL, NULL}};
+	static const struct vs_engine_option opts[] = {
+	        {.key = "beam", .help = "b"}, {.key = "lw", .help = "l"}, {.key = NULL}};
 	struct vs_engine_info info = *vs_engine_find("test-asr");
 	const char *given[] = {"beam=1e-40", "lw=9", "beam=1e-60", NULL};
 	const char *bad[] = {"beam=1", "nope=2", NULL};
@@ -201,6 +216,54 @@ static void test_engine_options(void **state)
 	info.options = NULL; /* an engine without options refuses any */
 	cfg.options = given;
 	assert_int_equal(vs_engine_check_config(&info, &cfg, err, sizeof(err)), -EINVAL);
+}
+
+/* an option's value is checked against its type and range, for every
+ * engine, at start-up and at load alike (vs_engine_check_config) */
+static void test_engine_option_values(void **state)
+{
+	static const struct vs_engine_option opts[] = {
+	        {.key = "n", .help = "h", .type = VS_OPT_NUMBER, .min = 0.5, .max = 2},
+	        {.key = "i", .help = "h", .type = VS_OPT_INTEGER, .min = -1, .max = 8},
+	        {.key = "b", .help = "h", .type = VS_OPT_BOOL},
+	        {.key = "p", .help = "h", .type = VS_OPT_PATH},
+	        {.key = "t", .help = "h"},
+	        {.key = NULL}};
+	static const char *const good[] = {"n=0.5", "n=2",        "n=1e0",  "i=-1", "i=8",
+	                                   "b=yes", "b=No",       "b=TRUE", "b=0",  "p=/x",
+	                                   "t=",    "t=anything", NULL};
+	static const char *const bad[] = {
+	        "n=0.4", "n=2.1", "n=",   "n=1x",    "n=nan", "n=inf", "i=9", "i=-2",
+	        "i=1.5", "i=",    "i=2 ", "b=maybe", "b=",    "p=",    NULL};
+	struct vs_engine_info info = *vs_engine_find("test-asr");
+	char err[256];
+
+	(void)state;
+	info.options = opts;
+	for (size_t k = 0; good[k]; k++) {
+		const char *o[] = {good[k], NULL};
+		struct vs_engine_config cfg = {.options = o};
+		if (vs_engine_check_config(&info, &cfg, err, sizeof(err)) != 0)
+			fail_msg("%s refused: %s", good[k], err);
+	}
+	for (size_t k = 0; bad[k]; k++) {
+		const char *o[] = {bad[k], NULL};
+		struct vs_engine_config cfg = {.options = o};
+		char key[8];
+
+		snprintf(key, sizeof(key), "%.1s=", bad[k]);
+		if (vs_engine_check_config(&info, &cfg, err, sizeof(err)) != -EINVAL)
+			fail_msg("%s accepted", bad[k]);
+		assert_non_null(strstr(err, key)); /* names the option and its value */
+	}
+	const char *o[] = {"n=3", NULL};
+	struct vs_engine_config cfg = {.options = o};
+	assert_int_equal(vs_engine_check_config(&info, &cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "test-asr option n='3' is out of range (0.5 to 2)");
+	assert_int_equal(vs_engine_option_bool("yes"), 1);
+	assert_int_equal(vs_engine_option_bool("false"), 0);
+	assert_int_equal(vs_engine_option_bool("y"), -1);
+	assert_int_equal(vs_engine_option_bool(NULL), -1);
 }
 
 static void test_transcript_build_and_free(void **state)
@@ -414,9 +477,9 @@ static void test_ps_matches_pocketsphinx_continuous(void **state)
 	struct vs_asr_params p = {.language = "en", .want_words = true};
 	struct vs_transcript t, again, other;
 	char err[512] = "";
-	char *expect = continuous_transcript(CARDS "001.wav");
 	size_t n, n3, i;
 	int16_t *pcm = read_wav16k(CARDS "001.wav", &n);
+	char *expect = continuous_transcript(pcm, n);
 	int16_t *pcm3 = read_wav16k(CARDS "003.wav", &n3);
 	size_t words_in_text = 1;
 
@@ -451,6 +514,40 @@ static void test_ps_matches_pocketsphinx_continuous(void **state)
 	free(expect);
 }
 
+/* Parity on other human speech (a librivox clip the engine was not tuned
+ * on), also with its frames starting elsewhere (zeros prepended): this
+ * model's errors move with the frame offset, so equal transcripts at two
+ * offsets show the samples, not luck, decide. */
+static void test_ps_matches_continuous_on_shifted_speech(void **state)
+{
+	static const size_t shifts[] = {0, 37};
+	struct vs_asr_params p = {.language = "en"};
+	size_t n;
+	int16_t *pcm = read_wav16k("/usr/share/pocketsphinx/test/data/librivox/"
+	                           "sense_and_sensibility_01_austen_64kb-0880.wav",
+	                           &n);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(shifts) / sizeof(shifts[0]); i++) {
+		size_t k = shifts[i];
+		int16_t *shifted = calloc(n + k, sizeof(*shifted));
+		struct vs_transcript t;
+		char err[512] = "";
+
+		assert_non_null(shifted);
+		memcpy(shifted + k, pcm, n * sizeof(*pcm));
+		char *expect = continuous_transcript(shifted, n + k);
+		assert_true(strlen(expect) > 0);
+		assert_int_equal(
+		        ps_ops->transcribe(ps_ctx, shifted, n + k, &p, &t, err, sizeof(err)), 0);
+		assert_string_equal(t.text, expect);
+		vs_transcript_free(&t);
+		free(expect);
+		free(shifted);
+	}
+	free(pcm);
+}
+
 static void test_ps_language_and_empty(void **state)
 {
 	struct vs_asr_params p = {.language = "fr", .want_words = true};
@@ -483,6 +580,117 @@ static void test_ps_rejects_unknown_model(void **state)
 	assert_int_equal(ps_ops->load(&cfg, &ctx, err, sizeof(err)), 0);
 	assert_non_null(ctx);
 	ps_ops->unload(ctx);
+}
+
+/* Transcript of `path` (canonical WAV) by a decoder loaded with `options`. */
+static char *ps_transcript_with(const char *const *options, const char *path)
+{
+	struct vs_engine_config cfg = {.vad = true, .options = options};
+	struct vs_asr_params p = {.language = "en"};
+	struct vs_transcript t;
+	char err[512] = "";
+	void *ctx = NULL;
+	size_t n;
+	int16_t *pcm = read_wav16k(path, &n);
+	char *text;
+
+	if (ps_ops->load(&cfg, &ctx, err, sizeof(err)) != 0)
+		fail_msg("load with options: %s", err);
+	assert_int_equal(ps_ops->transcribe(ctx, pcm, n, &p, &t, err, sizeof(err)), 0);
+	text = strdup(t.text);
+	assert_non_null(text);
+	vs_transcript_free(&t);
+	ps_ops->unload(ctx);
+	free(pcm);
+	return text;
+}
+
+/* A model's decoder options reach the decoder: options equal to the engine's
+ * defaults (and the default model files named by path) change nothing, a
+ * narrow beam changes the transcript. */
+static void test_ps_options_change_the_decoder(void **state)
+{
+	static const char *const as_default[] = {
+	        "hmm=/usr/share/pocketsphinx/model/en-us/en-us",
+	        "lm=/usr/share/pocketsphinx/model/en-us/en-us.lm.bin",
+	        "dict=/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict",
+	        "beam=1e-48",
+	        "lw=6.5",
+	        "topn=4",
+	        "fwdflat=yes",
+	        "bestpath=yes",
+	        NULL};
+	static const char *const narrow[] = {"beam=1e-2", "pbeam=1e-2", "wbeam=1e-2", NULL};
+	struct vs_asr_params p = {.language = "en"};
+	struct vs_transcript t;
+	char err[512] = "";
+	size_t n;
+	int16_t *pcm = read_wav16k(CARDS "005.wav", &n);
+
+	(void)state;
+	assert_int_equal(ps_ops->transcribe(ps_ctx, pcm, n, &p, &t, err, sizeof(err)), 0);
+	assert_true(strlen(t.text) > 0);
+	char *same = ps_transcript_with(as_default, CARDS "005.wav");
+	char *changed = ps_transcript_with(narrow, CARDS "005.wav");
+	assert_string_equal(same, t.text);
+	assert_string_not_equal(changed, t.text);
+	free(same);
+	free(changed);
+	vs_transcript_free(&t);
+	free(pcm);
+}
+
+/* pocketsphinx-accurate's settings (vs_ps_accurate_options) are valid
+ * options of the engine and load into a decoder that transcribes. */
+static void test_ps_accurate_options_load(void **state)
+{
+	struct vs_engine_config cfg = {.vad = true, .options = vs_ps_accurate_options};
+	char err[512] = "";
+
+	(void)state;
+	assert_non_null(vs_ps_accurate_options[0]);
+	assert_int_equal(
+	        vs_engine_check_config(&vs_engine_pocketsphinx_info, &cfg, err, sizeof(err)), 0);
+	char *text = ps_transcript_with(vs_ps_accurate_options, CARDS "005.wav");
+	assert_true(strlen(text) > 0);
+	free(text);
+}
+
+/* A bad option value is refused by load() with -EINVAL and a reason naming
+ * the option; never exit() (which would end this test process). */
+static void test_ps_bad_option_values_refused(void **state)
+{
+	static const char *const bad[] = {"beam=abc",
+	                                  "beam=",
+	                                  "beam=2",
+	                                  "beam=1e-48x",
+	                                  "lw=-1",
+	                                  "lw=nan",
+	                                  "topn=0",
+	                                  "topn=4.5",
+	                                  "maxhmmpf=1x",
+	                                  "ds=0",
+	                                  "fwdflat=maybe",
+	                                  "pl_window=-3",
+	                                  "lm=/nonexistent/x.lm.bin",
+	                                  "dict=/nonexistent.dict",
+	                                  "hmm=/tmp",
+	                                  NULL};
+	(void)state;
+	for (size_t i = 0; bad[i]; i++) {
+		const char *opts[] = {bad[i], NULL};
+		struct vs_engine_config cfg = {.vad = true, .options = opts};
+		char err[512] = "", key[32];
+		void *ctx = (void *)1;
+
+		snprintf(key, sizeof(key), "%.*s", (int)strcspn(bad[i], "="), bad[i]);
+		assert_int_equal(ps_ops->load(&cfg, &ctx, err, sizeof(err)), -EINVAL);
+		assert_null(ctx);
+		if (!strstr(err, key))
+			fail_msg("%s: reason '%s' does not name the option", bad[i], err);
+		if (strstr(err, "has no option")) /* the key is known; the value is bad */
+			fail_msg("%s: refused as an unknown option: %s", bad[i], err);
+	}
 }
 
 /* ---- espeak-ng (loaded once) ---- */
@@ -1070,6 +1278,7 @@ int main(void)
 	        cmocka_unit_test(test_registry_every_engine_is_complete),
 	        cmocka_unit_test(test_registry_models),
 	        cmocka_unit_test(test_engine_options),
+	        cmocka_unit_test(test_engine_option_values),
 	        cmocka_unit_test(test_transcript_build_and_free),
 	        cmocka_unit_test(test_test_asr),
 	        cmocka_unit_test(test_test_tts),
@@ -1077,8 +1286,12 @@ int main(void)
 	};
 	const struct CMUnitTest pocketsphinx[] = {
 	        cmocka_unit_test(test_ps_matches_pocketsphinx_continuous),
+	        cmocka_unit_test(test_ps_matches_continuous_on_shifted_speech),
 	        cmocka_unit_test(test_ps_language_and_empty),
 	        cmocka_unit_test(test_ps_rejects_unknown_model),
+	        cmocka_unit_test(test_ps_options_change_the_decoder),
+	        cmocka_unit_test(test_ps_bad_option_values_refused),
+	        cmocka_unit_test(test_ps_accurate_options_load),
 	};
 	const struct CMUnitTest espeak[] = {
 	        cmocka_unit_test(test_es_hello_world_streams),
