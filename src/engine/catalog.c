@@ -20,16 +20,14 @@
 
 #include "engine/engine_impl.h"
 
-/* pocketsphinx here has one model, US English; every name is an alias of it */
-static const char *const ps_models[] = {"pocketsphinx-en-us", "pocketsphinx", "en-us",
-                                        VS_ASR_MODEL_ALIASES, NULL};
-/* espeak-ng has one "model" (its voice data); every name is an alias of it */
-static const char *const espeak_models[] = {"espeak-ng", VS_TTS_MODEL_ALIASES, NULL};
-/* flite's voices are its "models"; one name, chosen per request by the
- * model catalogue (tts-1-hd) once it exists */
-static const char *const flite_models[] = {"flite", VS_TTS_MODEL_ALIASES, NULL};
-static const char *const test_asr_models[] = {"test-asr", VS_ASR_MODEL_ALIASES, NULL};
-static const char *const test_tts_models[] = {"test-tts", VS_TTS_MODEL_ALIASES, NULL};
+/* The engine's own names for the data it loads (the worker's --model, the
+ * CLI). Which names clients may send is the model catalogue's business
+ * (models.c: ids and aliases, OpenAI's names among them), not the engine's. */
+static const char *const ps_models[] = {"pocketsphinx-en-us", "pocketsphinx", "en-us", NULL};
+static const char *const espeak_models[] = {"espeak-ng", NULL};
+static const char *const flite_models[] = {"flite", NULL};
+static const char *const test_asr_models[] = {"test-asr", NULL};
+static const char *const test_tts_models[] = {"test-tts", NULL};
 
 const char *const vs_engine_cpu_only[] = {"cpu", NULL};
 /* the bundled pocketsphinx model is US English (language_ok() in

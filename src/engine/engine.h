@@ -163,8 +163,9 @@ void vs_voices_free(struct vs_voice *v, size_t n);
 struct vs_engine_info {
 	const char *name;
 	enum vs_engine_kind kind;
-	/* model names a client may send in "model" (NULL-terminated); the first is
-	 * the engine's own model name as reported by /health/detailed */
+	/* the engine's own names for the data it loads (the worker's --model,
+	 * the CLI), NULL-terminated; [0] is reported as its model name. The names
+	 * clients send are the model catalogue's (models.h), not these. */
 	const char *const *model_names;
 	/* Capabilities, NULL-terminated lists of the values the settings may
 	 * give (checked at start-up, where a value not listed is dropped with one

@@ -18,17 +18,6 @@
 
 #include "engine/engine.h"
 
-/* Model names written for OpenAI's API and for the original specification's
- * engines (faster-whisper sizes, OpenAI TTS models). Every engine of a kind
- * lists them after its own names, as aliases of its one model: a client or a
- * .env written for the original keeps working, and the engine's list stays
- * the one list that validation (ASR_MODEL, a request's "model"), /v1/models
- * and loading all use. */
-#define VS_ASR_MODEL_ALIASES                                                                       \
-	"whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "tiny", "base", "small",       \
-	        "medium", "large", "large-v2", "large-v3", "turbo"
-#define VS_TTS_MODEL_ALIASES "tts-1", "tts-1-hd", "gpt-4o-mini-tts"
-
 extern const struct vs_engine_info vs_engine_pocketsphinx_info;
 extern const struct vs_engine_info vs_engine_espeak_ng_info;
 extern const struct vs_engine_info vs_engine_test_asr_info;
