@@ -219,7 +219,7 @@ def servers(ctx, models):
 
 def voices_of(srv, model):
     """The OpenAI names the server lists, then the engine's built-in voices."""
-    r = srv.get("tts", "/v1/audio/voices")
+    r = srv.get("tts", "/v1/audio/voices?model=" + model)
     if r.status != 200:
         raise Broken("/v1/audio/voices answered %d" % r.status)
     listed = set(v["name"] for v in r.json()["voices"])
