@@ -160,6 +160,57 @@ static int parse_speed(const json_t *root, struct vs_speech_req *out, struct vs_
 	return 0;
 }
 
+/* stream_format: "audio" (the default: the encoded bytes as they come) or
+ * "sse" (speech.audio.delta events); anything else is refused rather than
+ * answered in a shape the client did not ask for */
+static int parse_stream_format(const json_t *root, struct vs_speech_req *out,
+                               struct vs_oai_err *err)
+{
+	const json_t *v;
+
+	out->sse = false;
+	if (field(root, "stream_format", false, &v, err) == 0)
+		return 0;
+	if (!json_is_string(v)) {
+		vs_oai_err_set(err, 400, "stream_format", "invalid_type",
+		               "'stream_format' must be a string.");
+		return -EINVAL;
+	}
+	const char *s = json_string_value(v);
+	if (strcmp(s, "sse") == 0 || strcmp(s, "audio") == 0) {
+		out->sse = s[0] == 's';
+		return 0;
+	}
+	vs_oai_err_set(err, 400, "stream_format", "invalid_value",
+	               "'%.32s' is not a supported stream_format. Supported: audio, sse.", s);
+	return -EINVAL;
+}
+
+/* instructions: accepted so that clients written for gpt-4o-mini-tts work,
+ * but no engine here has style control, so it is checked and not used
+ * (docs/API.md says so); bounded like the input */
+static int check_instructions(const json_t *root, size_t max, struct vs_oai_err *err)
+{
+	const json_t *v;
+
+	if (field(root, "instructions", false, &v, err) == 0)
+		return 0;
+	if (!json_is_string(v)) {
+		vs_oai_err_set(err, 400, "instructions", "invalid_type",
+		               "'instructions' must be a string.");
+		return -EINVAL;
+	}
+	size_t chars = vs_oai_utf8_chars(json_string_value(v), json_string_length(v));
+	if (chars > max) {
+		vs_oai_err_set(err, 400, "instructions", "string_above_max_length",
+		               "'instructions' is too long: %zu characters, the maximum is %zu "
+		               "characters.",
+		               chars, max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int parse_fields(const json_t *root, const struct vs_speech_limits *lim,
                         struct vs_speech_req *out, struct vs_oai_err *err)
 {
@@ -178,9 +229,10 @@ static int parse_fields(const json_t *root, const struct vs_speech_limits *lim,
 		rc = parse_format(root, out, err);
 	if (rc == 0)
 		rc = parse_speed(root, out, err);
-	/* "instructions" and "stream_format" (and anything unknown) are ignored:
-	 * the engines have no style control, and the audio always streams as
-	 * raw bytes in the chosen format (chunked), never as "sse" events */
+	if (rc == 0)
+		rc = parse_stream_format(root, out, err);
+	if (rc == 0)
+		rc = check_instructions(root, max, err);
 	return rc;
 }
 
