@@ -183,8 +183,9 @@ def test_transcription_stream_worker_killed_mid_stream_ends_with_error_line():
         assert err["code"] == "worker_crashed" and err["type"] == "server_error", err
         assert all(e.get("type") == "transcript.text.delta" for e in events[:-1]), events
         s.wait_slots_free("asr")
-        assert s.log_contains(r"event=access service=asr method=POST "
-                              r"route=/v1/audio/transcriptions:sse status=200")
+        assert s.log_contains(r"event=stream_failed service=asr "
+                              r"route=/v1/audio/transcriptions:sse status=500 code=worker_crashed",
+                              timeout=5), s.stderr_tail()
         r = h.transcribe(s.asr_port, CARD, fields={"stream": "true"}, timeout=120)
         assert r.status == 200, r
     finally:
@@ -237,6 +238,7 @@ def _audio_of(deltas):
 def test_speech_sse_base64_audio_in_the_requested_format_real_flite():
     s = srv.get()
     text = SPOKEN * 4
+    wav = None
     for fmt, codec in (("wav", "pcm_s16le"), ("mp3", "mp3")):
         st = _speech_sse(s.tts_port, {"model": "flite", "input": text, "voice": "alloy",
                                       "response_format": fmt, "stream_format": "sse",
@@ -266,7 +268,8 @@ def test_speech_sse_base64_audio_in_the_requested_format_real_flite():
                                                          h.decoded_duration(ref)))
         assert len(deltas) >= 2, "%d deltas for %.0f s of audio" % (len(deltas), dur)
         assert abs(dur - h.decoded_duration(ref)) < 0.5, dur
-    back = h.transcribe(s.asr_port, h.tmppath("sse-speech.wav"), timeout=180).json()["text"]
+        wav = wav or out
+    back = h.transcribe(s.asr_port, wav, timeout=180).json()["text"]
     shared = set(h.words(SPOKEN)) & set(h.words(back))
     assert len(shared) >= 4, "transcript %r shares only %s" % (back[:200], shared)
     s.wait_slots_free("tts")
