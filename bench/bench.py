@@ -4,7 +4,7 @@
 DESIGN
 Owns: the command line and the order of the sections; each section is a
 module (sec_http 1, sec_admission 2, sec_asr 3, sec_tts 4, sec_memory 5+6,
-sec_scaling 7, soak 8, sec_models 9), core.py holds what they share,
+sec_scaling 7, soak 8, sec_models 9, sec_stream 10), core.py holds what they share,
 report.py writes the table and docs/PERFORMANCE.md, models_md.py the
 measured tables of docs/MODELS.md.  Server start/stop, /proc readers, HTTP and
 ffmpeg helpers are shared with the integration tests in tools/pyvs, which
@@ -65,6 +65,7 @@ from sec_http import sec_http  # noqa: E402
 from sec_memory import sec_memory_cold  # noqa: E402
 from sec_models import sec_models  # noqa: E402
 from sec_scaling import sec_scaling  # noqa: E402
+from sec_stream import sec_stream  # noqa: E402
 from sec_tts import sec_tts  # noqa: E402
 
 
@@ -75,7 +76,8 @@ SECTIONS = [("1", "HTTP front vs nginx", sec_http),
             ("5", "memory + cold start", sec_memory_cold),
             ("7", "scaling", sec_scaling),
             ("8", "soak", soak.sec_soak),
-            ("9", "models and voices", sec_models)]
+            ("9", "models and voices", sec_models),
+            ("10", "streaming (SSE)", sec_stream)]
 
 
 def main():
@@ -99,7 +101,7 @@ def main():
                     help="section 9: only the first N sentences per voice (0: all)")
     ap.add_argument("--models-voices", default="",
                     help="section 9: only these voices, comma-separated (default: all)")
-    ap.add_argument("sections", nargs="*", help="run only these sections (1..9; 6 = 5)")
+    ap.add_argument("sections", nargs="*", help="run only these sections (1..10; 6 = 5)")
     a = ap.parse_args()
     want = set(s.replace("6", "5") for s in a.sections)
     bad = want - set(s for s, _, _ in SECTIONS)
