@@ -138,12 +138,12 @@ def test_transcription_stream_refusals_are_json_errors():
     s.wait_slots_free("asr")
 
 
-def test_transcription_stream_429_before_the_stream_is_a_json_error():
-    s = h.Server(env={"ASR_ENGINE": "test-asr", "ASR_MAX_CONCURRENT_REQUESTS": "1",
-                      "VS_TEST_ENGINE_SLEEP_MS": "60000"}, service="asr",
+def test_transcription_stream_429_before_the_stream_is_a_json_error_real_pocketsphinx():
+    s = h.Server(env={"ASR_MAX_CONCURRENT_REQUESTS": "1"}, service="asr",
                  name="stream-429").start()
     try:
-        hold = h.in_thread(lambda: h.transcribe(s.asr_port, CARD, timeout=120))
+        held = h.long_librivox_wav(12, "hold-429.wav")
+        hold = h.in_thread(lambda: h.transcribe(s.asr_port, held, timeout=200))
         h.wait_for(lambda: s.health_detailed("asr")["concurrency"]["active_requests"] == 1,
                    "the slot is held")
         st = _stream_upload(s.asr_port, CARD)
@@ -332,6 +332,33 @@ def test_speech_sse_429_before_the_stream_is_a_json_error():
             st.close()
         h.assert_error_shape(r, 429)
         assert hold[0].is_alive()
+    finally:
+        s.stop()
+
+
+def test_speech_sse_request_timeout_mid_stream_is_an_error_event():
+    """test-tts: 3 s before its first block, then a block every 0.3 s; the
+    request timeout (4 s) falls between the blocks: the 504 is the last
+    event and the worker is gone."""
+    s = h.Server(env={"TTS_ENGINE": "test-tts", "TTS_MAX_CONCURRENT_REQUESTS": "1",
+                      "VS_TEST_ENGINE_SLEEP_MS": "3000", "REQUEST_TIMEOUT_SECONDS": "4"},
+                 service="tts", name="sse-timeout").start()
+    try:
+        st = _speech_sse(s.tts_port, {"model": "tts-1", "input": "x", "voice": "alloy",
+                                      "response_format": "pcm", "stream_format": "sse"})
+        try:
+            _sse_headers_ok(st)
+            events = [ev for _, ev in st.events()]
+            assert st.complete, "the stream was cut instead of ending with the error"
+        finally:
+            st.close()
+        assert events[0]["type"] == "speech.audio.delta", events[:1]
+        err = events[-1].get("error")
+        assert err and err["code"] == "request_timeout" and err["type"] == "timeout_error", \
+            events[-1]
+        assert len(events) < 11, "all 10 blocks came: the timeout did not fall mid-stream"
+        s.wait_slots_free("tts")
+        assert s.log_contains(r"event=request_timeout service=tts")
     finally:
         s.stop()
 
