@@ -33,6 +33,19 @@ static int field(const json_t *root, const char *key, bool required, const json_
 	return -EINVAL;
 }
 
+/* Optional string field: 1 with *val set, 0 if absent or null, -EINVAL (400
+ * invalid_type) if it is not a string. */
+static int opt_string(const json_t *root, const char *key, const json_t **val,
+                      struct vs_oai_err *err)
+{
+	int rc = field(root, key, false, val, err);
+	if (rc == 1 && !json_is_string(*val)) {
+		vs_oai_err_set(err, 400, key, "invalid_type", "'%s' must be a string.", key);
+		return -EINVAL;
+	}
+	return rc;
+}
+
 /* Required string field -> its value, or NULL with *err filled. */
 static const char *req_string(const json_t *root, const char *key, struct vs_oai_err *err)
 {
@@ -114,16 +127,11 @@ static int parse_voice(const json_t *root, struct vs_speech_req *out, struct vs_
 static int parse_format(const json_t *root, struct vs_speech_req *out, struct vs_oai_err *err)
 {
 	const json_t *v;
-	int rc = field(root, "response_format", false, &v, err);
+	int rc = opt_string(root, "response_format", &v, err);
 
 	strcpy(out->response_format, "mp3");
-	if (rc == 0)
-		return 0;
-	if (!json_is_string(v)) {
-		vs_oai_err_set(err, 400, "response_format", "invalid_type",
-		               "'response_format' must be a string.");
-		return -EINVAL;
-	}
+	if (rc <= 0)
+		return rc;
 	const char *s = json_string_value(v);
 	/* the formats are media's table (the encoder's), the one list of them */
 	if (vs_format_valid(s) && strlen(s) < sizeof(out->response_format)) {
@@ -167,15 +175,11 @@ static int parse_stream_format(const json_t *root, struct vs_speech_req *out,
                                struct vs_oai_err *err)
 {
 	const json_t *v;
+	int rc = opt_string(root, "stream_format", &v, err);
 
 	out->sse = false;
-	if (field(root, "stream_format", false, &v, err) == 0)
-		return 0;
-	if (!json_is_string(v)) {
-		vs_oai_err_set(err, 400, "stream_format", "invalid_type",
-		               "'stream_format' must be a string.");
-		return -EINVAL;
-	}
+	if (rc <= 0)
+		return rc;
 	const char *s = json_string_value(v);
 	if (strcmp(s, "sse") == 0 || strcmp(s, "audio") == 0) {
 		out->sse = s[0] == 's';
@@ -192,14 +196,10 @@ static int parse_stream_format(const json_t *root, struct vs_speech_req *out,
 static int check_instructions(const json_t *root, size_t max, struct vs_oai_err *err)
 {
 	const json_t *v;
+	int rc = opt_string(root, "instructions", &v, err);
 
-	if (field(root, "instructions", false, &v, err) == 0)
-		return 0;
-	if (!json_is_string(v)) {
-		vs_oai_err_set(err, 400, "instructions", "invalid_type",
-		               "'instructions' must be a string.");
-		return -EINVAL;
-	}
+	if (rc <= 0)
+		return rc;
 	size_t chars = vs_oai_utf8_chars(json_string_value(v), json_string_length(v));
 	if (chars > max) {
 		vs_oai_err_set(err, 400, "instructions", "string_above_max_length",

@@ -62,6 +62,67 @@ def _sse_headers_ok(st):
     assert st.headers.get("x-request-id"), st.headers
 
 
+# test-tts's tone (1 s in 10 blocks) as events
+TONE_SSE = {"model": "tts-1", "input": "x", "voice": "alloy", "response_format": "pcm",
+            "stream_format": "sse"}
+
+
+def _test_tts(name, sleep_ms, **env):
+    """A TTS service with one slot of the test engine (sleep_ms before its
+    first block, sleep_ms / 10 between blocks)."""
+    env.update({"TTS_ENGINE": "test-tts", "TTS_MAX_CONCURRENT_REQUESTS": "1",
+                "VS_TEST_ENGINE_SLEEP_MS": str(sleep_ms)})
+    return h.Server(env=env, service="tts", name=name).start()
+
+
+def _read_all(st, kill=None):
+    """Every event of st (its head checked); with kill=(server, service),
+    the service's busy worker is SIGKILLed once the first event is in. The
+    stream must end with its terminating chunk, never be cut."""
+    try:
+        _sse_headers_ok(st)
+        events = []
+        for _, ev in st.events():
+            events.append(ev)
+            if len(events) == 1 and kill:
+                os.kill(kill[0].busy_worker_pid(kill[1]), signal.SIGKILL)
+        assert st.complete, "the stream was cut instead of ending with its last event"
+    finally:
+        st.close()
+    return events
+
+
+def _429_while_held(s, service, hold, open_stream):
+    """open_stream() while hold() keeps the service's only slot: a plain
+    JSON 429 before any stream; returns its error object."""
+    t, _box = h.in_thread(hold)
+    h.wait_for(lambda: s.health_detailed(service)["concurrency"]["active_requests"] == 1,
+               "the slot is held")
+    st = open_stream()
+    try:
+        r = st.resp()
+    finally:
+        st.close()
+    e = h.assert_error_shape(r, 429)
+    assert r.headers.get("retry-after"), r.headers
+    assert t.is_alive(), "inconclusive: the slot holder finished"
+    return e
+
+
+def _leave_after_first_event(s, service, st, delta_type, route):
+    """Reads st's first event (a delta), hangs up: the worker still working
+    is killed and the slot freed, from one event=client_gone line."""
+    _sse_headers_ok(st)
+    ev = next(st.events())[1]
+    assert ev["type"] == delta_type, ev
+    pid = s.busy_worker_pid(service)
+    st.close()
+    assert s.log_contains(r"event=client_gone service=%s route=%s .*cancelled=worker_killed"
+                          % (service, route), timeout=20)
+    h.wait_for(lambda: not h.proc_alive(pid), "worker %d killed" % pid, timeout=10)
+    s.wait_slots_free(service)
+
+
 def _deltas_and_done(events, delta_type, done_type):
     types = [e["type"] for _, e in events]
     assert types and types[-1] == done_type, "events end with %r: %s" % (types[-1:], types)
@@ -143,18 +204,9 @@ def test_transcription_stream_429_before_the_stream_is_a_json_error_real_pockets
                  name="stream-429").start()
     try:
         held = h.long_librivox_wav(12, "hold-429.wav")
-        hold = h.in_thread(lambda: h.transcribe(s.asr_port, held, timeout=200))
-        h.wait_for(lambda: s.health_detailed("asr")["concurrency"]["active_requests"] == 1,
-                   "the slot is held")
-        st = _stream_upload(s.asr_port, CARD)
-        try:
-            r = st.resp()
-        finally:
-            st.close()
-        e = h.assert_error_shape(r, 429)
-        assert r.headers.get("retry-after"), r.headers
+        e = _429_while_held(s, "asr", lambda: h.transcribe(s.asr_port, held, timeout=200),
+                            lambda: _stream_upload(s.asr_port, CARD))
         print("  429: %s" % e["message"][:80])
-        assert hold[0].is_alive()
     finally:
         s.stop()
 
@@ -167,16 +219,7 @@ def test_transcription_stream_worker_killed_mid_stream_ends_with_error_line():
                  name="stream-kill").start()
     try:
         st = _stream_upload(s.asr_port, h.long_librivox_wav(4, "kill-stream.wav"))
-        try:
-            _sse_headers_ok(st)
-            events = []
-            for _, ev in st.events():
-                events.append(ev)
-                if len(events) == 1:
-                    os.kill(s.busy_worker_pid("asr"), signal.SIGKILL)
-            assert st.complete, "the stream was cut instead of ending with the error"
-        finally:
-            st.close()
+        events = _read_all(st, kill=(s, "asr"))
         assert events[0]["type"] == "transcript.text.delta", events[:2]
         assert set(events[-1]) == {"error"}, events[-1]
         err = events[-1]["error"]
@@ -197,15 +240,8 @@ def test_transcription_stream_client_gone_mid_stream_frees_the_slot():
                  name="stream-gone").start()
     try:
         st = _stream_upload(s.asr_port, h.long_librivox_wav(12, "gone-stream.wav"))
-        _sse_headers_ok(st)
-        ev = next(st.events())[1]
-        assert ev["type"] == "transcript.text.delta", ev
-        pid = s.busy_worker_pid("asr")
-        st.close()
-        assert s.log_contains(r"event=client_gone service=asr route=/v1/audio/"
-                              r"transcriptions:sse .*cancelled=worker_killed", timeout=20)
-        h.wait_for(lambda: not h.proc_alive(pid), "worker %d killed" % pid, timeout=10)
-        s.wait_slots_free("asr")
+        _leave_after_first_event(s, "asr", st, "transcript.text.delta",
+                                 "/v1/audio/transcriptions:sse")
         r = h.transcribe(s.asr_port, CARD, timeout=120)
         assert r.status == 200, r
     finally:
@@ -297,16 +333,7 @@ def test_speech_sse_worker_killed_mid_stream_ends_with_error_line_real_espeak():
         text = (SPOKEN * 30)[:4000]
         st = _speech_sse(s.tts_port, {"model": "tts-1", "input": text, "voice": "alloy",
                                       "response_format": "pcm", "stream_format": "sse"})
-        try:
-            _sse_headers_ok(st)
-            events = []
-            for _, ev in st.events():
-                events.append(ev)
-                if len(events) == 1:
-                    os.kill(s.busy_worker_pid("tts"), signal.SIGKILL)
-            assert st.complete, "the stream was cut instead of ending with the error"
-        finally:
-            st.close()
+        events = _read_all(st, kill=(s, "tts"))
         assert events[0]["type"] == "speech.audio.delta", events[0].keys()
         assert set(events[-1]) == {"error"}, events[-1]
         assert events[-1]["error"]["code"] == "worker_crashed", events[-1]
@@ -317,21 +344,10 @@ def test_speech_sse_worker_killed_mid_stream_ends_with_error_line_real_espeak():
 
 
 def test_speech_sse_429_before_the_stream_is_a_json_error():
-    s = h.Server(env={"TTS_ENGINE": "test-tts", "TTS_MAX_CONCURRENT_REQUESTS": "1",
-                      "VS_TEST_ENGINE_SLEEP_MS": "60000"}, service="tts",
-                 name="sse-429").start()
+    s = _test_tts("sse-429", 60000)
     try:
-        hold = h.in_thread(lambda: h.speak(s.tts_port, "hold", timeout=120))
-        h.wait_for(lambda: s.health_detailed("tts")["concurrency"]["active_requests"] == 1,
-                   "the slot is held")
-        st = _speech_sse(s.tts_port, {"model": "tts-1", "input": "x", "voice": "alloy",
-                                      "stream_format": "sse"})
-        try:
-            r = st.resp()
-        finally:
-            st.close()
-        h.assert_error_shape(r, 429)
-        assert hold[0].is_alive()
+        _429_while_held(s, "tts", lambda: h.speak(s.tts_port, "hold", timeout=120),
+                        lambda: _speech_sse(s.tts_port, TONE_SSE))
     finally:
         s.stop()
 
@@ -340,18 +356,9 @@ def test_speech_sse_request_timeout_mid_stream_is_an_error_event():
     """test-tts: 3 s before its first block, then a block every 0.3 s; the
     request timeout (4 s) falls between the blocks: the 504 is the last
     event and the worker is gone."""
-    s = h.Server(env={"TTS_ENGINE": "test-tts", "TTS_MAX_CONCURRENT_REQUESTS": "1",
-                      "VS_TEST_ENGINE_SLEEP_MS": "3000", "REQUEST_TIMEOUT_SECONDS": "4"},
-                 service="tts", name="sse-timeout").start()
+    s = _test_tts("sse-timeout", 3000, REQUEST_TIMEOUT_SECONDS="4")
     try:
-        st = _speech_sse(s.tts_port, {"model": "tts-1", "input": "x", "voice": "alloy",
-                                      "response_format": "pcm", "stream_format": "sse"})
-        try:
-            _sse_headers_ok(st)
-            events = [ev for _, ev in st.events()]
-            assert st.complete, "the stream was cut instead of ending with the error"
-        finally:
-            st.close()
+        events = _read_all(_speech_sse(s.tts_port, TONE_SSE))
         assert events[0]["type"] == "speech.audio.delta", events[:1]
         err = events[-1].get("error")
         assert err and err["code"] == "request_timeout" and err["type"] == "timeout_error", \
@@ -364,20 +371,9 @@ def test_speech_sse_request_timeout_mid_stream_is_an_error_event():
 
 
 def test_speech_sse_client_gone_mid_stream_frees_the_slot():
-    s = h.Server(env={"TTS_ENGINE": "test-tts", "TTS_MAX_CONCURRENT_REQUESTS": "1",
-                      "VS_TEST_ENGINE_SLEEP_MS": "8000"}, service="tts",
-                 name="sse-gone").start()
+    s = _test_tts("sse-gone", 8000)
     try:
-        st = _speech_sse(s.tts_port, {"model": "tts-1", "input": "x", "voice": "alloy",
-                                      "response_format": "pcm", "stream_format": "sse"})
-        _sse_headers_ok(st)
-        ev = next(st.events())[1]
-        assert ev["type"] == "speech.audio.delta"
-        pid = s.busy_worker_pid("tts")
-        st.close()
-        assert s.log_contains(r"event=client_gone service=tts route=/v1/audio/speech:sse "
-                              r".*cancelled=worker_killed", timeout=20)
-        h.wait_for(lambda: not h.proc_alive(pid), "worker %d killed" % pid, timeout=10)
-        s.wait_slots_free("tts")
+        _leave_after_first_event(s, "tts", _speech_sse(s.tts_port, TONE_SSE),
+                                 "speech.audio.delta", "/v1/audio/speech:sse")
     finally:
         s.stop()
