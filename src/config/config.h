@@ -77,7 +77,7 @@ struct vs_config {
 	char asr_compute_type[VS_STR_MAX];
 	char asr_device[VS_STR_MAX], tts_device[VS_STR_MAX];
 	bool asr_vad_enabled;
-	double asr_idle_timeout_minutes, tts_idle_timeout_minutes; /* 0 disables */
+	double asr_idle_timeout_minutes, tts_idle_timeout_minutes;    /* 0 disables */
 	int asr_max_concurrent_requests, tts_max_concurrent_requests; /* 0 = auto */
 	double memory_pressure_refuse_percent, memory_pressure_shrink_percent;
 	double memory_pressure_calm_seconds;

@@ -44,7 +44,7 @@
 #define VS_MODEL_OPTIONS_MAX 24
 #define VS_MODEL_ALIASES_MAX 24
 #define VS_MODELS_FILE_MAX (64 * 1024) /* bytes of MODELS_FILE read */
-#define VS_MODEL_SLOTS_MAX 64             /* = VS_SLOTS_MAX */
+#define VS_MODEL_SLOTS_MAX 64          /* = VS_SLOTS_MAX */
 
 struct vs_model {
 	char id[VS_MODEL_ID_MAX];
