@@ -353,10 +353,10 @@ def test_speech_sse_429_before_the_stream_is_a_json_error():
 
 
 def test_speech_sse_request_timeout_mid_stream_is_an_error_event():
-    """test-tts: 3 s before its first block, then a block every 0.3 s; the
-    request timeout (4 s) falls between the blocks: the 504 is the last
-    event and the worker is gone."""
-    s = _test_tts("sse-timeout", 3000, REQUEST_TIMEOUT_SECONDS="4")
+    """test-tts: 4 s before its first block, then a block every 0.4 s (the
+    last at 7.6 s); the request timeout (6 s) falls between the blocks: the
+    504 is the last event and the worker is gone."""
+    s = _test_tts("sse-timeout", 4000, REQUEST_TIMEOUT_SECONDS="6")
     try:
         events = _read_all(_speech_sse(s.tts_port, TONE_SSE))
         assert events[0]["type"] == "speech.audio.delta", events[:1]
