@@ -4,8 +4,8 @@
 DESIGN
 Owns: the command line and the order of the sections; each section is a
 module (sec_http 1, sec_admission 2, sec_asr 3, sec_tts 4, sec_memory 5+6,
-sec_scaling 7, soak 8, sec_models 9, sec_lanes 10, sec_wyoming 11), core.py holds
-what they share, report.py writes the table and docs/PERFORMANCE.md, models_md.py the
+sec_scaling 7, soak 8, sec_models 9, sec_lanes 10, sec_wyoming 11, sec_stream 12),
+core.py holds what they share, report.py writes the table and docs/PERFORMANCE.md, models_md.py the
 measured tables of docs/MODELS.md.  Server start/stop, /proc readers, HTTP and
 ffmpeg helpers are shared with the integration tests in tools/pyvs, which
 this entry point puts on sys.path.  bench/run.sh
@@ -66,6 +66,7 @@ from sec_lanes import sec_lanes  # noqa: E402
 from sec_memory import sec_memory_cold  # noqa: E402
 from sec_models import sec_models  # noqa: E402
 from sec_scaling import sec_scaling  # noqa: E402
+from sec_stream import sec_stream  # noqa: E402
 from sec_tts import sec_tts  # noqa: E402
 from sec_wyoming import sec_wyoming  # noqa: E402
 
@@ -79,7 +80,8 @@ SECTIONS = [("1", "HTTP front vs nginx", sec_http),
             ("8", "soak", soak.sec_soak),
             ("9", "models and voices", sec_models),
             ("10", "priority lanes", sec_lanes),
-            ("11", "Wyoming vs HTTP", sec_wyoming)]
+            ("11", "Wyoming vs HTTP", sec_wyoming),
+            ("12", "streaming (SSE)", sec_stream)]
 
 
 def main():

@@ -31,7 +31,7 @@ prev=""
 for s in "$@"; do
 	case "$prev" in --*) prev=""; continue ;; esac  # the value of an option
 	case "$s" in
-	[1-9] | 1[01]) [ "$want_wrk" = 1 ] && want_wrk=0; [ "$s" = 1 ] || [ "$s" = 2 ] && want_wrk=2 ;;
+	[1-9] | 1[012]) [ "$want_wrk" = 1 ] && want_wrk=0; [ "$s" = 1 ] || [ "$s" = 2 ] && want_wrk=2 ;;
 	esac
 	prev=$s
 done

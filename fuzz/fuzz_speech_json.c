@@ -5,7 +5,8 @@
  * the default limits and the TTS model list the front accepts. Beyond "no
  * crash, no leak" it checks what the front relies on: a success yields a
  * model from the list, valid UTF-8 input within the character limit, a known
- * format and a speed in range; a failure yields a 400/500 whose OpenAI error
+ * format and a speed in range, and streams as events only when the body's
+ * stream_format is "sse"; a failure yields a 400/500 whose OpenAI error
  * body can always be rendered (jansson refuses invalid UTF-8, so a message
  * quoting client bytes must have been sanitized).
  */
@@ -33,6 +34,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(vs_oai_utf8_valid(req.voice, strlen(req.voice)));
 		FUZZ_CHECK(fuzz_in_list(req.response_format, formats));
 		FUZZ_CHECK(req.speed >= 0.25 && req.speed <= 4.0);
+		json_t *root = json_loadb((const char *)data, size, 0, NULL);
+		const char *sf = json_string_value(json_object_get(root, "stream_format"));
+		FUZZ_CHECK(req.sse == (sf && strcmp(sf, "sse") == 0));
+		json_decref(root);
 		vs_speech_req_free(&req);
 	} else {
 		FUZZ_CHECK(rc == -EINVAL || rc == -ENOMEM);

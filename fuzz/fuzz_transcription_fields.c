@@ -4,25 +4,29 @@
  * The input is split on '\0' into the multipart text fields the front
  * collects, in struct order: model, language, prompt, response_format,
  * temperature, timestamp_granularities, grammar, grammar_name, keywords,
- * keywords_name. Fields beyond the last piece are
+ * keywords_name, stream. Fields beyond the last piece are
  * absent (NULL); "" is a present-but-empty field. A file is always attached
  * and its size is the input's length, so the empty input covers "empty
  * upload". Validated twice: against the ASR model list the front serves and
  * with no list (any model name). Checks: success means a known format, a
  * temperature in 0..1, a model < 64 bytes, a prompt in UTF-8, a language of
- * tag characters only, words only with verbose_json; failure means an error body that
- * renders. The grammar fields go through vs_transcription_grammar() for an
- * engine with and without the capability: success means at most one chosen,
- * a plain name or a text within the limit; none is accepted by an engine
- * without the capability.
+ * tag characters only, words only with verbose_json, stream only from a
+ * true field and with json or text; failure means an error body that
+ * renders. The prompt's raw bytes also go through the stream events
+ * (transcript.text.delta and .done): each must be exactly one `data:` line
+ * and a blank line, whatever the text holds. The grammar fields go through
+ * vs_transcription_grammar() for an engine with and without the capability: success means at most
+ * one chosen, a plain name or a text within the limit; none is accepted by an engine without the
+ * capability.
  */
 #include "fuzz.h"
 #include "api/openai.h"
 
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 
-#define N_FIELDS 10
+#define N_FIELDS 11
 
 static const char *const models[] = {"pocketsphinx-en-us", "whisper-1", "pocketsphinx", NULL};
 
@@ -44,6 +48,9 @@ static void validate(const struct vs_transcription_fields *f, const char *const 
 		FUZZ_CHECK(strspn(o.language, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 		                              "0123456789-_") == strlen(o.language));
 		FUZZ_CHECK(!o.want_words || strcmp(o.response_format, "verbose_json") == 0);
+		FUZZ_CHECK(!o.stream || (f->stream && strcasecmp(f->stream, "true") == 0));
+		FUZZ_CHECK(!o.stream || strcmp(o.response_format, "json") == 0 ||
+		           strcmp(o.response_format, "text") == 0);
 		vs_transcription_opts_free(&o);
 	} else {
 		FUZZ_CHECK(rc == -EINVAL || rc == -ENOMEM);
@@ -75,6 +82,20 @@ static void grammar(const struct vs_transcription_fields *f, bool supported)
 	}
 }
 
+/* an event is one data line whatever its text: no line break but the end */
+static void event_line(json_t *ev)
+{
+	size_t len = 0;
+	char *line = vs_sse_data(ev, &len);
+	json_decref(ev);
+	if (!line)
+		return; /* out of memory */
+	FUZZ_CHECK(len == strlen(line) && len >= 8);
+	FUZZ_CHECK(strncmp(line, "data: ", 6) == 0 && strcmp(line + len - 2, "\n\n") == 0);
+	FUZZ_CHECK(memchr(line, '\n', len - 2) == NULL && !memchr(line, '\r', len));
+	free(line);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *field[N_FIELDS] = {NULL};
@@ -104,6 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	        .grammar_name = field[7],
 	        .keywords = field[8],
 	        .keywords_name = field[9],
+	        .stream = field[10],
 	        .has_file = true,
 	        .file_bytes = size,
 	};
@@ -111,6 +133,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	validate(&f, NULL);
 	grammar(&f, true);
 	grammar(&f, false);
+	event_line(vs_oai_transcript_delta(field[2], size % 2));
+	event_line(vs_oai_transcript_done(field[2], (double)size));
 	free(buf);
 	return 0;
 }

@@ -18,7 +18,7 @@ cc=${CC_FUZZ:-clang}
 case $name in
 speech_json|transcript_render|transcription_fields)
 	srcs="src/api/openai.c src/api/openai_utf8.c src/api/openai_lang.c
-	      src/api/openai_speech.c src/api/openai_render.c src/api/openai_transcript.c
+	      src/api/openai_speech.c src/api/openai_stream.c src/api/openai_render.c src/api/openai_transcript.c
 	      src/api/openai_transcription.c src/api/openai_grammar.c src/engine/transcript.c src/media/format.c"
 	pkgs="jansson" ;;
 dotenv)  srcs="src/config/dotenv.c src/common/file.c"; pkgs="" ;;

@@ -141,13 +141,16 @@ struct vs_speech_req {
 	char voice[VS_SPEECH_MAX_VOICE_CHARS * 4 + 1];
 	char response_format[16]; /* mp3 (default) | opus | aac | flac | wav | pcm */
 	double speed;             /* 0.25 .. 4.0, default 1.0 */
+	bool sse;                 /* stream_format "sse" (default "audio": raw bytes) */
 };
 
 /* Parses and validates a speech request body (strict JSON, duplicate keys
  * rejected). On success fills *out (free with vs_speech_req_free) and returns
  * 0. On failure *out holds nothing to free, *err is filled and the result is
- * -EINVAL (err->status 400) or -ENOMEM (500). Unknown fields, "instructions"
- * and "stream_format" are ignored. */
+ * -EINVAL (err->status 400) or -ENOMEM (500). "stream_format" is "audio" or
+ * "sse"; "instructions" must be a string of at most max_input_chars
+ * characters and is otherwise not used (no engine has style control);
+ * unknown fields are ignored. */
 int vs_speech_parse(const char *body, size_t len, const struct vs_speech_limits *lim,
                     struct vs_speech_req *out, struct vs_oai_err *err);
 void vs_speech_req_free(struct vs_speech_req *r); /* accepts NULL */
@@ -172,6 +175,7 @@ struct vs_transcription_fields {
 	const char *grammar_name;  /* an operator grammar (ASR_GRAMMAR_DIR/NAME.gram) */
 	const char *keywords;      /* keyword list: "phrase /threshold/" lines */
 	const char *keywords_name; /* an operator list (ASR_GRAMMAR_DIR/NAME.kws) */
+	const char *stream;        /* "true" | "false" (any case) */
 	bool has_file;
 	size_t file_bytes;
 };
@@ -183,6 +187,7 @@ struct vs_transcription_opts {
 	char response_format[16]; /* json (default) | text | srt | vtt | verbose_json */
 	double temperature;       /* 0..1, default 0 */
 	bool want_words;          /* "word" in timestamp_granularities */
+	bool stream;              /* stream=true: transcript.text.* events (json or text format) */
 };
 
 /* Validates the fields; on success fills *out (free with
@@ -194,6 +199,31 @@ int vs_transcription_validate(const struct vs_transcription_fields *f,
                               const char *const *accepted_models, const char *models_hint,
                               struct vs_transcription_opts *out, struct vs_oai_err *err);
 void vs_transcription_opts_free(struct vs_transcription_opts *o); /* accepts NULL */
+
+/* ---- streamed answers (openai_stream.c) ---- */
+
+/* Server-sent events as OpenAI sends them: `data: <compact JSON>` and a
+ * blank line, never a named event (the official SDKs mis-parse those). An
+ * error after the stream started is a data line of the error body,
+ * {"error":{...}}, which the SDKs raise as an APIError.
+ *
+ *   transcript.text.delta  {"type","delta"}: one decoded utterance; the
+ *                          deltas joined are the final text (utterances
+ *                          after the first start with the joining space)
+ *   transcript.text.done   {"type","text","usage":{"type":"duration","seconds"}}
+ *   speech.audio.delta     {"type","audio"}: base64 of encoded bytes, in
+ *                          the request's response_format
+ *   speech.audio.done      {"type","usage":{"input_tokens","output_tokens",
+ *                          "total_tokens"}} (0: no model here counts tokens)
+ *
+ * New references, NULL only on out-of-memory. */
+json_t *vs_oai_transcript_delta(const char *delta, bool leading_space);
+json_t *vs_oai_transcript_done(const char *text, double seconds);
+json_t *vs_oai_speech_delta(const char *audio_base64);
+json_t *vs_oai_speech_done(void);
+/* "data: " + the compact JSON of ev + "\n\n"; malloc'd, length in *len;
+ * NULL on out-of-memory. */
+char *vs_sse_data(const json_t *ev, size_t *len);
 
 /* ---- grammars and keyword lists (openai_grammar.c) ---- */
 

@@ -33,6 +33,19 @@ static int field(const json_t *root, const char *key, bool required, const json_
 	return -EINVAL;
 }
 
+/* Optional string field: 1 with *val set, 0 if absent or null, -EINVAL (400
+ * invalid_type) if it is not a string. */
+static int opt_string(const json_t *root, const char *key, const json_t **val,
+                      struct vs_oai_err *err)
+{
+	int rc = field(root, key, false, val, err);
+	if (rc == 1 && !json_is_string(*val)) {
+		vs_oai_err_set(err, 400, key, "invalid_type", "'%s' must be a string.", key);
+		return -EINVAL;
+	}
+	return rc;
+}
+
 /* Required string field -> its value, or NULL with *err filled. */
 static const char *req_string(const json_t *root, const char *key, struct vs_oai_err *err)
 {
@@ -114,16 +127,11 @@ static int parse_voice(const json_t *root, struct vs_speech_req *out, struct vs_
 static int parse_format(const json_t *root, struct vs_speech_req *out, struct vs_oai_err *err)
 {
 	const json_t *v;
-	int rc = field(root, "response_format", false, &v, err);
+	int rc = opt_string(root, "response_format", &v, err);
 
 	strcpy(out->response_format, "mp3");
-	if (rc == 0)
-		return 0;
-	if (!json_is_string(v)) {
-		vs_oai_err_set(err, 400, "response_format", "invalid_type",
-		               "'response_format' must be a string.");
-		return -EINVAL;
-	}
+	if (rc <= 0)
+		return rc;
 	const char *s = json_string_value(v);
 	/* the formats are media's table (the encoder's), the one list of them */
 	if (vs_format_valid(s) && strlen(s) < sizeof(out->response_format)) {
@@ -160,6 +168,49 @@ static int parse_speed(const json_t *root, struct vs_speech_req *out, struct vs_
 	return 0;
 }
 
+/* stream_format: "audio" (the default: the encoded bytes as they come) or
+ * "sse" (speech.audio.delta events); anything else is refused rather than
+ * answered in a shape the client did not ask for */
+static int parse_stream_format(const json_t *root, struct vs_speech_req *out,
+                               struct vs_oai_err *err)
+{
+	const json_t *v;
+	int rc = opt_string(root, "stream_format", &v, err);
+
+	out->sse = false;
+	if (rc <= 0)
+		return rc;
+	const char *s = json_string_value(v);
+	if (strcmp(s, "sse") == 0 || strcmp(s, "audio") == 0) {
+		out->sse = s[0] == 's';
+		return 0;
+	}
+	vs_oai_err_set(err, 400, "stream_format", "invalid_value",
+	               "'%.32s' is not a supported stream_format. Supported: audio, sse.", s);
+	return -EINVAL;
+}
+
+/* instructions: accepted so that clients written for gpt-4o-mini-tts work,
+ * but no engine here has style control, so it is checked and not used
+ * (docs/API.md says so); bounded like the input */
+static int check_instructions(const json_t *root, size_t max, struct vs_oai_err *err)
+{
+	const json_t *v;
+	int rc = opt_string(root, "instructions", &v, err);
+
+	if (rc <= 0)
+		return rc;
+	size_t chars = vs_oai_utf8_chars(json_string_value(v), json_string_length(v));
+	if (chars > max) {
+		vs_oai_err_set(err, 400, "instructions", "string_above_max_length",
+		               "'instructions' is too long: %zu characters, the maximum is %zu "
+		               "characters.",
+		               chars, max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int parse_fields(const json_t *root, const struct vs_speech_limits *lim,
                         struct vs_speech_req *out, struct vs_oai_err *err)
 {
@@ -178,9 +229,10 @@ static int parse_fields(const json_t *root, const struct vs_speech_limits *lim,
 		rc = parse_format(root, out, err);
 	if (rc == 0)
 		rc = parse_speed(root, out, err);
-	/* "instructions" and "stream_format" (and anything unknown) are ignored:
-	 * the engines have no style control, and the audio always streams as
-	 * raw bytes in the chosen format (chunked), never as "sse" events */
+	if (rc == 0)
+		rc = parse_stream_format(root, out, err);
+	if (rc == 0)
+		rc = check_instructions(root, max, err);
 	return rc;
 }
 

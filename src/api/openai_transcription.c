@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const asr_formats[] = {"json", "text", "srt", "vtt", "verbose_json", NULL};
 
@@ -186,6 +187,32 @@ static int check_prompt(const char *s, struct vs_transcription_opts *out, struct
 	return 0;
 }
 
+/* stream: true or false in any case (multipart carries text; the SDKs send
+ * "true"/"false"). Events carry only text, so a format that would say more
+ * (srt, vtt, verbose_json) is refused instead of being dropped. */
+static int check_stream(const char *s, struct vs_transcription_opts *out, struct vs_oai_err *err)
+{
+	out->stream = false;
+	if (!present(s))
+		return 0;
+	if (strcasecmp(s, "true") != 0 && strcasecmp(s, "false") != 0) {
+		vs_oai_err_set(err, 400, "stream", "invalid_value",
+		               "'stream' must be true or false (got '%.16s').", s);
+		return -EINVAL;
+	}
+	out->stream = strcasecmp(s, "true") == 0;
+	if (out->stream && strcmp(out->response_format, "json") != 0 &&
+	    strcmp(out->response_format, "text") != 0) {
+		vs_oai_err_set(
+		        err, 400, "response_format", "invalid_value",
+		        "stream=true answers transcript.text events: response_format must be "
+		        "json or text (got '%s').",
+		        out->response_format);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int vs_transcription_validate(const struct vs_transcription_fields *f,
                               const char *const *accepted_models, const char *models_hint,
                               struct vs_transcription_opts *out, struct vs_oai_err *err)
@@ -219,6 +246,8 @@ int vs_transcription_validate(const struct vs_transcription_fields *f,
 		rc = check_language(f->language, out, err);
 	if (rc == 0)
 		rc = check_prompt(f->prompt, out, err);
+	if (rc == 0)
+		rc = check_stream(f->stream, out, err);
 	if (rc < 0)
 		vs_transcription_opts_free(out);
 	return rc;

@@ -107,6 +107,16 @@ struct vs_asr_params {
 	 * engine does not know, is -EINVAL with the reason (line, word) in err. */
 	const char *grammar;  /* JSGF text */
 	const char *keywords; /* keyword list, pocketsphinx kws format */
+	/* Optional streaming (NULL = not wanted): an engine that decodes
+	 * utterance by utterance calls on_segment with each segment as soon as
+	 * it is in the transcript (in order, before transcribe() returns), so a
+	 * client hears of it at once; a negative return stops the
+	 * transcription, which then returns that value. An engine may leave it
+	 * uncalled: the pipeline (src/worker/pipeline.c) then reports every
+	 * segment after transcribe() returns, so each is reported exactly once
+	 * either way. */
+	int (*on_segment)(void *opaque, const struct vs_segment *seg);
+	void *segment_opaque;
 };
 
 /* ---- TTS ---- */

@@ -21,7 +21,8 @@
  * silence, end the utterance, collect it, start the next. The chunk size is
  * part of that behaviour (the VAD state is sampled once per chunk), so it is
  * the same 2048 as upstream. Silence between utterances is dropped by the
- * front end, so each utterance becomes one vs_segment.
+ * front end, so each utterance becomes one vs_segment, handed to
+ * p->on_segment (streaming, engine.h) the moment it is collected.
  * With cfg->vad false the decoder is built with -remove_silence no and the
  * whole audio is decoded as one utterance (one segment). That keeps every
  * frame, so times are exact, but a long recording becomes one long search:
@@ -374,11 +375,13 @@ static double clamp(double v, double lo, double hi)
 	return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* Append the utterance just ended (ps_end_utt done) to t. Utterances with no
- * hypothesis produce nothing, as pocketsphinx_continuous prints nothing. */
-static int collect_utterance(struct ps_engine *e, struct vs_transcript *t, bool want_words,
-                             double duration)
+/* Append the utterance just ended (ps_end_utt done) to t, and report it to a
+ * streaming caller at once. Utterances with no hypothesis produce nothing, as
+ * pocketsphinx_continuous prints nothing. */
+static int collect_utterance(struct ps_engine *e, struct vs_transcript *t,
+                             const struct vs_asr_params *p, double duration)
 {
+	bool want_words = p && p->want_words;
 	logmath_t *lmath = ps_get_logmath(e->ps);
 	const char *hyp = ps_get_hyp(e->ps, NULL);
 	size_t first_word = t->n_words;
@@ -412,12 +415,15 @@ static int collect_utterance(struct ps_engine *e, struct vs_transcript *t, bool 
 	}
 	if (seg_start < 0) /* hypothesis without timed words: should not happen */
 		seg_start = seg_end = 0.0;
-	return vs_transcript_add_segment(t, hyp, seg_start, seg_end, first_word);
+	int rc = vs_transcript_add_segment(t, hyp, seg_start, seg_end, first_word);
+	if (rc == 0 && p && p->on_segment)
+		rc = p->on_segment(p->segment_opaque, &t->segments[t->n_segments - 1]);
+	return rc;
 }
 
 /* pocketsphinx_continuous's recognize_from_file() loop over memory. */
 static int decode_vad(struct ps_engine *e, const int16_t *pcm, size_t n, struct vs_transcript *t,
-                      bool want_words, double duration)
+                      const struct vs_asr_params *p, double duration)
 {
 	bool utt_started = false;
 	size_t off = 0;
@@ -439,7 +445,7 @@ static int decode_vad(struct ps_engine *e, const int16_t *pcm, size_t n, struct 
 			utt_started = true;
 		if (!in_speech && utt_started) {
 			ps_end_utt(e->ps);
-			rc = collect_utterance(e, t, want_words, duration);
+			rc = collect_utterance(e, t, p, duration);
 			if (rc < 0)
 				return rc;
 			if (ps_start_utt(e->ps) < 0)
@@ -449,13 +455,13 @@ static int decode_vad(struct ps_engine *e, const int16_t *pcm, size_t n, struct 
 	}
 	ps_end_utt(e->ps);
 	if (utt_started)
-		return collect_utterance(e, t, want_words, duration);
+		return collect_utterance(e, t, p, duration);
 	return 0;
 }
 
 /* cfg->vad == false: the whole audio is one utterance (-remove_silence no). */
 static int decode_whole(struct ps_engine *e, const int16_t *pcm, size_t n, struct vs_transcript *t,
-                        bool want_words, double duration)
+                        const struct vs_asr_params *p, double duration)
 {
 	size_t off;
 
@@ -470,7 +476,7 @@ static int decode_whole(struct ps_engine *e, const int16_t *pcm, size_t n, struc
 		}
 	}
 	ps_end_utt(e->ps);
-	return collect_utterance(e, t, want_words, duration);
+	return collect_utterance(e, t, p, duration);
 }
 
 /* ---- per-request grammar / keyword list (see DESIGN) ---- */
@@ -627,7 +633,6 @@ static int ps_engine_transcribe(void *ctx, const int16_t *pcm, size_t n_samples,
 {
 	struct ps_engine *e = ctx;
 	const char *lang = p ? p->language : NULL;
-	bool want_words = p ? p->want_words : false;
 	double duration = (double)n_samples / SAMPLE_RATE;
 	int rc;
 
@@ -654,9 +659,9 @@ static int ps_engine_transcribe(void *ctx, const int16_t *pcm, size_t n_samples,
 	cmn_snapshot_restore(e);
 	clear_errors();
 	if (e->vad)
-		rc = decode_vad(e, pcm, n_samples, out, want_words, duration);
+		rc = decode_vad(e, pcm, n_samples, out, p, duration);
 	else
-		rc = decode_whole(e, pcm, n_samples, out, want_words, duration);
+		rc = decode_whole(e, pcm, n_samples, out, p, duration);
 	if (constrained)
 		restore_search(e);
 	if (rc == 0)

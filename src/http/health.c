@@ -189,6 +189,18 @@ char *vs_models_json(struct vs_service *svc)
 	json_decref(j);
 	return out;
 }
+char *vs_audio_models_json(struct vs_service *svc)
+{
+	/* Open WebUI reads data["models"][i]["id"]; the entries are those of
+	 * /v1/models, ids and aliases, so any name shown is one a request may send */
+	json_t *models = json_array();
+	vs_models_list_json(svc, models);
+	json_t *j = json_pack("{s:s, s:o}", "object", "list", "models", models);
+	char *out = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	return out;
+}
+
 /* the services /metrics samples, in the order of their stats index */
 static struct {
 	struct vs_service *svcs[VS_STATS_MAX_SERVICES];

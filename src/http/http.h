@@ -10,7 +10,8 @@
  *
  * Files: server.c (daemons, the access-handler state machine), route.c (the
  * first call), reply.c (replies, suspension, the slot), admission.c, upload.c
- * (transcriptions), tts.c (speech, voices, streaming), watcher.c (the one
+ * (transcriptions), tts.c (speech, voices), stream.c (streamed answers:
+ * audio and server-sent events), watcher.c (the one
  * connection watcher thread per service), access.c (ids, access log, request
  * metrics), health.c (health, models, /metrics bodies).
  *
@@ -160,6 +161,7 @@ enum vs_route {
 	R_TRANSLATE,
 	R_SPEECH,
 	R_VOICES,
+	R_AUDIO_MODELS, /* GET /v1/audio/models: {"models":[{"id"}...]} (Open WebUI) */
 	R_MODELS,
 	R_HEALTH,
 	R_HEALTH_DETAILED,
@@ -240,7 +242,11 @@ struct vs_req {
 	char response_format[16];
 	bool want_words;
 
-	/* streaming (guarded by mu) */
+	/* streaming (guarded by mu); sse: the answer is server-sent events
+	 * (stream=true, stream_format "sse"), set with the body; sse_deltas:
+	 * transcript deltas sent */
+	bool sse;
+	unsigned sse_deltas;
 	uint8_t *sbuf;
 	size_t slen, soff;
 	bool stream_started, stream_end, stream_failed, reader_waiting, worker_paused;
@@ -274,6 +280,8 @@ int vs_http_start(struct vs_service *svc);
 bool vs_route_new_request(struct vs_req *r, const char *url, const char *method);
 /* the methods a route answers ("POST" or "GET, HEAD"): Allow, CORS */
 const char *vs_route_methods(enum vs_route rt);
+/* the body asked for server-sent events: r->sse and the route's sse label */
+void vs_route_sse(struct vs_req *r);
 
 /* reply.c: the reply, suspension and the slot */
 /* frees what r holds (payloads, answer, buffers) and its lock, not r */
@@ -394,7 +402,6 @@ void vs_tts_submit(struct vs_req *r);
 int vs_tts_voices(struct vs_req *r);
 void vs_tts_voices_submit(struct vs_req *r);
 void vs_tts_voices_render(struct vs_req *r);
-int vs_tts_queue_stream(struct vs_req *r);
 extern const struct vs_job_ops vs_tts_job_ops;
 
 /* realtime.c: WebSocket transcription sessions (realtime.h). The first
@@ -411,6 +418,18 @@ const char *vs_rt_subprotocol_key(struct vs_req *r, size_t *n);
 int vs_rt_start(struct vs_service *svc);
 void vs_rt_stop(struct vs_service *svc);
 void vs_rt_free(struct vs_service *svc); /* after the daemon stopped */
+/* stream.c: streamed answers, called with r->mu held from job callbacks.
+ * push: bytes for the client (starts the stream; false = pause the worker,
+ * the client is behind); sse_event: one event (steals ev); sse_audio: a
+ * speech.audio.delta of these encoded bytes; fail: the worker failed after
+ * the stream started (r->err set): an error event and a clean end (sse), or
+ * a cut (raw audio). vs_stream_queue: the 200 and its content reader, once
+ * the stream has started (server.c). */
+bool vs_stream_push_locked(struct vs_req *r, const void *data, size_t len);
+bool vs_sse_event_locked(struct vs_req *r, json_t *ev);
+bool vs_sse_audio_locked(struct vs_req *r, const uint8_t *data, size_t len);
+void vs_stream_fail_locked(struct vs_req *r);
+int vs_stream_queue(struct vs_req *r);
 
 /* models.c: a service's models. vs_service_models_index fills model_names,
  * models_hint and the fallback pointers once models[] is set up; 0 or
@@ -429,6 +448,8 @@ json_t *vs_models_health_json(struct vs_service *svc);
 char *vs_health_detailed(struct vs_service *svc, int *status);
 char *vs_health_ready(struct vs_service *svc, int *status);
 char *vs_models_json(struct vs_service *svc);
+/* GET /v1/audio/models: {"object":"list","models":[/v1/models entries]} */
+char *vs_audio_models_json(struct vs_service *svc);
 /* the services /metrics reports (once, before the daemons start) */
 void vs_http_observe(struct vs_service *const *svcs, int n);
 char *vs_metrics_body(void);

@@ -118,9 +118,11 @@ void vs_req_worker_done(struct vs_req *r)
 const char *vs_req_cancel(struct vs_req *r)
 {
 	pthread_mutex_lock(&r->mu);
-	bool working =
-	        r->mslot >= 0 && ((r->phase == P_WORKING && !r->answered) ||
-	                          (r->phase == P_STREAMING && !r->stream_end && !r->stream_failed));
+	/* a stream is still being produced (its first frames may have come
+	 * before the 200 left: still P_WORKING) */
+	bool producing = r->stream_started && !r->stream_end && !r->stream_failed;
+	bool working = r->mslot >= 0 && ((r->phase == P_WORKING && (!r->answered || producing)) ||
+	                                 (r->phase == P_STREAMING && producing));
 	bool queued = (r->phase == P_QUEUED && r->waiter.state == VS_WAIT_QUEUED) ||
 	              (r->phase == P_MQUEUED && r->mwaiter.state == VS_WAIT_QUEUED);
 	const char *what = queued                          ? "queue_place"

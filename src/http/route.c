@@ -34,17 +34,24 @@ static const struct {
 	enum vs_route route;
 	const char *method;
 	int kinds; /* bit mask of services serving it */
+	/* the label of the route's answers streamed as server-sent events
+	 * (stream.c): their own series in /metrics and the access log */
+	const char *sse_label;
 } routes[] = {
-        {"/v1/audio/transcriptions", R_TRANSCRIBE, "POST", 1 << VS_ENGINE_ASR},
-        {"/v1/audio/translations", R_TRANSLATE, "POST", 1 << VS_ENGINE_ASR},
-        {"/v1/audio/speech", R_SPEECH, "POST", 1 << VS_ENGINE_TTS},
-        {"/v1/audio/voices", R_VOICES, "GET", 1 << VS_ENGINE_TTS},
-        {"/v1/models", R_MODELS, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
-        {"/health", R_HEALTH, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
-        {"/health/detailed", R_HEALTH_DETAILED, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
-        {"/health/ready", R_HEALTH_READY, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
-        {"/metrics", R_METRICS, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS)},
-        {"/v1/realtime", R_REALTIME, "GET", 1 << VS_ENGINE_ASR},
+        {"/v1/audio/transcriptions", R_TRANSCRIBE, "POST", 1 << VS_ENGINE_ASR,
+         "/v1/audio/transcriptions:sse"},
+        {"/v1/audio/translations", R_TRANSLATE, "POST", 1 << VS_ENGINE_ASR, NULL},
+        {"/v1/audio/speech", R_SPEECH, "POST", 1 << VS_ENGINE_TTS, "/v1/audio/speech:sse"},
+        {"/v1/audio/voices", R_VOICES, "GET", 1 << VS_ENGINE_TTS, NULL},
+        {"/v1/audio/models", R_AUDIO_MODELS, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS),
+         NULL},
+        {"/v1/models", R_MODELS, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS), NULL},
+        {"/health", R_HEALTH, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS), NULL},
+        {"/health/detailed", R_HEALTH_DETAILED, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS),
+         NULL},
+        {"/health/ready", R_HEALTH_READY, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS), NULL},
+        {"/metrics", R_METRICS, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS), NULL},
+        {"/v1/realtime", R_REALTIME, "GET", 1 << VS_ENGINE_ASR, NULL},
 };
 
 static bool method_is(const char *method, const char *want)
@@ -72,6 +79,15 @@ static int find_route(struct vs_req *r, const char *url)
 		return (int)i;
 	}
 	return -1;
+}
+
+void vs_route_sse(struct vs_req *r)
+{
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (routes[i].route == r->route && routes[i].sse_label) {
+			r->sse = true;
+			r->route_label = routes[i].sse_label;
+		}
 }
 
 const char *vs_route_methods(enum vs_route rt)
@@ -115,6 +131,7 @@ static void simple_get(struct vs_req *r)
 	case R_HEALTH_DETAILED: body = vs_health_detailed(r->svc, &status); break;
 	case R_HEALTH_READY: body = vs_health_ready(r->svc, &status); break;
 	case R_MODELS: body = vs_models_json(r->svc); break;
+	case R_AUDIO_MODELS: body = vs_audio_models_json(r->svc); break;
 	case R_METRICS:
 		vs_req_set_body(r, 200, vs_metrics_body(),
 		                "text/plain; version=0.0.4; charset=utf-8");

@@ -88,8 +88,10 @@ static enum MHD_Result working(struct vs_req *r)
 		return MHD_YES;
 	}
 	pthread_mutex_unlock(&r->mu);
-	if (r->route == R_SPEECH && r->stream_started && !r->err.status)
-		return vs_tts_queue_stream(r) == 0 ? MHD_YES : MHD_NO;
+	/* the first frame started a stream: 200; an event stream carries a
+	 * later error in itself (stream.c) */
+	if (r->stream_started && (r->sse || !r->err.status))
+		return vs_stream_queue(r) == 0 ? MHD_YES : MHD_NO;
 	finish_answer(r);
 	return vs_req_queue_reply(r);
 }

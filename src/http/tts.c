@@ -2,18 +2,12 @@
  *
  * DESIGN
  * The worker encodes as it synthesizes and sends AUDIO frames; the reactor
- * appends them to the request's buffer and the MHD content reader hands them
- * to the client with chunked encoding. The HTTP status is decided by the
- * first frame: AUDIO means 200 and streaming starts, ERROR (unknown voice,
- * model load failure) means a proper error reply. After the first byte a
- * failure can only cut the stream short (the chunked body ends without its
- * terminating chunk, so clients see an incomplete transfer).
- *
- * Backpressure: when a slow client lets more than STREAM_HIGH bytes pile up,
- * the reactor stops reading that worker until the reader drains below
- * STREAM_LOW; the worker then blocks on its socket and synthesis pauses.
- * When the reader has nothing to send it suspends the connection and the
- * next frame resumes it, so no HTTP thread waits on a worker.
+ * appends them to the request's stream (stream.c), as raw bytes or, with
+ * stream_format "sse", as speech.audio.delta events carrying them in
+ * base64; END is the end of the stream (after speech.audio.done for sse).
+ * The HTTP status is decided by the first frame: AUDIO means 200 and
+ * streaming starts, ERROR (unknown voice, model load failure) means a
+ * proper error reply; what a failure does after that is stream.c's.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,10 +16,6 @@
 
 #include "common/log.h"
 #include "http/http.h"
-#include "media/media.h"
-
-#define STREAM_HIGH (512 * 1024)
-#define STREAM_LOW (128 * 1024)
 
 static bool tts_on_frame(struct vs_job *job, struct vs_frame *f)
 {
@@ -35,30 +25,14 @@ static bool tts_on_frame(struct vs_job *job, struct vs_frame *f)
 
 	pthread_mutex_lock(&r->mu);
 	switch (f->type) {
-	case VS_MSG_AUDIO: {
-		size_t pending = r->slen - r->soff;
-		uint8_t *nb = realloc(r->sbuf, r->slen + f->len);
-		if (!nb) {
-			r->stream_failed = true;
-			break;
-		}
-		r->sbuf = nb;
-		memcpy(r->sbuf + r->slen, f->data, f->len);
-		r->slen += f->len;
-		r->stream_bytes += f->len;
-		if (pending + f->len > STREAM_HIGH) {
-			r->worker_paused = true;
-			keep = false;
-		}
-		if (!r->stream_started) {
-			r->stream_started = true;
-			r->answered = true;
-		}
-		r->reader_waiting = false;
-		vs_req_resume_locked(r);
+	case VS_MSG_AUDIO:
+		keep = r->sse ? vs_sse_audio_locked(r, f->data, f->len)
+		              : vs_stream_push_locked(r, f->data, f->len);
 		break;
-	}
 	case VS_MSG_END:
+		/* no audio at all stays the 500 of server.c, in both shapes */
+		if (r->sse && r->stream_started)
+			vs_sse_event_locked(r, vs_oai_speech_done());
 		r->stream_end = true;
 		r->answered = true;
 		r->reader_waiting = false;
@@ -72,11 +46,9 @@ static bool tts_on_frame(struct vs_job *job, struct vs_frame *f)
 		               json_string_value(json_object_get(j, "code")), "%s",
 		               json_string_value(json_object_get(j, "message")) ?: "engine error");
 		json_decref(j);
-		if (r->stream_started) {
-			r->stream_failed = true;
-			vs_warn("event=stream_failed service=tts msg=\"%s\"", r->err.message);
-		}
 		r->answered = true;
+		if (r->stream_started)
+			vs_stream_fail_locked(r);
 		r->reader_waiting = false;
 		vs_req_resume_locked(r);
 		break;
@@ -104,67 +76,6 @@ const struct vs_job_ops vs_tts_job_ops = {
         .on_fail = vs_job_on_fail,
 };
 
-static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	struct vs_req *r = cls;
-	bool resume_worker = false, finished = false;
-	int slot;
-	ssize_t n;
-	(void)pos;
-
-	pthread_mutex_lock(&r->mu);
-	slot = r->mslot;
-	if (r->client_gone) {
-		/* the watcher saw the hang-up while we waited for a frame */
-		n = MHD_CONTENT_READER_END_WITH_ERROR;
-	} else if (r->soff < r->slen) {
-		size_t avail = r->slen - r->soff;
-		n = (ssize_t)(avail < max ? avail : max);
-		memcpy(buf, r->sbuf + r->soff, (size_t)n);
-		r->soff += (size_t)n;
-		r->resp_bytes += (uint64_t)n;
-		if (r->soff == r->slen)
-			r->soff = r->slen = 0;
-		if (r->worker_paused && r->slen - r->soff < STREAM_LOW) {
-			r->worker_paused = false;
-			resume_worker = true;
-		}
-	} else if (r->stream_failed) {
-		n = MHD_CONTENT_READER_END_WITH_ERROR;
-	} else if (r->stream_end) {
-		n = MHD_CONTENT_READER_END_OF_STREAM;
-		finished = true;
-	} else {
-		/* nothing yet: park the connection until the next frame arrives */
-		r->reader_waiting = true;
-		vs_req_suspend_locked(r);
-		n = 0;
-	}
-	pthread_mutex_unlock(&r->mu);
-	/* outside our lock: the pool lock comes first in the lock order */
-	if (resume_worker && slot >= 0)
-		vs_pool_resume_reading(r->m->pool, slot);
-	if (finished)
-		vs_req_release_slot(r); /* the worker is idle again; free it for the next client */
-	return n;
-}
-
-int vs_tts_queue_stream(struct vs_req *r)
-{
-	struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024,
-	                                                              stream_reader, r, NULL);
-	if (!resp)
-		return -ENOMEM;
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-	                        vs_format_mime(r->response_format));
-	vs_req_add_headers(r, resp);
-	enum MHD_Result ok = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	r->status = 200;
-	r->phase = P_STREAMING;
-	return ok == MHD_YES ? 0 : -EIO;
-}
-
 /* Parsed before a slot is taken: a bad request never holds one. */
 int vs_tts_parse(struct vs_req *r)
 {
@@ -182,6 +93,8 @@ int vs_tts_parse(struct vs_req *r)
 	}
 	snprintf(r->response_format, sizeof(r->response_format), "%s", s.response_format);
 	snprintf(r->model, sizeof(r->model), "%s", s.model);
+	if (s.sse)
+		vs_route_sse(r);
 	r->asked = vs_service_model(r->svc, s.model);
 	r->payload = json_pack("{s:s, s:s, s:f, s:s}", "input", s.input, "voice", s.voice, "speed",
 	                       s.speed, "response_format", s.response_format);
@@ -255,6 +168,16 @@ void vs_tts_voices_render(struct vs_req *r)
 		vs_req_set_error(r, 500, NULL, "engine_error",
 		                 "The engine did not list its voices");
 		return;
+	}
+	/* Open WebUI reads {v["id"]: v["name"]} and falls back to OpenAI's
+	 * six names if a voice lacks either: the id is what "voice" takes */
+	size_t k;
+	json_t *v;
+	json_array_foreach(voices, k, v)
+	{
+		json_t *name = json_object_get(v, "name");
+		if (json_is_string(name))
+			json_object_set(v, "id", name);
 	}
 	json_t *names = json_array();
 	for (int i = 0; vs_openai_voices[i]; i++)

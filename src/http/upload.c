@@ -8,7 +8,9 @@
  * socket (SCM_RIGHTS) and decodes it with seeking (m4a keeps its index at the
  * end). Other fields are small and capped (MAX_FORM_FIELD_KB). When the worker
  * answers, the front renders the OpenAI response format from the worker's
- * verbose_json object.
+ * verbose_json object. With stream=true the worker also sends each segment
+ * as it is decoded, and the answer is a stream of transcript.text.delta
+ * events ending with transcript.text.done (stream.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +35,7 @@ enum {
 	F_GRAMMAR_NAME,
 	F_KEYWORDS,
 	F_KEYWORDS_NAME,
+	F_STREAM,
 	F_COUNT
 };
 
@@ -40,7 +43,7 @@ static const char *const field_names[F_COUNT] = {
         "model",           "language",     "prompt",
         "response_format", "temperature",  "timestamp_granularities",
         "grammar",         "grammar_name", "keywords",
-        "keywords_name",
+        "keywords_name",   "stream",
 };
 
 struct vs_upload {
@@ -210,6 +213,19 @@ int vs_upload_feed(struct vs_req *r, const char *data, size_t len)
 
 /* ---- the job ---- */
 
+/* the worker's ERROR frame, into r->err */
+static void take_error(struct vs_req *r, struct vs_frame *f)
+{
+	json_t *j = vs_frame_json(f);
+	const char *p = json_string_value(json_object_get(j, "param"));
+	vs_oai_err_set(&r->err, (int)json_integer_value(json_object_get(j, "status")), p,
+	               json_string_value(json_object_get(j, "code")), "%s",
+	               json_string_value(json_object_get(j, "message")) ?: "engine error");
+	if (r->err.status < 400)
+		r->err.status = 500;
+	json_decref(j);
+}
+
 bool vs_asr_take_answer(struct vs_req *r, struct vs_frame *f)
 {
 	if (f->type == VS_MSG_RESULT) {
@@ -218,30 +234,57 @@ bool vs_asr_take_answer(struct vs_req *r, struct vs_frame *f)
 			vs_oai_err_set(&r->err, 500, NULL, "engine_error",
 			               "Malformed worker answer");
 	} else if (f->type == VS_MSG_ERROR) {
-		json_t *j = vs_frame_json(f);
-		const char *p = json_string_value(json_object_get(j, "param"));
-		vs_oai_err_set(&r->err, (int)json_integer_value(json_object_get(j, "status")), p,
-		               json_string_value(json_object_get(j, "code")), "%s",
-		               json_string_value(json_object_get(j, "message")) ?: "engine error");
-		if (r->err.status < 400)
-			r->err.status = 500;
-		json_decref(j);
+		take_error(r, f);
 	} else {
-		return false;
+		return false; /* SEGMENT frames: only a streamed answer uses them */
 	}
 	r->answered = true;
 	return true;
 }
 
+/* A streamed transcription's frames: each SEGMENT becomes a delta event
+ * at once, RESULT the done event and the end of the stream. */
+static void asr_stream_frame(struct vs_req *r, struct vs_frame *f)
+{
+	json_t *j = vs_frame_json(f);
+	if (f->type == VS_MSG_SEGMENT) {
+		vs_sse_event_locked(
+		        r, vs_oai_transcript_delta(json_string_value(json_object_get(j, "text")),
+		                                   r->sse_deltas++ > 0));
+		json_decref(j);
+		return;
+	}
+	r->result = j;
+	if (!j) {
+		vs_oai_err_set(&r->err, 500, NULL, "engine_error", "Malformed worker answer");
+		if (r->stream_started)
+			vs_stream_fail_locked(r);
+		return;
+	}
+	vs_sse_event_locked(
+	        r, vs_oai_transcript_done(json_string_value(json_object_get(j, "text")),
+	                                  json_number_value(json_object_get(j, "duration"))));
+	r->stream_end = true;
+}
+
 static bool asr_on_frame(struct vs_job *job, struct vs_frame *f)
 {
 	struct vs_req *r = (struct vs_req *)job;
+	bool last = f->type == VS_MSG_RESULT || f->type == VS_MSG_ERROR;
 	pthread_mutex_lock(&r->mu);
-	if (!vs_asr_take_answer(r, f)) {
+	if (r->sse && (f->type == VS_MSG_SEGMENT || f->type == VS_MSG_RESULT)) {
+		asr_stream_frame(r, f);
+	} else if (vs_asr_take_answer(r, f) && f->type == VS_MSG_ERROR && r->stream_started) {
+		vs_stream_fail_locked(r);
+	}
+	if (!last) {
 		pthread_mutex_unlock(&r->mu);
 		return true;
 	}
 	vs_req_resume_locked(r);
+	/* the events are all there but a slow client still reads them: bounded */
+	if (r->stream_started && r->slen > r->soff)
+		vs_watcher_drain(r);
 	pthread_mutex_unlock(&r->mu);
 	vs_req_worker_done(r); /* the worker is idle: the slot is free before the reply */
 	return true;
@@ -254,9 +297,8 @@ static void job_on_fail(struct vs_job *job, int status, const char *message, con
 	vs_oai_err_set(&r->err, status, NULL, code, "%s", message);
 	r->answered = true;
 	if (r->stream_started) {
-		r->stream_failed = true;
-		r->reader_waiting = false;
-		/* audio still buffered for a slow client: its drain is bounded */
+		vs_stream_fail_locked(r);
+		/* a stream still buffered for a slow client: its drain is bounded */
 		if (r->slen > r->soff)
 			vs_watcher_drain(r);
 	}
@@ -335,6 +377,7 @@ int vs_asr_body_done(struct vs_req *r)
 	        .grammar_name = u->fields[F_GRAMMAR_NAME],
 	        .keywords = u->fields[F_KEYWORDS],
 	        .keywords_name = u->fields[F_KEYWORDS_NAME],
+	        .stream = u->fields[F_STREAM],
 	        .has_file = u->file_parts > 0,
 	        .file_bytes = u->file_bytes,
 	};
@@ -352,9 +395,11 @@ int vs_asr_body_done(struct vs_req *r)
 	snprintf(r->response_format, sizeof(r->response_format), "%s", o.response_format);
 	snprintf(r->model, sizeof(r->model), "%s", o.model);
 	r->want_words = o.want_words;
-	json_t *payload =
-	        json_pack("{s:s, s:s?, s:f, s:b}", "language", o.language, "prompt", o.prompt,
-	                  "temperature", o.temperature, "want_words", o.want_words);
+	if (o.stream)
+		vs_route_sse(r);
+	json_t *payload = json_pack("{s:s, s:s?, s:f, s:b, s:b}", "language", o.language, "prompt",
+	                            o.prompt, "temperature", o.temperature, "want_words",
+	                            o.want_words, "stream", o.stream);
 	vs_transcription_opts_free(&o);
 	if (payload && g.kind != VS_GRAMMAR_NONE)
 		json_object_set_new(payload, vs_grammar_kind_field(g.kind),

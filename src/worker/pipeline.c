@@ -31,6 +31,32 @@ __attribute__((format(printf, 5, 6))) static void set_err(struct vs_pipeline_err
 	va_end(ap);
 }
 
+/* The caller's on_segment, counting what the engine reported itself. */
+struct seg_relay {
+	int (*fn)(void *opaque, const struct vs_segment *seg);
+	void *opaque;
+	size_t reported;
+};
+
+static int relay_segment(void *opaque, const struct vs_segment *seg)
+{
+	struct seg_relay *r = opaque;
+	r->reported++;
+	return r->fn(r->opaque, seg);
+}
+
+/* Segments the engine did not report as it went (it does not stream): now,
+ * so a streaming caller gets every segment exactly once. */
+static int report_rest(struct seg_relay *r, const struct vs_transcript *t)
+{
+	for (size_t i = r->reported; r->fn && i < t->n_segments; i++) {
+		int rc = r->fn(r->opaque, &t->segments[i]);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 json_t *vs_pipeline_transcribe(const struct vs_engine_ops *ops, void *ctx, int fd,
                                const struct vs_raw_format *raw, double max_audio_s,
                                const struct vs_asr_params *p, struct vs_pipeline_err *e)
@@ -39,6 +65,8 @@ json_t *vs_pipeline_transcribe(const struct vs_engine_ops *ops, void *ctx, int f
 	char err[512] = "";
 	int16_t *pcm = NULL;
 	size_t n = 0;
+	struct seg_relay relay = {.fn = p->on_segment, .opaque = p->segment_opaque};
+	struct vs_asr_params ep = *p;
 
 	int r = vs_decode_fd_raw(fd, raw, 16000, max_audio_s, &pcm, &n, err, sizeof(err));
 	if (r == -EFBIG) {
@@ -56,8 +84,14 @@ json_t *vs_pipeline_transcribe(const struct vs_engine_ops *ops, void *ctx, int f
 		        err[0] ? err : strerror(-r));
 		return NULL;
 	}
-	r = ops->transcribe(ctx, pcm, n, p, &t, err, sizeof(err));
+	if (relay.fn) {
+		ep.on_segment = relay_segment;
+		ep.segment_opaque = &relay;
+	}
+	r = ops->transcribe(ctx, pcm, n, &ep, &t, err, sizeof(err));
 	free(pcm);
+	if (r == 0)
+		r = report_rest(&relay, &t);
 	if (r == -EBADMSG) { /* the request's grammar or keyword list */
 		set_err(e, 400, p->grammar ? "grammar" : "keywords",
 		        p->grammar ? "invalid_grammar" : "invalid_keywords", "%s", err);
@@ -68,7 +102,7 @@ json_t *vs_pipeline_transcribe(const struct vs_engine_ops *ops, void *ctx, int f
 		bool client = r == -EINVAL;
 		set_err(e, client ? 400 : 500, client ? "language" : NULL,
 		        client ? "unsupported_value" : "engine_error", "%s",
-		        err[0] ? err : strerror(-r));
+		        err[0] && r != -EPIPE ? err : strerror(-r));
 		vs_transcript_free(&t);
 		return NULL;
 	}

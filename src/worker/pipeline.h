@@ -24,7 +24,10 @@ struct vs_pipeline_err {
 /* Decodes the audio file fd (16 kHz mono, at most max_audio_s seconds; raw:
  * the format of a headerless PCM file, NULL for any audio file),
  * transcribes it and returns the OpenAI verbose_json object (caller
- * json_decref's), or NULL and *e. */
+ * json_decref's), or NULL and *e. With p->on_segment set, every segment is
+ * handed to it once, in order: as the engine decodes it when the engine
+ * streams, else after the engine returns (engine.h); a negative return
+ * (the front went away: -EPIPE) ends the transcription with that error. */
 json_t *vs_pipeline_transcribe(const struct vs_engine_ops *ops, void *ctx, int fd,
                                const struct vs_raw_format *raw, double max_audio_s,
                                const struct vs_asr_params *p, struct vs_pipeline_err *e);

@@ -17,6 +17,8 @@
  *     (params.pcm {rate, width, channels}: the file is headerless PCM)
  *   SYNTHESIZE {params}                 RESULT {verbose_json | voices}
  *   VOICES {}                           AUDIO  <bytes> ... END {stats}
+ *                                       SEGMENT {text, start, end} ... (TRANSCRIBE
+ *                                         with "stream": each utterance once decoded)
  *                                       ERROR  {status, message, param, code}
  *
  * A worker handles one request at a time; every request ends with exactly one
@@ -60,6 +62,7 @@ enum vs_msg_type {
 	VS_MSG_AUDIO = 12,
 	VS_MSG_END = 13,
 	VS_MSG_ERROR = 14,
+	VS_MSG_SEGMENT = 15, /* a streamed transcription's next segment, before RESULT */
 	/* front <-> spawner (spawner.c): SPAWN {argv:[...]} + the worker's end
 	 * of its socketpair; SPAWNED {pid} or ERROR */
 	VS_MSG_SPAWN = 20,

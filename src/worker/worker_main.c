@@ -32,6 +32,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "api/openai.h"
 #include "common/log.h"
 #include "common/time.h"
 #include "engine/engine.h"
@@ -125,6 +126,19 @@ static void send_pipeline_error(struct worker *w, const struct vs_pipeline_err *
 	send_error(w, e->status, e->message, e->param, e->code);
 }
 
+/* A streamed transcription: each segment goes to the front as soon as the
+ * engine has it; a send that fails (the front killed the request) stops
+ * the engine. */
+static int send_segment(void *opaque, const struct vs_segment *seg)
+{
+	struct worker *w = opaque;
+	json_t *j = json_pack("{s:o, s:f, s:f}", "text", vs_oai_json_string(seg->text), "start",
+	                      seg->start, "end", seg->end);
+	int r = j ? vs_frame_send_json(w->sock, VS_MSG_SEGMENT, j, -1) : -ENOMEM;
+	json_decref(j);
+	return r;
+}
+
 static void do_transcribe(struct worker *w, json_t *req, int fd)
 {
 	struct vs_asr_params p = {
@@ -134,6 +148,8 @@ static void do_transcribe(struct worker *w, json_t *req, int fd)
 	        .want_words = json_is_true(json_object_get(req, "want_words")),
 	        .grammar = jstr(req, "grammar"),
 	        .keywords = jstr(req, "keywords"),
+	        .on_segment = json_is_true(json_object_get(req, "stream")) ? send_segment : NULL,
+	        .segment_opaque = w,
 	};
 	struct vs_pipeline_err e;
 

@@ -32,8 +32,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 
 from pyvs import procs, server, tmp, wyoming  # noqa: E402,F401
-from pyvs.http import (HOST, Prefixed, Resp, closed_by_peer, encode_multipart,  # noqa: E402,F401
-                       multipart_head, open_request, parse_metrics, parse_response,
+from pyvs.http import (HOST, SSE, Prefixed, Resp, closed_by_peer,  # noqa: E402,F401
+                       encode_multipart, multipart_head, open_request, open_sse,
+                       parse_metrics, parse_response,
                        post_json, read_head, read_rest, read_until_close, recv_response, request,
                        status_lines, upload_head)
 from pyvs.media import (CARDS, DATA, LIBRIVOX, concat_wavs, decode_pcm,  # noqa: E402,F401

@@ -118,3 +118,34 @@ def test_sdk_with_api_key_gets_through_and_wrong_key_gets_authentication_error()
         assert key not in s.log(), "the key is in the server's stderr"
     finally:
         s.stop()
+
+
+def test_sdk_reads_transcription_stream_and_speech_sse_real_engines():
+    """Issue 11: the SDK's own stream parser reads our events: a
+    transcription with stream: true yields the deltas, then the done event
+    whose text is the deltas joined; speech with stream_format 'sse' (read
+    with the SDK's Stream.fromSSEResponse) yields base64 deltas that decode
+    to a wav, then speech.audio.done with usage."""
+    s = h.Server(name="sdk-stream").start()
+    try:
+        clip = h.long_librivox_wav(1, "sdk-stream.wav")
+        evs = _sdk("stream", s.asr_url + "/v1", clip)
+        assert evs and all(e.get("ok") for e in evs), evs[-1:]
+        types = [e["event"]["type"] for e in evs]
+        assert types[-1] == "transcript.text.done" and types.count("transcript.text.done") == 1
+        deltas = [e["event"]["delta"] for e in evs[:-1]]
+        assert len(deltas) >= 3 and set(types[:-1]) == {"transcript.text.delta"}, types
+        done = evs[-1]["event"]
+        assert "".join(deltas) == done["text"] and done["usage"]["type"] == "duration", done
+        assert len(set(h.words(done["text"]))) >= 10, done
+        out = h.tmppath("sdk-sse.wav")
+        evs = _sdk("speech_sse", s.tts_url + "/v1",
+                   "Please call me back as soon as you can, I will be at home all day long.",
+                   "wav", out)
+        assert evs and all(e.get("ok") for e in evs), evs[-1:]
+        assert [e["type"] for e in evs][-1] == "speech.audio.done", evs
+        assert set(evs[-1]["usage"]) >= {"input_tokens", "output_tokens", "total_tokens"}
+        assert h.ffprobe(out)["streams"][0]["codec_name"] == "pcm_s16le"
+        assert h.decoded_duration(out) > 2.0
+    finally:
+        s.stop()

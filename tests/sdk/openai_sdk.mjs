@@ -11,10 +11,17 @@
 //   node openai_sdk.mjs refusals ASR_BASE FILE N   N uploads with maxRetries 0
 //   node openai_sdk.mjs roundtrip ASR_BASE TTS_BASE TEXT OUT
 //                                                  speech -> OUT -> transcription
+//   node openai_sdk.mjs stream ASR_BASE FILE       transcription with stream: true;
+//                                                  one line per event the SDK yields
+//   node openai_sdk.mjs speech_sse TTS_BASE TEXT FORMAT OUT
+//                                                  speech with stream_format 'sse', its
+//                                                  events read by the SDK's Stream; the
+//                                                  decoded audio to OUT
 // The API key is OPENAI_API_KEY, as for any program using the SDK ('unused'
 // when it is not set: a server without API keys ignores it).
 import fs from 'node:fs';
 import OpenAI from 'openai';
+import { Stream } from 'openai/streaming';
 
 const client = (baseURL) => new OpenAI({ baseURL, apiKey: process.env.OPENAI_API_KEY || 'unused', maxRetries: 0, timeout: 120000 });
 
@@ -48,7 +55,31 @@ if (cmd === 'refusals') {
   } catch (err) {
     console.log(JSON.stringify(outcome(err)));
   }
+} else if (cmd === 'stream') {
+  const [base, file] = args;
+  try {
+    const stream = await client(base).audio.transcriptions.create({ file: fs.createReadStream(file), model: 'whisper-1', stream: true });
+    for await (const ev of stream)
+      console.log(JSON.stringify({ ok: true, at_ms: performance.now(), event: ev }));
+  } catch (err) {
+    console.log(JSON.stringify(outcome(err)));
+  }
+} else if (cmd === 'speech_sse') {
+  const [base, text, format, out] = args;
+  try {
+    const controller = new AbortController();
+    const resp = await client(base).audio.speech.create({ model: 'tts-1-hd', voice: 'alloy', input: text, response_format: format, stream_format: 'sse' }, { signal: controller.signal });
+    const parts = [];
+    for await (const ev of Stream.fromSSEResponse(resp, controller)) {
+      if (ev.type === 'speech.audio.delta')
+        parts.push(Buffer.from(ev.audio, 'base64'));
+      console.log(JSON.stringify({ ok: true, type: ev.type, bytes: ev.audio ? ev.audio.length : 0, usage: ev.usage ?? null }));
+    }
+    fs.writeFileSync(out, Buffer.concat(parts));
+  } catch (err) {
+    console.log(JSON.stringify(outcome(err)));
+  }
 } else {
-  console.error('usage: node openai_sdk.mjs refusals|roundtrip ...');
+  console.error('usage: node openai_sdk.mjs refusals|roundtrip|stream|speech_sse ...');
   process.exit(2);
 }

@@ -822,6 +822,121 @@ static void test_transcription_invalid(void **state)
 	free(p);
 }
 
+/* stream: true/false in any case; only json and text formats stream */
+static void test_transcription_stream(void **state)
+{
+	(void)state;
+	struct vs_transcription_opts o;
+	struct vs_oai_err e;
+	struct vs_transcription_fields f = base_fields();
+	const char *yes[] = {"true", "TRUE", "True"}, *no[] = {"false", "False", ""};
+
+	for (size_t i = 0; i < 3; i++) {
+		f.stream = yes[i];
+		assert_int_equal(vs_transcription_validate(&f, asr_models, NULL, &o, &e), 0);
+		assert_true(o.stream);
+		f.stream = no[i];
+		assert_int_equal(vs_transcription_validate(&f, asr_models, NULL, &o, &e), 0);
+		assert_false(o.stream);
+	}
+	f.stream = "true";
+	f.response_format = "text";
+	assert_int_equal(vs_transcription_validate(&f, asr_models, NULL, &o, &e), 0);
+	assert_true(o.stream);
+	const char *bad[] = {"1", "yes", "truee", " true", "\xff"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		f = base_fields();
+		f.stream = bad[i];
+		expect_asr_reject(&f, "stream", "invalid_value");
+	}
+	const char *fmts[] = {"srt", "vtt", "verbose_json"};
+	for (size_t i = 0; i < 3; i++) {
+		f = base_fields();
+		f.stream = "true";
+		f.response_format = fmts[i];
+		expect_asr_reject(&f, "response_format", "invalid_value");
+		f.stream = "false"; /* the same format without streaming is fine */
+		assert_int_equal(vs_transcription_validate(&f, asr_models, NULL, &o, &e), 0);
+	}
+}
+
+/* stream_format audio|sse; instructions a bounded string, not used */
+static void test_speech_stream_format_and_instructions(void **state)
+{
+	(void)state;
+	struct vs_speech_req r;
+	struct vs_oai_err e;
+
+	assert_int_equal(speech("{\"model\":\"tts-1\",\"input\":\"x\",\"voice\":\"v\","
+	                        "\"stream_format\":\"sse\"}",
+	                        &r, &e),
+	                 0);
+	assert_true(r.sse);
+	vs_speech_req_free(&r);
+	assert_int_equal(speech("{\"model\":\"tts-1\",\"input\":\"x\",\"voice\":\"v\","
+	                        "\"stream_format\":null,\"instructions\":null}",
+	                        &r, &e),
+	                 0);
+	assert_false(r.sse);
+	vs_speech_req_free(&r);
+	expect_reject("{\"model\":\"tts-1\",\"input\":\"x\",\"voice\":\"v\","
+	              "\"stream_format\":\"SSE\"}",
+	              "stream_format", "invalid_value");
+	expect_reject("{\"model\":\"tts-1\",\"input\":\"x\",\"voice\":\"v\","
+	              "\"stream_format\":true}",
+	              "stream_format", "invalid_type");
+	expect_reject("{\"model\":\"tts-1\",\"input\":\"x\",\"voice\":\"v\","
+	              "\"instructions\":[\"calm\"]}",
+	              "instructions", "invalid_type");
+	/* instructions are bounded like the input (TTS_MAX_INPUT_CHARS) */
+	struct vs_speech_limits lim = {.max_input_chars = 3};
+	const char *ok = "{\"model\":\"m\",\"input\":\"x\",\"voice\":\"v\",\"instructions\":"
+	                 "\"\u00e9\u00e9\u00e9\"}";
+	const char *long_ = "{\"model\":\"m\",\"input\":\"x\",\"voice\":\"v\",\"instructions\":"
+	                    "\"abcd\"}";
+	assert_int_equal(vs_speech_parse(ok, strlen(ok), &lim, &r, &e), 0);
+	vs_speech_req_free(&r);
+	assert_int_equal(vs_speech_parse(long_, strlen(long_), &lim, &r, &e), -EINVAL);
+	assert_string_equal(e.param, "instructions");
+	assert_string_equal(e.code, "string_above_max_length");
+}
+
+static void assert_event(json_t *ev, const char *want)
+{
+	size_t len = 0;
+	char *line = vs_sse_data(ev, &len);
+	json_decref(ev);
+	assert_non_null(line);
+	assert_string_equal(line, want);
+	assert_int_equal(len, strlen(want));
+	free(line);
+}
+
+/* the event shapes of OpenAI's streams, byte for byte, one data line each */
+static void test_stream_events(void **state)
+{
+	(void)state;
+	assert_event(vs_oai_transcript_delta("hello world", false),
+	             "data: {\"type\":\"transcript.text.delta\",\"delta\":\"hello world\"}\n\n");
+	assert_event(vs_oai_transcript_delta("again", true),
+	             "data: {\"type\":\"transcript.text.delta\",\"delta\":\" again\"}\n\n");
+	assert_event(vs_oai_transcript_delta("two\nlines \xff", false),
+	             "data: {\"type\":\"transcript.text.delta\",\"delta\":\"two\\nlines ?\"}\n\n");
+	assert_event(vs_oai_transcript_done("hello world again", 40.0),
+	             "data: {\"type\":\"transcript.text.done\",\"text\":\"hello world again\","
+	             "\"usage\":{\"type\":\"duration\",\"seconds\":40.0}}\n\n");
+	assert_event(vs_oai_speech_delta("UklGRg=="),
+	             "data: {\"type\":\"speech.audio.delta\",\"audio\":\"UklGRg==\"}\n\n");
+	assert_event(vs_oai_speech_done(),
+	             "data: {\"type\":\"speech.audio.done\",\"usage\":{\"input_tokens\":0,"
+	             "\"output_tokens\":0,\"total_tokens\":0}}\n\n");
+	assert_event(vs_oai_error("Worker crashed", "server_error", NULL, "worker_crashed"),
+	             "data: {\"error\":{\"message\":\"Worker crashed\",\"type\":\"server_error\","
+	             "\"param\":null,\"code\":\"worker_crashed\"}}\n\n");
+	size_t len = 7;
+	assert_null(vs_sse_data(NULL, &len));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -842,6 +957,9 @@ int main(void)
 	        cmocka_unit_test(test_speech_control_chars),
 	        cmocka_unit_test(test_transcription_valid),
 	        cmocka_unit_test(test_transcription_invalid),
+	        cmocka_unit_test(test_transcription_stream),
+	        cmocka_unit_test(test_speech_stream_format_and_instructions),
+	        cmocka_unit_test(test_stream_events),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -313,3 +313,83 @@ def parse_metrics(text):
             except ValueError:
                 pass
     return out
+
+
+class SSE:
+    """A server-sent-events answer read from a raw socket as it arrives
+    (chunked transfer coding undone by hand, so the arrival of each event is
+    seen, not the end of the body). events() yields (arrival, object) for
+    every `data:` line, arrival being time.monotonic() when its bytes came
+    in; afterwards `complete` says the body ended with its terminating
+    chunk and `other_lines` holds any line that was not `data: ...` (the
+    OpenAI SDKs want data-only events). A non-200 answer is not read as a
+    stream: resp() returns it whole."""
+
+    def __init__(self, so, timeout=120.0):
+        self.so, self.timeout = so, timeout
+        self.status, self.headers, self._raw = read_head(so, timeout)
+        self._body = b""        # decoded, not yet split into events
+        self.body = b""         # everything decoded
+        self.complete = False   # the terminating zero-size chunk came
+        self.other_lines = []
+
+    def _decode(self):
+        while not self.complete:
+            j = self._raw.find(b"\r\n")
+            if j < 0:
+                return
+            size = int(self._raw[:j].split(b";")[0], 16)
+            if size == 0:
+                self.complete = True
+                return
+            if len(self._raw) < j + 2 + size + 2:
+                return
+            piece = self._raw[j + 2:j + 2 + size]
+            self._raw = self._raw[j + 2 + size + 2:]
+            self._body += piece
+            self.body += piece
+
+    def _more(self):
+        """Reads once; False at EOF."""
+        self.so.settimeout(self.timeout)
+        try:
+            b = self.so.recv(65536)
+        except ConnectionResetError:
+            b = b""
+        self._raw += b
+        return bool(b)
+
+    def events(self):
+        assert self.status == 200, "not a stream: %d %s" % (self.status, self.headers)
+        assert self.headers.get("transfer-encoding") == "chunked", self.headers
+        while True:
+            self._decode()
+            now = time.monotonic()
+            while b"\n\n" in self._body:
+                block, self._body = self._body.split(b"\n\n", 1)
+                data = []
+                for line in block.decode("utf-8").split("\n"):
+                    if line.startswith("data: "):
+                        data.append(line[6:])
+                    else:
+                        self.other_lines.append(line)
+                if data:
+                    yield now, json.loads("\n".join(data))
+            if self.complete or not self._more():
+                return
+
+    def resp(self):
+        """A whole non-stream answer (Content-Length framing): Resp."""
+        n = int(self.headers.get("content-length", "0"))
+        while len(self._raw) < n and self._more():
+            pass
+        return Resp(self.status, self.headers, self._raw[:n])
+
+    def close(self):
+        self.so.close()
+
+
+def open_sse(port, path, body, headers, timeout=120.0, rcvbuf=None):
+    """Sends one request and returns its SSE reader (head read)."""
+    return SSE(open_request(port, "POST", path, body, headers, rcvbuf=rcvbuf, timeout=timeout),
+               timeout)
