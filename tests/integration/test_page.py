@@ -12,7 +12,8 @@ Chromium, driven over the DevTools protocol (tools/pyvs/cdp.py, on ws.py):
 - Typed text spoken with response_format=pcm: bytes arrive and the page's
   AudioContext is fed samples while the answer streams.
 - The live panel shows /health/detailed of both services.
-- A screenshot is kept under the test tmpdir (its path is printed).
+- A screenshot is taken into the test tmpdir and kept as an artifact in
+  VS_ARTIFACT_DIR (default /tmp/vs-artifacts/page.png; the path is printed).
 - With API keys on, the page still loads and asks for a key.
 No timed assertion: every wait is bounded.
 """
@@ -20,6 +21,7 @@ No timed assertion: every wait is bounded.
 import json
 import os
 import re
+import shutil
 
 import harness as h
 from pyvs import cdp
@@ -40,7 +42,7 @@ def _reference(path):
 
 
 def _words(text):
-    return set(w for w in re.findall(r"[a-z']+", text.lower()) if len(w) >= 4)
+    return set(re.findall(r"[a-z']+", text.lower()))
 
 
 def test_page_routes_and_csp():
@@ -111,8 +113,10 @@ def test_page_in_chromium():
                          "the transcript", timeout=90)
         stats = b.eval("JSON.stringify(window.vsPage.stats)")
         print("page transcript: %r stats: %s" % (text, stats))
-        common = _words(text) & _words(_reference(CLIP))
-        assert len(common) >= 2, (text, _reference(CLIP))
+        # the fake microphone loops the clip from an unknown point: at least
+        # half of the sentence's distinct words must be heard
+        ref = _words(_reference(CLIP))
+        assert len(_words(text) & ref) * 2 >= len(ref), (text, _reference(CLIP))
         # speak typed text as streamed pcm
         b.wait_js("document.getElementById('voice').options.length > 0", "the voices")
         b.eval("document.getElementById('text').value = 'Hello from the page, this is "
@@ -127,7 +131,13 @@ def test_page_in_chromium():
         assert st["ttsChunks"] >= 1, st
         shot = b.screenshot(h.tmp.tmppath("page.png"))
         assert os.path.getsize(shot) > 1000
-        print("screenshot: %s" % shot)
+        # the scratch dir goes at exit (unless VS_KEEP_TMP): the artifact is
+        # kept in VS_ARTIFACT_DIR (default /tmp/vs-artifacts), overwritten per run
+        keep = os.environ.get("VS_ARTIFACT_DIR") or "/tmp/vs-artifacts"
+        os.makedirs(keep, exist_ok=True)
+        kept = os.path.join(keep, "page.png")
+        shutil.copyfile(shot, kept)
+        print("screenshot: %s (kept: %s)" % (shot, kept))
     finally:
         b.close()
 
