@@ -34,13 +34,6 @@ def teardown_module():
     srv.stop()
 
 
-def _reference(path):
-    for p, ref in h.load_transcripts():
-        if p == path:
-            return ref
-    raise AssertionError("no reference transcript for %s" % path)
-
-
 def _words(text):
     return set(re.findall(r"[a-z']+", text.lower()))
 
@@ -115,8 +108,8 @@ def test_page_in_chromium():
         print("page transcript: %r stats: %s" % (text, stats))
         # the fake microphone loops the clip from an unknown point: at least
         # half of the sentence's distinct words must be heard
-        ref = _words(_reference(CLIP))
-        assert len(_words(text) & ref) * 2 >= len(ref), (text, _reference(CLIP))
+        ref = _words(h.reference_transcript(CLIP))
+        assert len(_words(text) & ref) * 2 >= len(ref), (text, h.reference_transcript(CLIP))
         # speak typed text as streamed pcm
         b.wait_js("document.getElementById('voice').options.length > 0", "the voices")
         b.eval("document.getElementById('text').value = 'Hello from the page, this is "
