@@ -34,7 +34,8 @@ extern const size_t vs_page_html_len, vs_page_js_len, vs_page_css_len;
 
 /* The host part of the request's Host header (no port), when it is a plain
  * name, IPv4 or bracketed IPv6 address: it goes into a header (CSP), so
- * anything else is not used. */
+ * anything else is not used. At most 100 characters, so the CSP fits
+ * r->csp. */
 static bool request_host(const struct vs_req *r, char *out, size_t n)
 {
 	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
@@ -69,7 +70,7 @@ static int sibling_port(const struct vs_service *svc)
 
 bool vs_page_sibling_origin(const struct vs_req *r, const char *origin)
 {
-	char host[128], want[160];
+	char host[101], want[120];
 	int port = sibling_port(r->svc);
 	if (!origin || port <= 0 || !request_host(r, host, sizeof(host)))
 		return false;
@@ -84,7 +85,7 @@ bool vs_page_sibling_origin(const struct vs_req *r, const char *origin)
 
 static void set_csp(struct vs_req *r)
 {
-	char host[128], sib[300] = "";
+	char host[101], sib[240] = "";
 	int port = sibling_port(r->svc);
 	if (port > 0 && request_host(r, host, sizeof(host)))
 		snprintf(sib, sizeof(sib), " http://%s:%d https://%s:%d", host, port, host, port);

@@ -14,7 +14,8 @@ Chromium, driven over the DevTools protocol (tools/pyvs/cdp.py, on ws.py):
 - The live panel shows /health/detailed of both services.
 - A screenshot is taken into the test tmpdir and kept as an artifact in
   VS_ARTIFACT_DIR (default /tmp/vs-artifacts/page.png; the path is printed).
-- With API keys on, the page still loads and asks for a key.
+- With API keys on, the page still loads, asks for a key and, given it,
+  lists the voices (the key goes as Authorization: Bearer).
 No timed assertion: every wait is bounded.
 """
 
@@ -146,5 +147,19 @@ def test_page_with_api_key():
             assert cfg["auth"] is True, cfg
             assert b"sk-page-test-key" not in h.request(port, "GET", "/page.js").body
             assert h.request(port, "GET", "/v1/models").status == 401
+        # in the browser: the page asks for the key, then lists the voices
+        profile = h.tmp.tmppath("chromium-profile-auth")
+        os.makedirs(profile)
+        b = cdp.Browser(s.tts_url + "/", profile)
+        try:
+            b.wait_js("window.vsPage && window.vsPage.ready", "the page to load its config")
+            assert b.eval("!document.getElementById('keybox').hidden")
+            assert b.eval("document.getElementById('voice').options.length") == 0
+            b.eval("const k = document.getElementById('key'); k.value = 'sk-page-test-key';"
+                   "k.dispatchEvent(new Event('change'))")
+            b.wait_js("document.getElementById('voice').options.length > 0",
+                      "the voices with the key", timeout=20)
+        finally:
+            b.close()
     finally:
         s.stop()
