@@ -434,6 +434,10 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 		svcs[i].auth = &auth;
 		active[n_active++] = &svcs[i];
 	}
+	if (n_active == 2) { /* the page on one port calls the other (page.c) */
+		active[0]->sibling = active[1];
+		active[1]->sibling = active[0];
+	}
 	vs_http_observe(active, n_active);
 	if (vs_reactor_add_tick(expire_queues, svcs) < 0)
 		return 1;

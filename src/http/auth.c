@@ -123,7 +123,9 @@ void vs_auth_destroy(struct vs_auth *a)
 
 static bool route_open(const struct vs_auth *a, enum vs_route rt)
 {
-	return rt == R_HEALTH || rt == R_HEALTH_READY ||
+	/* the page holds no secret and must load to ask for the key (page.c) */
+	return rt == R_HEALTH || rt == R_HEALTH_READY || rt == R_PAGE || rt == R_PAGE_JS ||
+	       rt == R_PAGE_CSS || rt == R_PAGE_CONFIG ||
 	       (!a->protect_status && (rt == R_HEALTH_DETAILED || rt == R_METRICS));
 }
 
@@ -194,10 +196,16 @@ void vs_cors_begin(struct vs_req *r)
 	const struct vs_auth *a = r->svc->auth;
 
 	r->cors_origin = NULL;
-	if (!cors_on(a))
-		return;
 	const char *o = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
 	if (!o)
+		return;
+	/* the page on the other port of this process: MHD keeps o as long as
+	 * the request, which outlives its reply headers */
+	if (vs_page_sibling_origin(r, o)) {
+		r->cors_origin = o;
+		return;
+	}
+	if (!cors_on(a))
 		return;
 	if (a->cors_any) {
 		r->cors_origin = "*";
@@ -210,7 +218,7 @@ void vs_cors_begin(struct vs_req *r)
 
 bool vs_cors_preflight(struct vs_req *r, const char *method)
 {
-	if (strcmp(method, "OPTIONS") != 0 || !cors_on(r->svc->auth) ||
+	if (strcmp(method, "OPTIONS") != 0 || (!cors_on(r->svc->auth) && !r->cors_origin) ||
 	    !MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin") ||
 	    !MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Access-Control-Request-Method"))
 		return false;
@@ -225,7 +233,7 @@ int vs_auth_headers(const struct vs_req *r, struct vs_hdr out[VS_AUTH_HDRS_MAX])
 	int n = 0;
 
 	/* the answer depends on Origin whenever the origin is not `*` */
-	if (cors_on(a) && !a->cors_any)
+	if ((cors_on(a) && !a->cors_any) || (r->cors_origin && strcmp(r->cors_origin, "*") != 0))
 		out[n++] = (struct vs_hdr){"Vary", "Origin"};
 	if (r->cors_origin) {
 		out[n++] = (struct vs_hdr){"Access-Control-Allow-Origin", r->cors_origin};

@@ -153,6 +153,9 @@ struct vs_service {
 	uint64_t max_body_bytes;
 	struct vs_watcher watcher;
 	struct vs_rt_loop *rt; /* the realtime session thread (ASR only; realtime.c) */
+	/* the other service of this process (NULL when it runs alone): the
+	 * page's config and its CORS/CSP name its port (page.c) */
+	struct vs_service *sibling;
 };
 
 enum vs_route {
@@ -168,6 +171,10 @@ enum vs_route {
 	R_HEALTH_READY,
 	R_METRICS,
 	R_REALTIME, /* GET /v1/realtime: a WebSocket session (realtime.c) */
+	R_PAGE,     /* GET /, /page.js, /page.css, /page/config: the page (page.c) */
+	R_PAGE_JS,
+	R_PAGE_CSS,
+	R_PAGE_CONFIG,
 };
 
 enum vs_phase {
@@ -218,6 +225,7 @@ struct vs_req {
 	 * CORS preflight answered 204 */
 	const struct vs_api_key *key;
 	const char *cors_origin;
+	char csp[400]; /* page.c: Content-Security-Policy of `/` ("" = none) */
 	bool preflight;
 	uint64_t queue_wait_ms;
 	bool suspended;
@@ -409,6 +417,12 @@ extern const struct vs_job_ops vs_tts_job_ops;
  * with the reply set (a refusal, or 101 to be queued by vs_req_queue_reply,
  * which calls vs_rt_queue_upgrade for it). */
 bool vs_rt_handshake(struct vs_req *r);
+
+/* page.c: the answer of the page's routes (R_PAGE..R_PAGE_CONFIG) */
+void vs_page_reply(struct vs_req *r);
+/* true when origin is the sibling service's on the request's host (the page
+ * served by the other port): CORS allows it without ALLOW_ORIGINS */
+bool vs_page_sibling_origin(const struct vs_req *r, const char *origin);
 enum MHD_Result vs_rt_queue_upgrade(struct vs_req *r);
 /* the key of OpenAI's browser subprotocol `openai-insecure-api-key.KEY` in
  * Sec-WebSocket-Protocol, *n its length; NULL if none (auth.c) */

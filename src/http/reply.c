@@ -161,6 +161,8 @@ enum MHD_Result vs_req_queue_reply(struct vs_req *r)
 	vs_req_add_headers(r, resp);
 	if (r->ctype)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+	if (r->csp[0])
+		MHD_add_response_header(resp, "Content-Security-Policy", r->csp);
 	if (r->retry_after > 0) {
 		char ra[16];
 		snprintf(ra, sizeof(ra), "%d", r->retry_after);

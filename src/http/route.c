@@ -52,6 +52,10 @@ static const struct {
         {"/health/ready", R_HEALTH_READY, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS), NULL},
         {"/metrics", R_METRICS, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS), NULL},
         {"/v1/realtime", R_REALTIME, "GET", 1 << VS_ENGINE_ASR, NULL},
+        {"/", R_PAGE, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS), NULL},
+        {"/page.js", R_PAGE_JS, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS), NULL},
+        {"/page.css", R_PAGE_CSS, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS), NULL},
+        {"/page/config", R_PAGE_CONFIG, "GET", (1 << VS_ENGINE_ASR) | (1 << VS_ENGINE_TTS), NULL},
 };
 
 static bool method_is(const char *method, const char *want)
@@ -132,6 +136,10 @@ static void simple_get(struct vs_req *r)
 	case R_HEALTH_READY: body = vs_health_ready(r->svc, &status); break;
 	case R_MODELS: body = vs_models_json(r->svc); break;
 	case R_AUDIO_MODELS: body = vs_audio_models_json(r->svc); break;
+	case R_PAGE:
+	case R_PAGE_JS:
+	case R_PAGE_CSS:
+	case R_PAGE_CONFIG: vs_page_reply(r); return;
 	case R_METRICS:
 		vs_req_set_body(r, 200, vs_metrics_body(),
 		                "text/plain; version=0.0.4; charset=utf-8");

@@ -42,8 +42,8 @@ from pyvs.media import (CARDS, DATA, LIBRIVOX, concat_wavs, decode_pcm,  # noqa:
                         decoded_duration, ffprobe, ffprobe_duration, long_librivox_wav,
                         make_audio, rms_s16, run, wav_bytes)
 from pyvs.server import FREE, START_TIMEOUT, STOP_TIMEOUT  # noqa: E402,F401
-from pyvs.speech import (load_transcripts, speak, transcribe, wer, word_edits,  # noqa: E402,F401
-                         words)
+from pyvs.speech import (load_transcripts, reference_transcript, speak,  # noqa: E402,F401
+                         transcribe, wer, word_edits, words)
 from pyvs.tmp import tmpdir, tmppath  # noqa: E402,F401
 
 tmp.PREFIX = "vs-itest-"

@@ -33,13 +33,6 @@ def teardown_module():
     srv.stop()
 
 
-def _reference(path):
-    for p, ref in h.load_transcripts():
-        if p == path:
-            return ref
-    raise AssertionError("no reference transcript for %s" % path)
-
-
 def _pcm24(path):
     return h.decode_pcm(path, 24000)
 
@@ -168,7 +161,7 @@ def test_manual_commit_transcribes_librivox_in_chunks():
         assert deltas and all(d["item_id"] == item for d in deltas), types
         # the deltas put together are the transcript
         assert "".join(d["delta"] for d in deltas) == done["transcript"], (deltas, done)
-        ref = _reference(path)
+        ref = h.reference_transcript(path)
         w = h.wer(ref, done["transcript"])
         print("  realtime %r vs %r: WER %.1f%%" % (done["transcript"], ref, 100 * w))
         assert w < WER_BOUND, "WER %.1f%% >= %.0f%%: %r" % (100 * w, 100 * WER_BOUND, done)
@@ -218,7 +211,7 @@ def test_server_vad_commits_a_turn_without_manual_commit():
         # 1 s of leading silence, less the prefix padding (300 ms by default)
         assert 500 <= started["audio_start_ms"] <= 1000, started
         said = " ".join(transcripts)
-        w = h.wer(_reference(path), said)
+        w = h.wer(h.reference_transcript(path), said)
         print("  server VAD turns %r: WER %.1f%%" % (transcripts, 100 * w))
         assert w < WER_BOUND, (transcripts, w)
         _slots_free(s)

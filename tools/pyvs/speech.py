@@ -86,6 +86,14 @@ def load_transcripts():
     return items
 
 
+def reference_transcript(path):
+    """The reference transcript of one testdata wav (load_transcripts)."""
+    for p, ref in load_transcripts():
+        if p == path:
+            return ref
+    raise AssertionError("no reference transcript for %s" % path)
+
+
 # ---------------------------------------------------------------- home automation
 
 # Spoken by a TTS engine and recognised with data/grammars/home.gram against
