@@ -855,10 +855,13 @@ void vs_config_warnings(const struct vs_config *c, void (*fn)(const char *msg, v
 		fn(msg, opaque);
 	}
 	/* Wyoming has no authentication: a key set does not protect its ports */
-	if ((c->api_keys_file[0] || c->api_key[0]) && (c->wyoming_asr_port || c->wyoming_tts_port)) {
+	if ((c->api_keys_file[0] || c->api_key[0]) &&
+	    (c->wyoming_asr_port || c->wyoming_tts_port)) {
 		snprintf(msg, sizeof(msg),
-		         "API keys are on but the Wyoming protocol has no authentication: anyone who "
-		         "reaches WYOMING_ASR_PORT=%d / WYOMING_TTS_PORT=%d is served without a key; "
+		         "API keys are on but the Wyoming protocol has no authentication: anyone "
+		         "who "
+		         "reaches WYOMING_ASR_PORT=%d / WYOMING_TTS_PORT=%d is served without a "
+		         "key; "
 		         "keep those ports on a trusted network or firewall them",
 		         c->wyoming_asr_port, c->wyoming_tts_port);
 		fn(msg, opaque);
