@@ -43,11 +43,13 @@ import array
 import concurrent.futures as cf
 import json
 import os
-import re
 import socket
 import struct
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from pyvs import speech  # noqa: E402
 import tempfile
 import time
 import wave
@@ -224,20 +226,10 @@ class Worker:
 # ---- scoring ----
 
 
-def words(text):
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
-
-
 def errors(ref, hyp):
-    """word-level edit distance (substitutions + deletions + insertions)"""
-    r, h = ref.split(), words(hyp)
-    prev = list(range(len(h) + 1))
-    for i in range(1, len(r) + 1):
-        cur = [i] + [0] * len(h)
-        for j in range(1, len(h) + 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r[i - 1] != h[j - 1]))
-        prev = cur
-    return prev[-1]
+    """word-level edit distance (substitutions + deletions + insertions), the
+    tests' and the bench's one definition (tools/pyvs/speech.py)"""
+    return speech.word_edits(ref, hyp)[0]
 
 
 def decode(exe, options, clips):

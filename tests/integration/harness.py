@@ -246,6 +246,18 @@ def flite_voice_file(path, voice="slt"):
     return path
 
 
+def fake_proc_root(total_kb, available_kb):
+    """A directory for VS_TEST_PROC_ROOT (the memory guard's test seam) whose
+    proc/meminfo says total_kb with available_kb available and no swap.
+    Returns the directory; rewrite its proc/meminfo to change the reading."""
+    root = tmppath("fake-proc")
+    os.makedirs(os.path.join(root, "proc"), exist_ok=True)
+    with open(os.path.join(root, "proc", "meminfo"), "w") as f:
+        f.write("MemTotal: %d kB\nMemFree: %d kB\nMemAvailable: %d kB\n"
+                "SwapTotal: 0 kB\nSwapFree: 0 kB\n" % (total_kb, available_kb, available_kb))
+    return root
+
+
 # ---------------------------------------------------------------- requests
 
 def access_line(server, rid, timeout=5.0):

@@ -281,15 +281,6 @@ def test_degradation_with_the_real_engines():
         s.stop()
 
 
-def _fake_meminfo(total_kb, available_kb):
-    root = h.tmppath("fake-proc-root")
-    os.makedirs(os.path.join(root, "proc"), exist_ok=True)
-    with open(os.path.join(root, "proc", "meminfo"), "w") as f:
-        f.write("MemTotal: %d kB\nMemFree: %d kB\nMemAvailable: %d kB\n"
-                "SwapTotal: 0 kB\nSwapFree: 0 kB\n" % (total_kb, available_kb, available_kb))
-    return root
-
-
 def test_degradation_when_loading_the_model_would_pass_the_memory_threshold():
     """The guard reads a meminfo of 512 MiB with 50% in use, threshold 60%: a
     cold load of pocketsphinx-accurate (its last load measured about 100 MB,
@@ -299,7 +290,7 @@ def test_degradation_when_loading_the_model_would_pass_the_memory_threshold():
     path = _models_file("pocketsphinx asr pocketsphinx idle_minutes=0\n"
                         "accurate asr pocketsphinx idle_minutes=0.02 fallback=pocketsphinx\n"
                         "espeak-ng tts espeak-ng\n", "mem-degrade.txt")
-    root = _fake_meminfo(512 * 1024, 256 * 1024)
+    root = h.fake_proc_root(512 * 1024, 256 * 1024)
     s = h.Server(env={"MODELS_FILE": path, "ASR_DEGRADE_UNDER_LOAD": "true",
                       "MEMORY_THRESHOLD_PERCENT": "60", "IDLE_CHECK_INTERVAL_SECONDS": "0.3",
                       "VS_TEST_PROC_ROOT": root}, name="degrade-memory").start()

@@ -52,20 +52,11 @@ def test_ready_is_503_while_every_slot_is_busy_and_the_queue_full():
             s.stop()
 
 
-def _fake_meminfo(total_kb, available_kb):
-    root = h.tmppath("fake-proc-%d" % available_kb)
-    os.makedirs(os.path.join(root, "proc"), exist_ok=True)
-    with open(os.path.join(root, "proc", "meminfo"), "w") as f:
-        f.write("MemTotal: %d kB\nMemFree: %d kB\nMemAvailable: %d kB\n"
-                "SwapTotal: 0 kB\nSwapFree: 0 kB\n" % (total_kb, available_kb, available_kb))
-    return root
-
-
 def test_cold_load_that_would_not_fit_gets_503_before_any_worker_starts():
     """512 MiB machine, 50% in use, threshold 60%: pocketsphinx (about
     100 MB measured at its first load) fits while its worker is loaded, and
     once unloaded its next load is refused."""
-    root = _fake_meminfo(512 * 1024, 256 * 1024)
+    root = h.fake_proc_root(512 * 1024, 256 * 1024)
     s = h.Server(env={"VS_TEST_PROC_ROOT": root, "MEMORY_THRESHOLD_PERCENT": "60",
                       "ASR_IDLE_TIMEOUT_MINUTES": "0.02", "IDLE_CHECK_INTERVAL_SECONDS": "0.3"},
                  service="asr", name="model-memory").start()
@@ -102,7 +93,7 @@ def test_auto_slots_follow_the_memory_limit():
     cap it; on a 512 MiB machine half used under a 60% threshold no 110 MB
     model fits and it is one slot. /health/detailed shows the derivation."""
     cores = len(os.sched_getaffinity(0))
-    tight = _fake_meminfo(512 * 1024, 256 * 1024)
+    tight = h.fake_proc_root(512 * 1024, 256 * 1024)
     got = {}
     for name, env in (("roomy", {}), ("tight", {"VS_TEST_PROC_ROOT": tight,
                                                  "MEMORY_THRESHOLD_PERCENT": "60"})):
@@ -133,7 +124,7 @@ def _psi(root, avg10):
 
 
 def test_memory_pressure_refuses_new_work():
-    root = _fake_meminfo(8 * 1024 * 1024, 6 * 1024 * 1024)
+    root = h.fake_proc_root(8 * 1024 * 1024, 6 * 1024 * 1024)
     _psi(root, 40)
     s = h.Server(env={"VS_TEST_PROC_ROOT": root, "MEMORY_PRESSURE_REFUSE_PERCENT": "25"},
                  name="pressure-refuse").start()
@@ -159,7 +150,7 @@ def test_memory_pressure_shrinks_the_slots_and_gives_them_back():
     """Two slots; pressure over MEMORY_PRESSURE_SHRINK_PERCENT: one slot, so
     the second concurrent request (sleeping engine) gets 429; calm for
     MEMORY_PRESSURE_CALM_SECONDS: both slots again. Each change logged once."""
-    root = _fake_meminfo(8 * 1024 * 1024, 6 * 1024 * 1024)
+    root = h.fake_proc_root(8 * 1024 * 1024, 6 * 1024 * 1024)
     _psi(root, 0)
     s = h.Server(env={"VS_TEST_PROC_ROOT": root, "MEMORY_PRESSURE_SHRINK_PERCENT": "20",
                       "MEMORY_PRESSURE_CALM_SECONDS": "1", "ASR_ENGINE": "test-asr",
