@@ -13,12 +13,12 @@
 #      must return from main) or an unclean stop fails the test it happened in
 #      (tests/integration/harness.py);
 #   4. a short libFuzzer run of every fuzz/fuzz_*.c driver (FUZZ_SECONDS each,
-#      default 20; 0 skips this step) on a temporary copy of its corpus. A
+#      default 10; 0 skips this step) on a temporary copy of its corpus. A
 #      finding fails the driver and its reproducer is kept and named.
 set -u
 build=${1:-build}
 asan=${2:-}
-fuzz_secs=${FUZZ_SECONDS:-20}
+fuzz_secs=${FUZZ_SECONDS:-10}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 pass=0 fail=0 rc=0
