@@ -87,8 +87,7 @@ static const char *settle(const struct warner *w, const char *name, const char *
 			snprintf(msg, sizeof(msg),
 			         "%s=%s does not apply to engine %s (it %s %s); "
 			         "ignored",
-			         name, v, w->ops->name, uses,
-			         list == w->ops->model_names ? list[0] : names);
+			         name, v, w->ops->name, uses, names);
 		else
 			snprintf(msg, sizeof(msg), "%s=%s does not apply to engine %s; ignored",
 			         name, v, w->ops->name);

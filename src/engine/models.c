@@ -302,7 +302,7 @@ int vs_models_parse(struct vs_models *ms, const char *text, const char *source, 
                     size_t errlen)
 {
 	char *copy = strdup(text ? text : "");
-	char *save = NULL, *line;
+	char *line;
 	int lineno = 0, r = 0;
 
 	vs_models_free(ms);
@@ -316,7 +316,6 @@ int vs_models_parse(struct vs_models *ms, const char *text, const char *source, 
 			*hash = '\0';
 		r = parse_line(ms, line, source, lineno, err, errlen);
 	}
-	(void)save;
 	free(copy);
 	if (r < 0)
 		vs_models_free(ms);
