@@ -11,7 +11,8 @@
 #      ASan+UBSan build (make test: build-asan). Any sanitizer report from the
 #      front or a worker, a leak at exit (servers are stopped with SIGTERM and
 #      must return from main) or an unclean stop fails the test it happened in
-#      (tests/integration/harness.py);
+#      (tests/integration/harness.py). Modules with SANITIZER_PASS = False
+#      (deployment: package, units, balancers) run in step 2 only;
 #   4. a short libFuzzer run of every fuzz/fuzz_*.c driver (FUZZ_SECONDS each,
 #      default 10; 0 skips this step) on a temporary copy of its corpus. A
 #      finding fails the driver and its reproducer is kept and named.
@@ -83,7 +84,7 @@ if [ -n "$asan" ]; then
   # fast unwinder stops inside them and a suppression could only name a
   # whole library; full stacks let it name the one leaking function.
   echo "== integration, sanitizers ($asan/voicestack, ASan + UBSan + LeakSanitizer)"
-  integration "$asan/voicestack" \
+  integration "$asan/voicestack" VS_SANITIZER_PASS=1 \
     ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=1:print_summary=1:fast_unwind_on_malloc=0 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     LSAN_OPTIONS=suppressions="$root/tests/sanitizer/lsan.supp":print_suppressions=0

@@ -8,6 +8,10 @@ prints `ok   mod.name (1.2s)`, `skip mod.name: why` or `FAIL mod.name: why`
 with the traceback and the stderr tail of every server the test touched, and
 fails a test during which a server did not stop cleanly on SIGTERM (status
 0, in time) or printed a sanitizer report (harness.findings), and
+leaves out, in the sanitizer pass (VS_SANITIZER_PASS=1, set by
+tests/run_all.sh), modules that set SANITIZER_PASS = False: tests of what we
+ship around the binary (package, units, balancer configs, dashboards), which
+run the same front code the other tests already run instrumented, and
 ends with exactly one summary line `N passed, N failed[, N skipped]`; exit 0
 iff nothing failed. A module's teardown_module() (e.g. stopping its shared
 server) runs after its tests; harness.stop_all() runs after every module and
@@ -104,7 +108,11 @@ def main():
         print("0 passed, 1 failed")
         return 1
     stop = False
+    sanitizer_pass = os.environ.get("VS_SANITIZER_PASS") == "1"
     for modname, mod, tests in mods:
+        if sanitizer_pass and not getattr(mod, "SANITIZER_PASS", True):
+            print("(%s: normal pass only)" % modname, flush=True)
+            continue
         selected = [(n, f) for n, f in tests
                     if args.filter is None or args.filter in "%s.%s" % (modname, n)]
         if not selected:
