@@ -98,6 +98,27 @@ void vs_access_client_gone(struct vs_req *r, const char *phase, const char *canc
 	        r->request_id, (unsigned long long)(vs_now_ms() - r->start_ms));
 }
 
+/* what real-time factor is made of (stats.h), for a request that ended
+ * with status; a realtime session's request is used again by its next
+ * turn, so what was taken is cleared */
+static void record_audio(struct vs_req *r, int status, uint64_t start_ms,
+                         struct vs_request_record *rec)
+{
+	bool ok = status >= 200 && status < 300;
+	rec->has_audio_in = ok && r->has_audio_in;
+	rec->audio_in_s = r->audio_in_s;
+	rec->has_audio_out = ok && r->has_audio_out;
+	rec->audio_out_s = r->audio_out_s;
+	/* the worker's time, for the same requests only: RTF divides the two */
+	rec->has_work = (rec->has_audio_in || rec->has_audio_out) && r->job.submit_ms &&
+	                r->job.done_ms >= r->job.submit_ms;
+	rec->work_s = (double)(r->job.done_ms - r->job.submit_ms) / 1000.0;
+	rec->has_ttfb = r->first_audio_ms >= start_ms;
+	rec->ttfb_s = (double)(r->first_audio_ms - start_ms) / 1000.0;
+	r->has_audio_in = r->has_audio_out = false;
+	r->first_audio_ms = 0;
+}
+
 void vs_access_end(struct vs_req *r, int status)
 {
 	uint64_t elapsed_ms = vs_now_ms() - r->start_ms;
@@ -115,6 +136,7 @@ void vs_access_end(struct vs_req *r, int status)
 	        .key = r->key ? r->key->name : NULL,
 	        .lane = vs_lane_name(r->lane),
 	};
+	record_audio(r, status, r->start_ms, &rec);
 	vs_stats_request_done(&rec);
 	vs_info("event=access service=%s method=%s route=%s status=%d bytes=%llu "
 	        "duration_ms=%llu queue_ms=%llu model=%s served_by=%s key=%s lane=%s client=%s "
@@ -143,6 +165,7 @@ void vs_access_turn(struct vs_req *r, int status, uint64_t start_ms, const char 
 	        .reject_reason = status >= 400 ? r->reject_reason : NULL,
 	        .key = r->key ? r->key->name : NULL,
 	};
+	record_audio(r, status, start_ms, &rec);
 	vs_stats_request_done(&rec);
 	vs_info("event=access service=%s method=WS route=%s status=%d duration_ms=%llu "
 	        "queue_ms=%llu model=%s key=%s client=%s request_id=%s item=%s",

@@ -212,6 +212,8 @@ void vs_http_observe(struct vs_service *const *svcs, int n)
 	for (int i = 0; i < n && observed.n < VS_STATS_MAX_SERVICES; i++)
 		observed.svcs[observed.n++] = svcs[i];
 	vs_stats_init();
+	vs_process_metrics_init();
+	vs_stats_build_info(VS_VERSION, MHD_get_version(), JANSSON_VERSION);
 }
 
 static void sample_model(int svc_index, int k, struct vs_model_rt *m)
@@ -267,5 +269,6 @@ char *vs_metrics_body(void)
 			vs_stats_sample_memory(m.mem_percent, m.swap_percent,
 			                       m.mem_available_mb * 1024 * 1024);
 	}
+	vs_process_metrics_sample();
 	return vs_metrics_render();
 }

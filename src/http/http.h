@@ -277,6 +277,13 @@ struct vs_req {
 	/* the realtime session this upgrade request carries (mu; NULL once it
 	 * ended): job callbacks and waiter wakes post to it */
 	struct vs_rt_session *rt;
+
+	/* for the metrics (mu; access.c reads them at the end): when the first
+	 * audio of a speech answer came from the worker (0: none), the seconds
+	 * of audio the worker decoded (RESULT duration) or produced (END) */
+	uint64_t first_audio_ms;
+	bool has_audio_in, has_audio_out;
+	double audio_in_s, audio_out_s;
 };
 
 /* server.c: the daemons and the access-handler state machine */
@@ -411,6 +418,9 @@ int vs_tts_voices(struct vs_req *r);
 void vs_tts_voices_submit(struct vs_req *r);
 void vs_tts_voices_render(struct vs_req *r);
 extern const struct vs_job_ops vs_tts_job_ops;
+/* a speech job's AUDIO or END frame (r->mu held), for the metrics: the
+ * time of the first audio, the seconds END says were produced */
+void vs_tts_frame_seen_locked(struct vs_req *r, struct vs_frame *f);
 
 /* realtime.c: WebSocket transcription sessions (realtime.h). The first
  * call of GET /v1/realtime: the handshake's checks and the guard; false

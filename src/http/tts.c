@@ -17,6 +17,19 @@
 #include "common/log.h"
 #include "http/http.h"
 
+void vs_tts_frame_seen_locked(struct vs_req *r, struct vs_frame *f)
+{
+	if (f->type == VS_MSG_AUDIO && !r->first_audio_ms) {
+		r->first_audio_ms = vs_now_ms();
+	} else if (f->type == VS_MSG_END) {
+		json_t *j = vs_frame_json(f);
+		json_t *s = json_object_get(j, "seconds");
+		r->has_audio_out = json_is_number(s);
+		r->audio_out_s = json_number_value(s);
+		json_decref(j);
+	}
+}
+
 static bool tts_on_frame(struct vs_job *job, struct vs_frame *f)
 {
 	struct vs_req *r = (struct vs_req *)job;
@@ -24,6 +37,7 @@ static bool tts_on_frame(struct vs_job *job, struct vs_frame *f)
 	bool last = f->type == VS_MSG_END || f->type == VS_MSG_ERROR || f->type == VS_MSG_RESULT;
 
 	pthread_mutex_lock(&r->mu);
+	vs_tts_frame_seen_locked(r, f);
 	switch (f->type) {
 	case VS_MSG_AUDIO:
 		keep = r->sse ? vs_sse_audio_locked(r, f->data, f->len)

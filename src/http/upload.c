@@ -226,6 +226,15 @@ static void take_error(struct vs_req *r, struct vs_frame *f)
 	json_decref(j);
 }
 
+/* the decoded length of the upload (the RESULT's duration): audio in, for
+ * the metrics */
+static void note_audio_in(struct vs_req *r)
+{
+	json_t *d = json_object_get(r->result, "duration");
+	r->has_audio_in = json_is_number(d);
+	r->audio_in_s = json_number_value(d);
+}
+
 bool vs_asr_take_answer(struct vs_req *r, struct vs_frame *f)
 {
 	if (f->type == VS_MSG_RESULT) {
@@ -233,6 +242,7 @@ bool vs_asr_take_answer(struct vs_req *r, struct vs_frame *f)
 		if (!r->result)
 			vs_oai_err_set(&r->err, 500, NULL, "engine_error",
 			               "Malformed worker answer");
+		note_audio_in(r);
 	} else if (f->type == VS_MSG_ERROR) {
 		take_error(r, f);
 	} else {
@@ -255,6 +265,7 @@ static void asr_stream_frame(struct vs_req *r, struct vs_frame *f)
 		return;
 	}
 	r->result = j;
+	note_audio_in(r);
 	if (!j) {
 		vs_oai_err_set(&r->err, 500, NULL, "engine_error", "Malformed worker answer");
 		if (r->stream_started)

@@ -30,6 +30,12 @@ struct vs_request_record {
 	const char *reject_reason; /* NULL, or "memory", "slot", "size", ... */
 	const char *key;           /* the API key's name (never the key); NULL = none */
 	const char *lane;          /* its priority lane ("normal" when none was given) */
+	/* what real-time factor is made of, for a request that succeeded with
+	 * audio: the worker's time on it and the audio it took or gave; the
+	 * time from its start to its first byte of speech (TTS). A field counts
+	 * only when its has_ flag is set. */
+	bool has_work, has_audio_in, has_audio_out, has_ttfb;
+	double work_s, audio_in_s, audio_out_s, ttfb_s;
 };
 
 /* one service's slots and queue, sampled at scrape time */
@@ -63,5 +69,15 @@ void vs_stats_sample_model(int index, int model, const struct vs_model_sample *s
 /* a request served by model `to` because `from` could not be admitted */
 void vs_stats_degraded(const char *service, const char *from, const char *to);
 void vs_stats_sample_memory(double mem_percent, double swap_percent, double available_bytes);
+/* voicestack_build_info{version, microhttpd, jansson} 1 (set once at start) */
+void vs_stats_build_info(const char *version, const char *microhttpd, const char *jansson);
+/* the outcome label of a finished request: ok, refused, client_error,
+ * server_error, timeout, client_gone */
+const char *vs_stats_outcome(int status, const char *reject_reason);
+
+/* process.c: process_* metrics of this process, the standard Prometheus
+ * names (read from /proc/self when /metrics is scraped) */
+void vs_process_metrics_init(void);
+void vs_process_metrics_sample(void);
 
 #endif

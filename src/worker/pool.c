@@ -209,6 +209,8 @@ static void handle_frame(struct worker *w, struct vs_frame *f)
 		w->state = W_IDLE;
 		w->job = NULL;
 		w->last_used_ms = vs_now_ms();
+		if (job)
+			job->done_ms = w->last_used_ms;
 		w->requests_served++;
 	}
 	if (job && !job->ops->on_frame(job, f) && !last) {
@@ -440,6 +442,8 @@ int vs_pool_submit(struct vs_pool *p, int slot, struct vs_job *job, uint16_t typ
 	w->state = W_BUSY;
 	w->job = job;
 	w->last_used_ms = vs_now_ms();
+	job->submit_ms = w->last_used_ms;
+	job->done_ms = 0;
 	w->job_deadline_ms = p->cfg.request_timeout_s > 0
 	                             ? w->last_used_ms + (uint64_t)(p->cfg.request_timeout_s * 1000)
 	                             : 0;

@@ -32,6 +32,11 @@ struct vs_job_ops {
 
 struct vs_job {
 	const struct vs_job_ops *ops;
+	/* set by the pool (its lock held): when the job reached its worker, and
+	 * when that worker sent the job's last frame (0 = not yet; before
+	 * on_frame is called with it). done - submit is the worker's time on the
+	 * job, a model load on a cold worker included (processing seconds). */
+	uint64_t submit_ms, done_ms;
 };
 
 struct vs_pool_config {

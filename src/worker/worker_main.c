@@ -228,8 +228,11 @@ static void do_synthesize(struct worker *w, json_t *req)
 		send_pipeline_error(w, &e);
 		return;
 	}
+	/* seconds: what the front counts as audio out (the engine's rate) */
+	int rate = w->ops->sample_rate(w->ctx);
 	json_t *end =
-	        json_pack("{s:I, s:I}", "samples", (json_int_t)samples, "bytes", (json_int_t)bytes);
+	        json_pack("{s:I, s:I, s:f}", "samples", (json_int_t)samples, "bytes",
+	                  (json_int_t)bytes, "seconds", rate > 0 ? (double)samples / rate : 0.0);
 	vs_frame_send_json(w->sock, VS_MSG_END, end, -1);
 	json_decref(end);
 }

@@ -63,6 +63,7 @@ static bool audio_frame(struct wy_job *j, struct vs_frame *f)
 	bool keep = true;
 
 	pthread_mutex_lock(&r->mu);
+	vs_tts_frame_seen_locked(r, f);
 	if (f->type == VS_MSG_AUDIO) {
 		uint8_t *nb = realloc(r->sbuf, r->slen + f->len);
 		if (nb) {

@@ -250,10 +250,15 @@ def test_metrics_promtool_and_counters_follow_traffic():
         assert types.get("voicestack_request_duration_seconds") == "histogram", types
         cnt = _get(after, "voicestack_request_duration_seconds_count", **route)
         assert cnt - _get(before, "voicestack_request_duration_seconds_count", **route) == 3
-        buckets = sorted(((float(dict(k[1])["le"]), v) for k, v in after.items()
-                          if k[0] == "voicestack_request_duration_seconds_bucket"
-                          and dict(k[1]).get("route") == TRANSCRIBE),
-                         key=lambda b: b[0])
+        # one series per outcome (ok, refused, client_error): summed by le,
+        # as `sum by (le)` does
+        by_le = {}
+        for k, v in after.items():
+            if k[0] == "voicestack_request_duration_seconds_bucket" and \
+                    dict(k[1]).get("route") == TRANSCRIBE:
+                le = float(dict(k[1])["le"])
+                by_le[le] = by_le.get(le, 0) + v
+        buckets = sorted(by_le.items())
         assert buckets and buckets[-1][0] == float("inf") and buckets[-1][1] == cnt, buckets
         assert all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])), buckets
         assert _get(after, "voicestack_request_duration_seconds_sum", **route) > 1.0

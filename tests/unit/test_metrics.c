@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "obs/metrics.h"
+#include "obs/stats.h"
 
 #define PROMTOOL "/usr/bin/promtool"
 
@@ -299,6 +300,25 @@ static void test_promtool(void **state)
 	assert_int_not_equal(promtool(broken), 0);
 }
 
+/* the outcome label of voicestack_request_duration_seconds */
+static void test_outcome(void **state)
+{
+	(void)state;
+	assert_string_equal(vs_stats_outcome(200, NULL), "ok");
+	assert_string_equal(vs_stats_outcome(101, NULL), "ok");
+	assert_string_equal(vs_stats_outcome(429, "slot"), "refused");
+	assert_string_equal(vs_stats_outcome(429, "queue_timeout"), "refused");
+	assert_string_equal(vs_stats_outcome(503, "memory"), "refused");
+	/* a worker that could not start is the server's fault, not admission's */
+	assert_string_equal(vs_stats_outcome(503, NULL), "server_error");
+	assert_string_equal(vs_stats_outcome(500, NULL), "server_error");
+	assert_string_equal(vs_stats_outcome(504, NULL), "timeout");
+	assert_string_equal(vs_stats_outcome(499, NULL), "client_gone");
+	assert_string_equal(vs_stats_outcome(413, "size"), "client_error");
+	assert_string_equal(vs_stats_outcome(408, "body_timeout"), "client_error");
+	assert_string_equal(vs_stats_outcome(400, NULL), "client_error");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +328,7 @@ int main(void)
 	        cmocka_unit_test_teardown(test_series_limit_and_sanitising, teardown),
 	        cmocka_unit_test_teardown(test_threads, teardown),
 	        cmocka_unit_test_teardown(test_promtool, teardown),
+	        cmocka_unit_test(test_outcome),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
