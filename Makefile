@@ -31,6 +31,9 @@ DEPS := gcc pkg-config meson ninja-build libmicrohttpd-dev libjansson-dev \
 # fake microphone) drives the page in test_page.py.
 TEST_DEPS := ffmpeg pocketsphinx pocketsphinx-testdata prometheus python3 curl nginx-light \
              libasan8 libubsan1 clang libclang-rt-14-dev clang-format chromium
+# test_deploy_obs.py: yamllint lints deploy/kubernetes/, python3-yaml reads it
+# (Debian's kubernetes-client cannot validate offline: it asks a server)
+TEST_DEPS += yamllint python3-yaml
 # what bench/run.sh drives (some also in TEST_DEPS; listed so bench-deps states it all)
 BENCH_DEPS := wrk espeak-ng nginx-light ffmpeg curl pocketsphinx-testdata python3
 # what bench/tune_asr.py needs (and npm, from test-deps: it fetches the one
