@@ -390,3 +390,21 @@ def dechunk(raw):
             return b"".join(out), False
         out.append(raw[j + 2:j + 2 + size])
         i = j + 2 + size + 2
+
+
+def refused_while_slot_held(server, audio):
+    """Holds the only ASR slot of `server` with an upload whose body never
+    comes (the slot is taken on the headers), sends a transcription of
+    `audio` meanwhile (the 429 it gets is returned), then lets the held one
+    go and waits until the slots are free (metrics tests: a refusal)."""
+    import socket
+    so = socket.create_connection((HOST, server.asr_port), timeout=30)
+    try:
+        so.sendall(upload_head("xx", length=10_000_000))
+        wait_for(lambda: server.health_detailed("asr")["concurrency"]["active_requests"] == 1,
+                 "the held upload takes the slot")
+        r = transcribe(server.asr_port, audio, timeout=30)
+    finally:
+        so.close()
+    server.wait_slots_free("asr")
+    return r

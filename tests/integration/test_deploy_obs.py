@@ -20,7 +20,6 @@ client-side dry run."""
 import json
 import os
 import re
-import socket
 import subprocess
 
 import harness as h
@@ -61,16 +60,8 @@ def _yaml():
 def _scrape_after_traffic():
     """/metrics text of the shared server after a 200 of each service and a 429."""
     s = shared()
-    so = socket.create_connection((h.HOST, s.asr_port), timeout=30)
-    try:
-        so.sendall(h.upload_head("xx", length=10_000_000))
-        h.wait_for(lambda: s.health_detailed("asr")["concurrency"]["active_requests"] == 1,
-                   "the held upload takes the slot")
-        r = h.transcribe(s.asr_port, CARD, timeout=30)
-        assert r.status == 429, r
-    finally:
-        so.close()
-    s.wait_slots_free("asr")
+    r429 = h.refused_while_slot_held(s, CARD)
+    assert r429.status == 429, r429
     r = h.transcribe(s.asr_port, CARD, timeout=120)
     assert r.status == 200, r
     r = h.speak(s.tts_port, "Hello there.", response_format="wav", timeout=120)

@@ -16,7 +16,6 @@ real engines (pocketsphinx, espeak-ng).
 - `promtool check metrics` stays clean."""
 
 import os
-import socket
 import struct
 import subprocess
 import time
@@ -73,16 +72,8 @@ def test_outcome_label_ok_refused_client_error():
     before = s.metrics("asr")
     # hold the only ASR slot with an upload whose body has not come yet: the
     # slot is taken on the headers, so the next request is refused at once
-    so = socket.create_connection((h.HOST, s.asr_port), timeout=30)
-    try:
-        so.sendall(h.upload_head("xx", length=10_000_000))
-        h.wait_for(lambda: s.health_detailed("asr")["concurrency"]["active_requests"] == 1,
-                   "the held upload takes the slot")
-        r429 = h.transcribe(s.asr_port, CARD, timeout=30)
-        assert r429.status == 429, r429
-    finally:
-        so.close()
-    s.wait_slots_free("asr")
+    r429 = h.refused_while_slot_held(s, CARD)
+    assert r429.status == 429, r429
     ok = h.transcribe(s.asr_port, CARD, timeout=120)
     assert ok.status == 200, ok
     bad = h.transcribe(s.asr_port, CARD, fields={"response_format": "bogus"}, timeout=60)
