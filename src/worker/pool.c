@@ -329,13 +329,15 @@ struct vs_pool *vs_pool_new(const struct vs_pool_config *cfg, const char *exe)
 		return NULL;
 	}
 	if (cfg->idle_timeout_s > 0)
-		vs_info("event=idle_checker_started service=%s interval_s=%g timeout_min=%g "
-		        "msg=\"Idle timeout checker started\"",
-		        cfg->service, cfg->idle_check_interval_s, cfg->idle_timeout_s / 60.0);
+		vs_info("event=idle_checker_started service=%s model=%s interval_s=%g "
+		        "timeout_min=%g msg=\"Idle timeout checker started\"",
+		        cfg->service, cfg->model ? cfg->model : "-", cfg->idle_check_interval_s,
+		        cfg->idle_timeout_s / 60.0);
 	else
-		vs_info("event=idle_checker_disabled service=%s msg=\"Idle timeout disabled "
-		        "(%s_IDLE_TIMEOUT_MINUTES=0)\"",
-		        cfg->service, strcmp(cfg->service, "asr") == 0 ? "ASR" : "TTS");
+		vs_info("event=idle_checker_disabled service=%s model=%s msg=\"Idle timeout "
+		        "disabled (%s_IDLE_TIMEOUT_MINUTES=0)\"",
+		        cfg->service, cfg->model ? cfg->model : "-",
+		        strcmp(cfg->service, "asr") == 0 ? "ASR" : "TTS");
 	return p;
 }
 
