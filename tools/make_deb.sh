@@ -27,3 +27,6 @@ for f in "$work"/voicestack*_"$version"_*; do
 	mv "$f" "$dist/"
 done
 ls -1 "$dist"/voicestack*_"$version"_*
+# the verdict a user building the package should see (the test also asks
+# for info and pedantic tags)
+lintian --fail-on error,warning "$dist"/voicestack_"$version"_*.changes
