@@ -289,3 +289,24 @@ def test_deb_unpacked_into_a_scratch_root_serves_real_requests():
     rc, out = _run(["dpkg", "-x", deb, root])
     assert rc == 0, out
     _serve_and_check(root, os.path.join(root, "etc/voicestack/voicestack.env"))
+
+
+def test_containerfile_runs_the_package_as_a_non_root_user_on_all_addresses():
+    # the image build itself is not run here (docs/DEPLOY.md says why and how
+    # it was tried); this checks the file against the package and defaults
+    with open(os.path.join(ROOT, "Containerfile")) as f:
+        text = f.read()
+    lines = [line.strip() for line in text.splitlines() if line.strip()[:1] not in ("", "#")]
+    base = [line for line in lines if line.startswith("ARG BASE=")]
+    assert base and "debian:bookworm" in base[0], base
+    assert "COPY dist/voicestack_*.deb /tmp/" in lines, lines
+    user = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert user and user[-1] not in ("root", "0"), user
+    assert "ENV HOST=0.0.0.0" in lines, lines
+    rc, out = _run([h.BIN, "config"], cwd=h.tmpdir())
+    ports = re.findall(r"^(?:ASR|TTS)_PORT=(\d+)", out, re.M)
+    assert ["EXPOSE " + " ".join(ports)] == [line for line in lines
+                                             if line.startswith("EXPOSE")], (ports, lines)
+    assert '"--env-file", "/etc/voicestack/voicestack.env"' in text
+    with open(os.path.join(ROOT, ".containerignore")) as f:
+        assert "!dist/voicestack_*.deb" in f.read().split()
