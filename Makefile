@@ -5,6 +5,10 @@
 #               libFuzzer run of every fuzz driver (tests/run_all.sh)
 #   make bench  run the benchmark suite (writes docs/PERFORMANCE.md and the
 #               measured tables of docs/MODELS.md)
+#   make install   build and install under PREFIX (default /usr/local), into
+#               DESTDIR if given (meson install; layout: docs/DEPLOY.md)
+#   make uninstall remove what make install installed (not the settings file)
+#   make deb    build the Debian package into dist/ (debian/, tools/make_deb.sh)
 #   make tune-asr  rerun the sweep behind pocketsphinx-accurate's settings
 #               (bench/tune_asr.py, ~1 h on 2 cores; docs/MODELS.md)
 
@@ -15,12 +19,13 @@ BUILD ?= build
 BUILD_ASAN ?= build-asan
 ASAN_SETUP := -Db_sanitize=address,undefined -Db_lundef=false -Dtests=disabled \
               -Dc_args=-fno-sanitize-recover=all -Dc_link_args=-fno-sanitize-recover=all
-# Debian packages the server needs to build and run
+# Debian packages the server needs to build and run (help2man writes the
+# man page voicestack-loadtest.1 from its --help)
 DEPS := gcc pkg-config meson ninja-build libmicrohttpd-dev libjansson-dev \
         libavformat-dev libavcodec-dev libswresample-dev libavutil-dev \
         libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us \
         libespeak-ng-dev espeak-ng-data flite1-dev libcmocka-dev libcurl4-openssl-dev \
-        nettle-dev libwslay-dev
+        nettle-dev libwslay-dev help2man
 # ... and what the tests drive it with (ffmpeg makes test audio, promtool
 # checks /metrics, pocketsphinx_continuous is the WER baseline, nginx runs
 # deploy/nginx-voicestack.conf in test_nginx.py). Sanitizers: gcc's ASan and
@@ -28,9 +33,12 @@ DEPS := gcc pkg-config meson ninja-build libmicrohttpd-dev libjansson-dev \
 # libclang-rt-14-dev (libFuzzer + clang's ASan/UBSan runtimes, a Recommends
 # of clang that --no-install-recommends would skip) for the fuzz drivers;
 # clang-format checks the house format (tests/run_all.sh); chromium (headless,
-# fake microphone) drives the page in test_page.py.
+# fake microphone) drives the page in test_page.py. test_package.py builds
+# and checks the Debian package (dpkg-dev, debhelper, fakeroot, lintian, git:
+# make deb) and renders the man pages (groff-base, man-db).
 TEST_DEPS := ffmpeg pocketsphinx pocketsphinx-testdata prometheus python3 curl nginx-light \
-             libasan8 libubsan1 clang libclang-rt-14-dev clang-format chromium
+             libasan8 libubsan1 clang libclang-rt-14-dev clang-format chromium \
+             dpkg-dev debhelper fakeroot lintian git groff-base man-db
 # test_deploy_obs.py: yamllint lints deploy/kubernetes/, python3-yaml reads it
 # (Debian's kubernetes-client cannot validate offline: it asks a server)
 TEST_DEPS += yamllint python3-yaml
@@ -40,10 +48,18 @@ BENCH_DEPS := wrk espeak-ng nginx-light ffmpeg curl pocketsphinx-testdata python
 # held-out clip Debian has not)
 TUNE_DEPS := pocketsphinx pocketsphinx-testdata python3
 
+# make install: meson's prefix and its staging directory (DESTDIR)
+PREFIX ?= /usr/local
+DESTDIR ?=
+# make deb: what dpkg-buildpackage, debhelper and lintian need (debian/control
+# Build-Depends adds the DEPS), and where the package goes
+DEB_DEPS := dpkg-dev debhelper fakeroot lintian help2man git
+DIST ?= dist
+
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all build build-asan run test unit integration bench tune-asr deps test-deps bench-deps \
-        tune-deps clean
+        tune-deps clean install uninstall deb
 
 all: build
 
@@ -103,5 +119,20 @@ bench: bench-deps build
 tune-asr: tune-deps build
 	python3 bench/tune_asr.py --bin $(BUILD)/voicestack
 
+# meson derives the other directories from the prefix (with /usr:
+# sysconfdir /etc); a changed PREFIX rebuilds only what names the paths
+install: deps $(BUILD)/build.ninja
+	meson configure $(BUILD) --prefix=$(PREFIX)
+	meson install -C $(BUILD) $(if $(DESTDIR),--destdir "$(DESTDIR)")
+
+# meson's uninstall removes what its install log lists (the settings file in
+# sysconfdir is not in it: install_conffile.sh keeps an operator's edits)
+uninstall:
+	ninja -C $(BUILD) uninstall
+
+deb: deps
+	$(call install,$(DEB_DEPS))
+	tools/make_deb.sh $(DIST)
+
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) build-deb

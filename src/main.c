@@ -29,33 +29,12 @@
 #include "config/config.h"
 #include "engine/engine.h"
 #include "engine_settings.h"
+#include "usage.h"
 #include "http/http.h"
 #include "api/openai.h"
 #include "obs/metrics.h"
 #include "worker/spawn.h"
 #include "wyoming/wyoming.h"
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-	        "Usage: voicestack <command> [options]\n"
-	        "\n"
-	        "Commands:\n"
-	        "  serve [--service asr|tts|all]   run the HTTP services (default: all)\n"
-	        "  transcribe FILE [--format text|json|srt|vtt|verbose_json] [--language L]\n"
-	        "                                  transcribe one audio file in-process\n"
-	        "  speak \"TEXT\" -o OUT [--voice V] [--format mp3|opus|aac|flac|wav|pcm]\n"
-	        "        [--speed S] [--option KEY=VALUE]...\n"
-	        "                                  synthesize speech in-process (--option: the\n"
-	        "                                  engine's model options, as in MODELS_FILE)\n"
-	        "  config [--markdown]             print the effective settings and their source\n"
-	        "  models                          print the effective model catalogue (a valid\n"
-	        "                                  MODELS_FILE; see docs/MODELS.md)\n"
-	        "\n"
-	        "Options valid everywhere: --help, --version, --env-file PATH, and every setting\n"
-	        "below as --name-in-lower-case VALUE.\n\n");
-	vs_config_print_help(f, vs_engine_settings_checks());
-}
 
 static int load_config(struct vs_config *c, int *argc, char **argv)
 {
@@ -511,7 +490,7 @@ int main(int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
+			vs_usage(stdout);
 			return 0;
 		}
 		if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
@@ -520,7 +499,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (argc < 2) {
-		usage(stderr);
+		vs_usage(stderr);
 		return 2;
 	}
 	const char *cmd = argv[1];
@@ -531,6 +510,10 @@ int main(int argc, char **argv)
 	char **args = argv + 1;
 	if (strcmp(cmd, "config") == 0 && argc > 2 && strcmp(argv[2], "--markdown") == 0) {
 		vs_config_print_markdown(stdout, vs_engine_settings_checks());
+		return 0;
+	}
+	if (strcmp(cmd, "config") == 0 && argc > 2 && strcmp(argv[2], "--man") == 0) {
+		vs_man_page(stdout);
 		return 0;
 	}
 	if (load_config(&cfg, &rest, args) < 0)

@@ -157,9 +157,11 @@ void vs_config_warnings(const struct vs_config *c, void (*fn)(const char *msg, v
                         void *opaque);
 
 /* Print the settings as --help text / as `voicestack config` / as Markdown
- * (the whole of docs/CONFIG.md), in config_print.c. */
+ * (the whole of docs/CONFIG.md) / as the roff SETTINGS section of the man
+ * page, in config_print.c. */
 void vs_config_print_help(FILE *f, const struct vs_config_check *checks);
 void vs_config_print_effective(const struct vs_config *c, FILE *f);
 void vs_config_print_markdown(FILE *f, const struct vs_config_check *checks);
+void vs_config_print_man(FILE *f, const struct vs_config_check *checks);
 
 #endif

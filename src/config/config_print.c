@@ -1,15 +1,20 @@
 /* config_print.c - the settings table as text: `voicestack --help`,
- * `voicestack config` (effective values and their source) and the whole of
- * docs/CONFIG.md (`voicestack config --markdown`).
+ * `voicestack config` (effective values and their source), the whole of
+ * docs/CONFIG.md (`voicestack config --markdown`) and the SETTINGS section of
+ * the voicestack(1) man page (`voicestack config --man`, src/usage.c).
  *
  * DESIGN
  * Printing only reads the table (table.h) and asks vs_setting_describe()
  * what a row accepts, the same words an error message uses, so the help, the
  * document and the errors cannot drift apart; tests/unit/test_config.c
- * compares docs/CONFIG.md with vs_config_print_markdown() byte for byte. The
- * caller's checks supply what config cannot know (the engine names).
+ * compares docs/CONFIG.md with vs_config_print_markdown() byte for byte, and
+ * the man page is generated at build time (meson), so it has no copy to go
+ * stale. The caller's checks supply what config cannot know (the engine
+ * names).
  */
 #include "config/table.h"
+
+#include "common/doc.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -51,28 +56,6 @@ static void flag_name(const struct vs_setting *s, char *buf, size_t len)
 	buf[i + 2] = '\0';
 }
 
-/* Print text word-wrapped at 80 columns, each line indented by `indent`. */
-static void print_wrapped(FILE *f, int indent, const char *text)
-{
-	int col = 0;
-
-	while (*text) {
-		size_t n = strcspn(text, " ");
-		if (col > 0 && col + 1 + (int)n > 80) {
-			fputc('\n', f);
-			col = 0;
-		}
-		if (col == 0)
-			col = fprintf(f, "%*s", indent, "");
-		else
-			col += fprintf(f, " ");
-		col += fprintf(f, "%.*s", (int)n, text);
-		text += n;
-		text += strspn(text, " ");
-	}
-	fputc('\n', f);
-}
-
 void vs_config_print_help(FILE *f, const struct vs_config_check *checks)
 {
 	char flag[64], allowed[256], line[512];
@@ -80,9 +63,9 @@ void vs_config_print_help(FILE *f, const struct vs_config_check *checks)
 	fprintf(f, "Settings (each also an environment variable or a .env line; precedence:\n"
 	           "flag > environment > .env file > default):\n\n");
 	fprintf(f, "  --env-file PATH\n");
-	print_wrapped(f, 8,
-	              "Read settings from PATH instead of ./.env; a missing file is an "
-	              "error.");
+	vs_doc_wrap(f, 8,
+	            "Read settings from PATH instead of ./.env; a missing file is an "
+	            "error.");
 	for (size_t i = 0; i < vs_n_settings; i++) {
 		const struct vs_setting *s = &vs_settings[i];
 
@@ -93,8 +76,8 @@ void vs_config_print_help(FILE *f, const struct vs_config_check *checks)
 		fprintf(f, "  %s %s  (%s)\n", flag, metavar(s), s->name);
 		snprintf(line, sizeof(line), "Default %s%s%s; %s.", def[0] ? def : "empty",
 		         s->unit[0] ? " " : "", s->unit, allowed);
-		print_wrapped(f, 8, line);
-		print_wrapped(f, 8, s->help);
+		vs_doc_wrap(f, 8, line);
+		vs_doc_wrap(f, 8, s->help);
 	}
 }
 
@@ -219,5 +202,35 @@ void vs_config_print_markdown(FILE *f, const struct vs_config_check *checks)
 		md_cell(f, s->unit);
 		md_cell(f, s->help);
 		fputs("\n", f);
+	}
+}
+
+void vs_config_print_man(FILE *f, const struct vs_config_check *checks)
+{
+	char flag[64], allowed[256], line[512];
+
+	fputs(".SH SETTINGS\n", f);
+	vs_roff_line(f,
+	             "Each setting is a flag, an environment variable of the same name, or a "
+	             "`KEY=VALUE` line of the .env file; the first one present wins: flag, "
+	             "environment, .env file, default. Every value given is checked at start-up "
+	             "(a bad one stops the program with one line saying why). "
+	             "`voicestack config` prints the effective values and where each came from.");
+	fputs(".TP\n\\fB\\-\\-env\\-file\\fR \\fIPATH\\fR\n", f);
+	vs_roff_line(f, "Read settings from PATH instead of ./.env; a missing file is an error.");
+	for (size_t i = 0; i < vs_n_settings; i++) {
+		const struct vs_setting *s = &vs_settings[i];
+		const char *def = vs_setting_default(s, checks);
+
+		flag_name(s, flag, sizeof(flag));
+		vs_setting_describe(s, checks, allowed, sizeof(allowed));
+		fputs(".TP\n\\fB", f);
+		vs_roff_text(f, flag);
+		fprintf(f, "\\fR \\fI%s\\fR (\\fB%s\\fR)\n", metavar(s), s->name);
+		snprintf(line, sizeof(line), "Default %s%s%s; %s.", def[0] ? def : "empty",
+		         s->unit[0] ? " " : "", s->unit, allowed);
+		vs_roff_line(f, line);
+		fputs(".br\n", f);
+		vs_roff_line(f, s->help);
 	}
 }

@@ -126,8 +126,9 @@ class Server(server.Server):
     """A running `voicestack serve` on loopback with ephemeral ports,
     registered for stop_all() and findings."""
 
-    def __init__(self, env=None, flags=None, service="all", name=None):
-        super().__init__(SERVER_BIN or BIN, env, flags, service, name or "server")
+    def __init__(self, env=None, flags=None, service="all", name=None, binary=None):
+        # binary: another `voicestack` than the build's (an installed one)
+        super().__init__(binary or SERVER_BIN or BIN, env, flags, service, name or "server")
         self._checked = 0  # stderr lines already scanned by check_sanitizer
 
     def started(self):

@@ -835,6 +835,60 @@ static void test_help_and_markdown_list_every_setting(void **state)
 	free(md);
 }
 
+/* The man page's SETTINGS section (voicestack(1), built by meson from
+ * `voicestack config --man`): one .TP item per setting with its flag and name,
+ * every '-' escaped (a bare one may render as a hyphen, not copyable into a
+ * shell), every backslash an escape we wrote, no text line that groff would
+ * take for a request, and no bold left open. groff -ww checks the whole page
+ * in tests/integration/test_package.py. */
+static void test_man_section_lists_every_setting_escaped(void **state)
+{
+	size_t len, items = 0, n;
+	char *man = capture(vs_config_print_man, NULL, &len);
+
+	assert_true(strncmp(man, ".SH SETTINGS\n", 13) == 0);
+	for (n = 0; vs_config_setting_name(n); n++) {
+		const char *name = vs_config_setting_name(n);
+		char want[256], *w = want;
+
+		w += sprintf(w, ".TP\n\\fB\\-\\-");
+		for (size_t k = 0; name[k]; k++)
+			w += name[k] == '_' ? sprintf(w, "\\-") : sprintf(w, "%c", name[k] | 0x20);
+		sprintf(w, "\\fR \\fI");
+		if (!strstr(man, want))
+			fail_msg("man page lacks the item of %s (%s)", name, want);
+		snprintf(want, sizeof(want), "(\\fB%s\\fR)\n", name);
+		assert_non_null(strstr(man, want));
+	}
+	for (const char *line = man; *line; line = strchr(line, '\n') + 1) {
+		size_t l = strcspn(line, "\n");
+		if (strncmp(line, ".TP\n", 4) == 0)
+			items++;
+		else if (line[0] == '.' || line[0] == '\'')
+			assert_true(strncmp(line, ".SH ", 4) == 0 ||
+			            strncmp(line, ".br\n", 4) == 0);
+		int bold = 0;
+		for (size_t i = 0; i < l; i++) {
+			if (line[i] == '-')
+				assert_true(i > 0 && line[i - 1] == '\\');
+			if (line[i] != '\\')
+				continue;
+			/* our escapes only: \- \e \& \fB \fI \fR */
+			char e = line[++i];
+			assert_non_null(strchr("-e&f", e));
+			if (e == 'f') {
+				char font = line[++i];
+				assert_non_null(strchr("BIR", font));
+				bold = font == 'B' || font == 'I';
+			}
+		}
+		if (bold)
+			fail_msg("font left open on: %.*s", (int)l, line);
+	}
+	assert_int_equal(items, n + 1); /* + --env-file */
+	free(man);
+}
+
 static void test_docs_config_md_is_generated_from_the_table(void **state)
 {
 	size_t len;
@@ -940,6 +994,7 @@ int main(void)
 	        T(test_effective_config_shows_value_and_source),
 	        T(test_help_and_markdown_list_every_setting),
 	        T(test_docs_config_md_is_generated_from_the_table),
+	        T(test_man_section_lists_every_setting_escaped),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
