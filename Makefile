@@ -28,9 +28,10 @@ DEPS := gcc pkg-config meson ninja-build libmicrohttpd-dev libjansson-dev \
 # libclang-rt-14-dev (libFuzzer + clang's ASan/UBSan runtimes, a Recommends
 # of clang that --no-install-recommends would skip) for the fuzz drivers;
 # clang-format checks the house format (tests/run_all.sh); chromium (headless,
-# fake microphone) drives the page in test_page.py.
+# fake microphone) drives the page in test_page.py. haproxy runs
+# deploy/haproxy-voicestack.cfg in front of three instances in test_balancers.py.
 TEST_DEPS := ffmpeg pocketsphinx pocketsphinx-testdata prometheus python3 curl nginx-light \
-             libasan8 libubsan1 clang libclang-rt-14-dev clang-format chromium
+             libasan8 libubsan1 clang libclang-rt-14-dev clang-format chromium haproxy
 # what bench/run.sh drives (some also in TEST_DEPS; listed so bench-deps states it all)
 BENCH_DEPS := wrk espeak-ng nginx-light ffmpeg curl pocketsphinx-testdata python3
 # what bench/tune_asr.py needs (and npm, from test-deps: it fetches the one

@@ -116,6 +116,19 @@ def join(t, box, timeout=60.0):
     return box["r"]
 
 
+def burst(n, fn, timeout=120.0):
+    """fn(i) for i in 0..n-1, each in its own thread, released at once (a
+    barrier), so the n requests are in flight together; returns the results
+    in order (re-raises the first exception)."""
+    gate = threading.Barrier(n)
+
+    def one(i):
+        gate.wait(timeout)
+        return fn(i)
+    calls = [in_thread(lambda i=i: one(i)) for i in range(n)]
+    return [join(t, box, timeout) for t, box in calls]
+
+
 # ---------------------------------------------------------------- servers
 
 _live = []           # every Server not yet stopped

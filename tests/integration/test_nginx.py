@@ -37,6 +37,7 @@ import subprocess
 import time
 
 import harness as h
+from pyvs import balancer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONF = os.path.join(ROOT, "deploy", "nginx-voicestack.conf")
@@ -96,10 +97,10 @@ def _megabytes(v):
         (m.group(2) or "").lower() or None]
 
 
-def proxied_locations():
+def proxied_locations(path=CONF):
     """[(location args, {directive: value} in force there)] for every location
     with a proxy_pass, server-level directives inherited as nginx does."""
-    with open(CONF) as f:
+    with open(path) as f:
         tree = parse_conf(f.read())
     servers = [kids for name, _, kids in tree if name == "server"]
     assert servers, "no server block in %s" % CONF
@@ -156,28 +157,22 @@ def _free_port():
 
 
 class Nginx:
-    """nginx in the foreground as the current user; everything in a temp dir."""
+    """nginx in the foreground as the current user; everything in a temp dir.
+    render(listen_port) -> the site conf; default: this file's conf for server
+    (test_balancers.py passes its own for deploy/nginx-cluster.conf)."""
 
-    def __init__(self, server, overrides=None):
+    def __init__(self, server=None, overrides=None, render=None):
         self.dir = h.tmppath("nginx")
         os.makedirs(self.dir)
         self.port = _free_port()
         site = os.path.join(self.dir, "voicestack.conf")
         with open(site, "w") as f:
             # a one-service server: the other upstream points at the discard port
-            f.write(nginx_render(server.ports.get("asr", 9), server.ports.get("tts", 9),
+            f.write(render(self.port) if render else
+                    nginx_render(server.ports.get("asr", 9), server.ports.get("tts", 9),
                                  self.port, overrides))
         d = self.dir
-        # as root, nginx's workers would switch to `nobody`, who cannot read
-        # the temp dir; name the current user so it never changes identity
-        user = "user %s;\n" % __import__("pwd").getpwuid(os.geteuid()).pw_name \
-            if os.geteuid() == 0 else ""
-        main = (user + "daemon off;\nworker_processes 1;\npid %s/nginx.pid;\n"
-                "error_log %s/error.log info;\nevents { worker_connections 256; }\n"
-                "http {\n  access_log %s/access.log;\n"
-                "  client_body_temp_path %s/body;\n  proxy_temp_path %s/proxy;\n"
-                "  fastcgi_temp_path %s/fcgi;\n  uwsgi_temp_path %s/uwsgi;\n"
-                "  scgi_temp_path %s/scgi;\n  include %s;\n}\n") % (d, d, d, d, d, d, d, d, site)
+        main = balancer.nginx_main(d, site)
         self.conf = os.path.join(d, "nginx.conf")
         with open(self.conf, "w") as f:
             f.write(main)
