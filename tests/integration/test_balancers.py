@@ -30,13 +30,14 @@ A missing nginx or HAProxy skips, naming the Debian package (the Makefile's
 TEST_DEPS installs both for make test).
 """
 
+import http.client
+import json
 import os
 import re
 import signal
 import socket
 import subprocess
 import threading
-import time
 
 import harness as h
 import test_nginx as tn
@@ -310,8 +311,6 @@ def test_speech_streams_through_each_balancer():
     srv = instances(1, sleep_ms=3000, service="tts")
     for name, make in BALANCERS:
         with make(srv) as lb:
-            import http.client
-            import json
             conn = http.client.HTTPConnection(h.HOST, lb.port, timeout=60)
             conn.request("POST", "/v1/audio/speech", body=json.dumps(
                 {"model": "tts-1", "input": "stream me", "voice": "alloy",

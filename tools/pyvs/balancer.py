@@ -11,7 +11,10 @@ render() substitutes only:
 - the listen address: nginx `listen 80;`, HAProxy `bind :80` -> HOST:port;
 - the HOST:PORT of each server line: 10.0.0.1N:5001 (ASR) and :5002 (TTS)
   -> the N-th instance's loopback ports (N = 1..3). Lines of instances
-  beyond those given are dropped (the bench runs 1, 2 and 3 instances).
+  beyond those given are dropped (the bench runs 1, 2 and 3 instances), and
+  then nginx's proxy_next_upstream_tries becomes the number of instances, as
+  the file tells a user to set it (more tries than instances ends in nginx's
+  502 "no live upstreams" instead of the instances' own 429).
 Every substitution must match at least once, so a file that loses one of
 these spellings fails loudly instead of being tested half-rendered.
 """
@@ -62,7 +65,13 @@ def render(path, listen_port, instances):
     if seen != want:
         raise Failed("%s: server lines for (instance, service) %s missing" % (
             path, sorted(want - seen)))
-    return "".join(out)
+    text = "".join(out)
+    if len(instances) < SHIPPED_INSTANCES and "proxy_next_upstream_tries" in text:
+        text, n = re.subn(r"proxy_next_upstream_tries %d;" % SHIPPED_INSTANCES,
+                          "proxy_next_upstream_tries %d;" % len(instances), text)
+        if n == 0:
+            raise Failed("%s: proxy_next_upstream_tries is not %d" % (path, SHIPPED_INSTANCES))
+    return text
 
 
 def nginx_main(d, site):
