@@ -16,6 +16,10 @@ so three give six slots. What is shown, for each balancer:
 - an instance SIGKILLed with two requests in flight costs at most those two:
   every other client gets its 200, and the instances left serve what comes
   next;
+- an instance stopped (SIGTERM, a restart) answers what it holds 503
+  shutting_down, after the work started; both balancers run it elsewhere,
+  HAProxy only when the request fits its buffer (15360 bytes), which is
+  shown both ways;
 - an instance whose memory guard refuses (/health/ready 503, reason memory,
   through the fake /proc seam) gets no work: nginx may still ask it (no
   active checks in nginx open source) and gets the 503 it sends before any
@@ -280,6 +284,36 @@ def test_instance_killed_mid_run_costs_at_most_what_it_held_haproxy():
     lb, srv, got = _kill_mid_run(HAProxy, 4500)
     assert not lb.down("voicestack_asr/asr2") and not lb.down("voicestack_asr/asr3"), \
         "a busy instance was taken out:\n%s" % "\n".join(lb.lines)
+
+
+def test_stopping_instance_hands_its_requests_to_another():
+    """SIGTERM (a restart) answers what an instance holds with 503
+    shutting_down, after the work started (its worker is killed); the result
+    is thrown away, so both balancers run the request elsewhere. HAProxy only
+    if the whole request fits its buffer (15360 bytes): a larger upload gets
+    the 503 itself."""
+    small = h.wav_bytes(b"\0\0" * 4000)   # 8 KB upload
+    assert len(small) < 15000 < os.path.getsize(CARD)
+    for name, make, audio, want in (("nginx", nginx, CARD, 200),
+                                    ("haproxy", HAProxy, small, 200),
+                                    ("haproxy", HAProxy, CARD, 503)):
+        srv = instances(3, sleep_ms=3000)
+        with make(srv) as lb:
+            t, box = h.in_thread(lambda: h.transcribe(lb.port, audio))
+            victim = h.wait_for(lambda: next((s for s in srv if s.health_detailed("asr")[
+                "concurrency"]["active_requests"]), None), "a request in flight")
+            victim.stop()
+            r = h.join(t, box, 60)
+        assert victim.log_contains(r"event=access .*status=503"), \
+            "%s: the stopped instance did not answer its request 503" % name
+        if want == 200:
+            assert r.status == 200, "%s, %d-byte upload: %r" % (name, len(audio) if isinstance(
+                audio, bytes) else os.path.getsize(audio), r)
+            others = [s for s in srv if s is not victim]
+            assert sum(served(s).get(200, 0) for s in others) == 1, name
+        else:
+            assert r.status == 503 and r.json()["error"]["code"] == "shutting_down", \
+                "%s: an upload above the buffer was retried? %r" % (name, r)
 
 
 def test_memory_refusing_instance_gets_no_work():
