@@ -22,6 +22,8 @@ Why it is shaped so:
 import atexit
 import os
 import re
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -183,6 +185,29 @@ class Server(server.Server):
             time.sleep(0.03)
         raise AssertionError("no busy %s worker in /health/detailed within %.0f s"
                              % (service, timeout))
+
+
+class ToolProcess:
+    """A helper daemon a test runs in the foreground (nginx, haproxy):
+    self.proc; stop() sends STOP_SIGNAL, waits, then SIGKILLs. A context
+    manager that stops it."""
+    STOP_SIGNAL = signal.SIGTERM
+    proc = None
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(self.STOP_SIGNAL)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
 def stop_all():

@@ -34,8 +34,6 @@ A missing nginx or HAProxy skips, naming the Debian package (the Makefile's
 TEST_DEPS installs both for make test).
 """
 
-import http.client
-import json
 import os
 import re
 import signal
@@ -88,7 +86,7 @@ def nginx(servers):
                                                         ports(servers)))
 
 
-class HAProxy:
+class HAProxy(h.ToolProcess):
     """haproxy -db (foreground) on the rendered shipped config; its stderr
     (server state changes) is collected."""
 
@@ -124,21 +122,6 @@ class HAProxy:
     def down(self, server):
         """True once haproxy has logged server (e.g. voicestack_asr/asr1) DOWN."""
         return any(re.search(r"Server %s is DOWN" % re.escape(server), l) for l in self.lines)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 BALANCERS = (("nginx", nginx), ("haproxy", HAProxy))
@@ -345,16 +328,7 @@ def test_speech_streams_through_each_balancer():
     srv = instances(1, sleep_ms=3000, service="tts")
     for name, make in BALANCERS:
         with make(srv) as lb:
-            conn = http.client.HTTPConnection(h.HOST, lb.port, timeout=60)
-            conn.request("POST", "/v1/audio/speech", body=json.dumps(
-                {"model": "tts-1", "input": "stream me", "voice": "alloy",
-                 "response_format": "pcm"}), headers={"Content-Type": "application/json"})
-            r = conn.getresponse()
-            assert r.status == 200, (name, r.status, r.read()[:300])
-            first = r.read1(65536)
-            active = srv[0].health_detailed("tts")["concurrency"]["active_requests"]
-            rest = r.read()
-            conn.close()
-            assert first and active == 1, "%s held the stream back" % name
+            first, active, rest = tn.speech_first_bytes(lb.port, srv[0])
+            assert active == 1, "%s held the stream back" % name
             assert len(first) + len(rest) > 40000, (name, len(first) + len(rest))
         srv[0].wait_slots_free("tts")

@@ -156,10 +156,11 @@ def _free_port():
     return port
 
 
-class Nginx:
+class Nginx(h.ToolProcess):
     """nginx in the foreground as the current user; everything in a temp dir.
     render(listen_port) -> the site conf; default: this file's conf for server
     (test_balancers.py passes its own for deploy/nginx-cluster.conf)."""
+    STOP_SIGNAL = signal.SIGQUIT   # graceful
 
     def __init__(self, server=None, overrides=None, render=None):
         self.dir = h.tmppath("nginx")
@@ -198,20 +199,6 @@ class Nginx:
         except OSError:
             return ""
 
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)  # graceful
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 def _need_nginx():
@@ -285,25 +272,32 @@ def test_every_route_through_nginx_real_engines():
         assert re.search(r'route="/v1/audio/transcriptions"', hits), hits[:500]
 
 
+def speech_first_bytes(port, server):
+    """Speech (pcm) through a proxy on port: (the first bytes read, the
+    server's active requests right then, the rest of the body)."""
+    import http.client
+    import json
+    conn = http.client.HTTPConnection(h.HOST, port, timeout=60)
+    conn.request("POST", "/v1/audio/speech", body=json.dumps(
+        {"model": "tts-1", "input": "stream me", "voice": "alloy",
+         "response_format": "pcm"}), headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    assert r.status == 200, (r.status, r.read()[:300])
+    first = r.read1(65536)
+    assert first, "no body"
+    active = server.health_detailed("tts")["concurrency"]["active_requests"]
+    rest = r.read()
+    conn.close()
+    return first, active, rest
+
+
 def test_speech_streams_through_nginx():
     """The first audio bytes arrive while the server still works on the rest."""
     _need_nginx()
     s = h.Server(env=dict(TEST_ENGINES, VS_TEST_ENGINE_SLEEP_MS="3000"), service="tts",
                  name="tts-behind-nginx").start()
     with Nginx(s) as ng:
-        import http.client
-        import json
-        conn = http.client.HTTPConnection(h.HOST, ng.port, timeout=60)
-        conn.request("POST", "/v1/audio/speech", body=json.dumps(
-            {"model": "tts-1", "input": "stream me", "voice": "alloy",
-             "response_format": "pcm"}), headers={"Content-Type": "application/json"})
-        r = conn.getresponse()
-        assert r.status == 200, (r.status, r.read()[:300])
-        first = r.read1(65536)
-        assert first, "no body"
-        active = s.health_detailed("tts")["concurrency"]["active_requests"]
-        rest = r.read()
-        conn.close()
+        first, active, rest = speech_first_bytes(ng.port, s)
         assert active == 1, "first bytes arrived only after the server finished " \
                             "(nginx buffered the stream)"
         direct = h.speak(s.tts_port, "stream me", response_format="pcm")
