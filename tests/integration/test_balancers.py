@@ -26,6 +26,7 @@ so three give six slots. What is shown, for each balancer:
   work, then retries elsewhere; HAProxy's check takes it out. Its model is
   never loaded and it answers no transcription with 200.
 - streamed speech is not held by either balancer.
+- HAProxy's own 503 is the servers' JSON error with a Retry-After.
 The overlap is made certain with the sleeping test engine (test-asr,
 VS_TEST_ENGINE_SLEEP_MS) where a test needs requests to be in flight
 together; no clock is read in an assertion.
@@ -77,7 +78,8 @@ def instances(n=3, sleep_ms=None, env_of=None, service="asr"):
 
 
 def ports(servers):
-    return [dict(s.ports) for s in servers]
+    """[{"asr": port, "tts": port}] of Servers (or such dicts as they are)."""
+    return [s if isinstance(s, dict) else dict(s.ports) for s in servers]
 
 
 def nginx(servers):
@@ -197,6 +199,16 @@ def test_shipped_files_match_the_settings():
         out = h.run([HAPROXY_BIN, "-c", "-f", probe], timeout=30)
         assert out.returncode != 0 and b"unknown keyword '429'" in out.stdout + out.stderr, \
             "this HAProxy accepts retry-on 429: use it in deploy/haproxy-voicestack.cfg"
+
+
+def test_haproxy_own_503_is_the_servers_json_error():
+    """With no instance reachable, HAProxy's own 503 (http-error) has the
+    OpenAI error body and a Retry-After, like the instances' refusals."""
+    nobody = free_port()   # nothing listens there
+    with HAProxy([{"asr": nobody, "tts": nobody}]) as hp:
+        r = h.request(hp.port, "GET", "/health")
+        e = h.assert_error_shape(r, 503)
+        assert e["code"] == "service_unavailable" and r.headers.get("retry-after") == "10", r
 
 
 def test_burst_of_six_served_behind_each_balancer_real_engine():
