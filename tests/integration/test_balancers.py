@@ -219,7 +219,7 @@ def test_burst_of_six_served_behind_each_balancer_real_engine():
     for r in alone:
         if r.status == 429:
             h.assert_error_shape(r, 429)
-    text = alone[0].json()["text"] if alone[0].status == 200 else alone[1].json()["text"]
+    text = [r for r in alone if r.status == 200][0].json()["text"]
     assert len(h.words(text)) > 5, text
     for name, make in BALANCERS:
         before = [served(s).get(200, 0) for s in srv]
