@@ -35,10 +35,11 @@ DEPS := gcc pkg-config meson ninja-build libmicrohttpd-dev libjansson-dev \
 # clang-format checks the house format (tests/run_all.sh); chromium (headless,
 # fake microphone) drives the page in test_page.py. test_package.py builds
 # and checks the Debian package (dpkg-dev, debhelper, fakeroot, lintian, git:
-# make deb) and renders the man pages (groff-base, man-db).
+# make deb) and renders the man pages (groff-base, man-db). haproxy runs
+# deploy/haproxy-voicestack.cfg in front of three instances in test_balancers.py.
 TEST_DEPS := ffmpeg pocketsphinx pocketsphinx-testdata prometheus python3 curl nginx-light \
              libasan8 libubsan1 clang libclang-rt-14-dev clang-format chromium \
-             dpkg-dev debhelper fakeroot lintian git groff-base man-db
+             dpkg-dev debhelper fakeroot lintian git groff-base man-db haproxy
 # test_deploy_obs.py: yamllint lints deploy/kubernetes/, python3-yaml reads it
 # (Debian's kubernetes-client cannot validate offline: it asks a server)
 TEST_DEPS += yamllint python3-yaml

@@ -4,7 +4,8 @@
 DESIGN
 Owns: the command line and the order of the sections; each section is a
 module (sec_http 1, sec_admission 2, sec_asr 3, sec_tts 4, sec_memory 5+6,
-sec_scaling 7, soak 8, sec_models 9, sec_lanes 10, sec_wyoming 11, sec_stream 12),
+sec_scaling 7, soak 8, sec_models 9, sec_lanes 10, sec_wyoming 11, sec_stream 12,
+sec_balancer 13),
 core.py holds what they share, report.py writes the table and docs/PERFORMANCE.md, models_md.py the
 measured tables of docs/MODELS.md.  Server start/stop, /proc readers, HTTP and
 ffmpeg helpers are shared with the integration tests in tools/pyvs, which
@@ -61,6 +62,7 @@ import soak  # noqa: E402
 from core import Broken, Ctx, make_inputs  # noqa: E402
 from sec_admission import sec_admission  # noqa: E402
 from sec_asr import sec_asr  # noqa: E402
+from sec_balancer import sec_balancer  # noqa: E402
 from sec_http import sec_http  # noqa: E402
 from sec_lanes import sec_lanes  # noqa: E402
 from sec_memory import sec_memory_cold  # noqa: E402
@@ -81,7 +83,8 @@ SECTIONS = [("1", "HTTP front vs nginx", sec_http),
             ("9", "models and voices", sec_models),
             ("10", "priority lanes", sec_lanes),
             ("11", "Wyoming vs HTTP", sec_wyoming),
-            ("12", "streaming (SSE)", sec_stream)]
+            ("12", "streaming (SSE)", sec_stream),
+            ("13", "instances behind nginx", sec_balancer)]
 
 
 def main():
@@ -107,7 +110,7 @@ def main():
                     help="section 9: only these voices, comma-separated (default: all)")
     ap.add_argument("--lane-probes", type=int, default=8,
                     help="high requests timed per configuration (section 10)")
-    ap.add_argument("sections", nargs="*", help="run only these sections (1..10; 6 = 5)")
+    ap.add_argument("sections", nargs="*", help="run only these sections (1..13; 6 = 5)")
     a = ap.parse_args()
     want = set("5" if s == "6" else s for s in a.sections)
     bad = want - set(s for s, _, _ in SECTIONS)

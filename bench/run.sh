@@ -15,7 +15,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 
 if [ $# -lt 1 ] || [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
-	echo "usage: $0 BUILD_DIR [SECTION...]  (1-10, 6 = 5; none: all, writes docs/PERFORMANCE.md)" >&2
+	echo "usage: $0 BUILD_DIR [SECTION...]  (1-13, 6 = 5; none: all, writes docs/PERFORMANCE.md)" >&2
 	exit 2
 fi
 build=$1
@@ -31,7 +31,7 @@ prev=""
 for s in "$@"; do
 	case "$prev" in --*) prev=""; continue ;; esac  # the value of an option
 	case "$s" in
-	[1-9] | 1[012]) [ "$want_wrk" = 1 ] && want_wrk=0; [ "$s" = 1 ] || [ "$s" = 2 ] && want_wrk=2 ;;
+	[1-9] | 1[0-3]) [ "$want_wrk" = 1 ] && want_wrk=0; [ "$s" = 1 ] || [ "$s" = 2 ] && want_wrk=2 ;;
 	esac
 	prev=$s
 done

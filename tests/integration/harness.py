@@ -22,6 +22,8 @@ Why it is shaped so:
 import atexit
 import os
 import re
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -116,6 +118,19 @@ def join(t, box, timeout=60.0):
     return box["r"]
 
 
+def burst(n, fn, timeout=120.0):
+    """fn(i) for i in 0..n-1, each in its own thread, released at once (a
+    barrier), so the n requests are in flight together; returns the results
+    in order (re-raises the first exception)."""
+    gate = threading.Barrier(n)
+
+    def one(i):
+        gate.wait(timeout)
+        return fn(i)
+    calls = [in_thread(lambda i=i: one(i)) for i in range(n)]
+    return [join(t, box, timeout) for t, box in calls]
+
+
 # ---------------------------------------------------------------- servers
 
 _live = []           # every Server not yet stopped
@@ -171,6 +186,29 @@ class Server(server.Server):
             time.sleep(0.03)
         raise AssertionError("no busy %s worker in /health/detailed within %.0f s"
                              % (service, timeout))
+
+
+class ToolProcess:
+    """A helper daemon a test runs in the foreground (nginx, haproxy):
+    self.proc; stop() sends STOP_SIGNAL, waits, then SIGKILLs. A context
+    manager that stops it."""
+    STOP_SIGNAL = signal.SIGTERM
+    proc = None
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(self.STOP_SIGNAL)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
 def stop_all():

@@ -37,6 +37,7 @@ import subprocess
 import time
 
 import harness as h
+from pyvs import balancer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONF = os.path.join(ROOT, "deploy", "nginx-voicestack.conf")
@@ -96,10 +97,10 @@ def _megabytes(v):
         (m.group(2) or "").lower() or None]
 
 
-def proxied_locations():
+def proxied_locations(path=CONF):
     """[(location args, {directive: value} in force there)] for every location
     with a proxy_pass, server-level directives inherited as nginx does."""
-    with open(CONF) as f:
+    with open(path) as f:
         tree = parse_conf(f.read())
     servers = [kids for name, _, kids in tree if name == "server"]
     assert servers, "no server block in %s" % CONF
@@ -155,29 +156,24 @@ def _free_port():
     return port
 
 
-class Nginx:
-    """nginx in the foreground as the current user; everything in a temp dir."""
+class Nginx(h.ToolProcess):
+    """nginx in the foreground as the current user; everything in a temp dir.
+    render(listen_port) -> the site conf; default: this file's conf for server
+    (test_balancers.py passes its own for deploy/nginx-cluster.conf)."""
+    STOP_SIGNAL = signal.SIGQUIT   # graceful
 
-    def __init__(self, server, overrides=None):
+    def __init__(self, server=None, overrides=None, render=None):
         self.dir = h.tmppath("nginx")
         os.makedirs(self.dir)
         self.port = _free_port()
         site = os.path.join(self.dir, "voicestack.conf")
         with open(site, "w") as f:
             # a one-service server: the other upstream points at the discard port
-            f.write(nginx_render(server.ports.get("asr", 9), server.ports.get("tts", 9),
+            f.write(render(self.port) if render else
+                    nginx_render(server.ports.get("asr", 9), server.ports.get("tts", 9),
                                  self.port, overrides))
         d = self.dir
-        # as root, nginx's workers would switch to `nobody`, who cannot read
-        # the temp dir; name the current user so it never changes identity
-        user = "user %s;\n" % __import__("pwd").getpwuid(os.geteuid()).pw_name \
-            if os.geteuid() == 0 else ""
-        main = (user + "daemon off;\nworker_processes 1;\npid %s/nginx.pid;\n"
-                "error_log %s/error.log info;\nevents { worker_connections 256; }\n"
-                "http {\n  access_log %s/access.log;\n"
-                "  client_body_temp_path %s/body;\n  proxy_temp_path %s/proxy;\n"
-                "  fastcgi_temp_path %s/fcgi;\n  uwsgi_temp_path %s/uwsgi;\n"
-                "  scgi_temp_path %s/scgi;\n  include %s;\n}\n") % (d, d, d, d, d, d, d, d, site)
+        main = balancer.nginx_main(d, site)
         self.conf = os.path.join(d, "nginx.conf")
         with open(self.conf, "w") as f:
             f.write(main)
@@ -203,20 +199,6 @@ class Nginx:
         except OSError:
             return ""
 
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)  # graceful
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 def _need_nginx():
@@ -290,25 +272,32 @@ def test_every_route_through_nginx_real_engines():
         assert re.search(r'route="/v1/audio/transcriptions"', hits), hits[:500]
 
 
+def speech_first_bytes(port, server):
+    """Speech (pcm) through a proxy on port: (the first bytes read, the
+    server's active requests right then, the rest of the body)."""
+    import http.client
+    import json
+    conn = http.client.HTTPConnection(h.HOST, port, timeout=60)
+    conn.request("POST", "/v1/audio/speech", body=json.dumps(
+        {"model": "tts-1", "input": "stream me", "voice": "alloy",
+         "response_format": "pcm"}), headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    assert r.status == 200, (r.status, r.read()[:300])
+    first = r.read1(65536)
+    assert first, "no body"
+    active = server.health_detailed("tts")["concurrency"]["active_requests"]
+    rest = r.read()
+    conn.close()
+    return first, active, rest
+
+
 def test_speech_streams_through_nginx():
     """The first audio bytes arrive while the server still works on the rest."""
     _need_nginx()
     s = h.Server(env=dict(TEST_ENGINES, VS_TEST_ENGINE_SLEEP_MS="3000"), service="tts",
                  name="tts-behind-nginx").start()
     with Nginx(s) as ng:
-        import http.client
-        import json
-        conn = http.client.HTTPConnection(h.HOST, ng.port, timeout=60)
-        conn.request("POST", "/v1/audio/speech", body=json.dumps(
-            {"model": "tts-1", "input": "stream me", "voice": "alloy",
-             "response_format": "pcm"}), headers={"Content-Type": "application/json"})
-        r = conn.getresponse()
-        assert r.status == 200, (r.status, r.read()[:300])
-        first = r.read1(65536)
-        assert first, "no body"
-        active = s.health_detailed("tts")["concurrency"]["active_requests"]
-        rest = r.read()
-        conn.close()
+        first, active, rest = speech_first_bytes(ng.port, s)
         assert active == 1, "first bytes arrived only after the server finished " \
                             "(nginx buffered the stream)"
         direct = h.speak(s.tts_port, "stream me", response_format="pcm")
