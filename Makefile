@@ -25,7 +25,7 @@ DEPS := gcc pkg-config meson ninja-build libmicrohttpd-dev libjansson-dev \
         libavformat-dev libavcodec-dev libswresample-dev libavutil-dev \
         libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us \
         libespeak-ng-dev espeak-ng-data flite1-dev libcmocka-dev libcurl4-openssl-dev \
-        nettle-dev libwslay-dev help2man
+        nettle-dev libwslay-dev help2man libsystemd-dev
 # ... and what the tests drive it with (ffmpeg makes test audio, promtool
 # checks /metrics, pocketsphinx_continuous is the WER baseline, nginx runs
 # deploy/nginx-voicestack.conf in test_nginx.py). Sanitizers: gcc's ASan and
