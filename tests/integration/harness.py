@@ -261,6 +261,32 @@ def fake_proc_root(total_kb, available_kb):
 
 # ---------------------------------------------------------------- requests
 
+FAKE_CGROUP = "system.slice/voice-stack-asr.service"
+
+
+def fake_cgroup_root(limit_bytes, used_bytes):
+    """fake_proc_root() with 8 GB of RAM whose process sits in a cgroup v2
+    (FAKE_CGROUP) limited to limit_bytes (what systemd's MemoryMax= writes to
+    memory.max) with used_bytes in it. Returns the root; fake_cgroup_use()
+    changes the reading."""
+    root = fake_proc_root(8 * 1024 * 1024, 7 * 1024 * 1024)
+    os.makedirs(os.path.join(root, "sys/fs/cgroup", FAKE_CGROUP))
+    os.makedirs(os.path.join(root, "proc/self"))
+    with open(os.path.join(root, "proc/self/cgroup"), "w") as f:
+        f.write("0::/%s\n" % FAKE_CGROUP)
+    fake_cgroup_use(root, limit_bytes, used_bytes)
+    return root
+
+
+def fake_cgroup_use(root, limit_bytes, used_bytes):
+    d = os.path.join(root, "sys/fs/cgroup", FAKE_CGROUP)
+    for name, v in (("memory.max", str(limit_bytes)), ("memory.current", str(used_bytes)),
+                    ("memory.stat", "inactive_file 0")):
+        with open(os.path.join(d, name) + ".tmp", "w") as f:
+            f.write(v + "\n")
+        os.rename(os.path.join(d, name) + ".tmp", os.path.join(d, name))
+
+
 def access_line(server, rid, timeout=5.0):
     """The key=value fields of the event=access line of request id rid
     (waits up to timeout for it)."""

@@ -160,29 +160,6 @@ def test_without_notify_socket_nothing_changes():
 SPEC_GREP = ["grep", "-i", r"resource\|memory\|slot\|idle"]
 
 
-def _cgroup_tree(limit_bytes, used_bytes):
-    """A fake /proc + cgroup v2 tree for VS_TEST_PROC_ROOT: 8 GB of RAM, and
-    the service's cgroup limited to limit_bytes (what MemoryMax= writes to
-    memory.max) with used_bytes in it."""
-    root = h.fake_proc_root(8 * 1024 * 1024, 7 * 1024 * 1024)
-    d = os.path.join(root, "sys/fs/cgroup/system.slice/voice-stack-asr.service")
-    os.makedirs(d)
-    os.makedirs(os.path.join(root, "proc/self"))
-    with open(os.path.join(root, "proc/self/cgroup"), "w") as f:
-        f.write("0::/system.slice/voice-stack-asr.service\n")
-    _cgroup_use(root, limit_bytes, used_bytes)
-    return root, d
-
-
-def _cgroup_use(root, limit_bytes, used_bytes):
-    d = os.path.join(root, "sys/fs/cgroup/system.slice/voice-stack-asr.service")
-    for name, v in (("memory.max", str(limit_bytes)), ("memory.current", str(used_bytes)),
-                    ("memory.stat", "inactive_file 0")):
-        with open(os.path.join(d, name) + ".tmp", "w") as f:
-            f.write(v + "\n")
-        os.rename(os.path.join(d, name) + ".tmp", os.path.join(d, name))
-
-
 def test_journal_priorities_and_the_spec_troubleshooting_grep():
     """Start, a slot refusal (429), a memory refusal (503: the cgroup's
     memory.max as MemoryMax= sets it), an idle unload: each line the
@@ -190,7 +167,7 @@ def test_journal_priorities_and_the_spec_troubleshooting_grep():
     journal files it under (`journalctl -p warning` shows the refusals of
     memory, not the routine lines)."""
     gib = 1024 ** 3
-    root, _ = _cgroup_tree(gib, gib // 4)
+    root = h.fake_cgroup_root(gib, gib // 4)
     s = h.Server(env={"ASR_ENGINE": "test-asr", "VS_TEST_ENGINE_SLEEP_MS": "2000",
                       "ASR_MAX_CONCURRENT_REQUESTS": "1", "ASR_MAX_QUEUE": "0",
                       "ASR_IDLE_TIMEOUT_MINUTES": "0.02", "IDLE_CHECK_INTERVAL_SECONDS": "0.2",
@@ -205,9 +182,9 @@ def test_journal_priorities_and_the_spec_troubleshooting_grep():
         assert h.transcribe(s.asr_port, CARD).status == 429
         res = h.join(*busy)
         assert res.status == 200, res
-        _cgroup_use(root, gib, gib * 95 // 100)  # 95% of MemoryMax=1G
+        h.fake_cgroup_use(root, gib, gib * 95 // 100)  # 95% of MemoryMax=1G
         h.wait_for(lambda: h.transcribe(s.asr_port, CARD).status == 503, "a memory 503", 10)
-        _cgroup_use(root, gib, gib // 4)
+        h.fake_cgroup_use(root, gib, gib // 4)
         assert s.log_contains(r"event=model_unloaded", timeout=20), "no idle unload"
     finally:
         s.stop()
