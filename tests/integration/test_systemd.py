@@ -26,7 +26,7 @@ SANITIZER_PASS = False
 UNITS = {"voice-stack-asr.service": "asr", "voice-stack-tts.service": "tts",
          "voice-stack.service": "all"}
 # the lines meson fills in per unit; everything else is the one template
-PER_UNIT = re.compile(r"^(# \S+\.service - |Description=|ExecStart=|MemoryMax=)")
+PER_UNIT = re.compile(r"^(# \S+\.service - |Description=|Conflicts=|ExecStart=|MemoryMax=)")
 CARD = os.path.join(h.CARDS, "001.wav")
 
 
