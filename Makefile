@@ -42,6 +42,8 @@ TEST_DEPS := ffmpeg pocketsphinx pocketsphinx-testdata prometheus python3 curl n
 # test_deploy_obs.py: yamllint lints deploy/kubernetes/, python3-yaml reads it
 # (Debian's kubernetes-client cannot validate offline: it asks a server)
 TEST_DEPS += yamllint python3-yaml
+# test_systemd.py: systemd-analyze checks the units offline (verify, security)
+TEST_DEPS += systemd
 # what bench/run.sh drives (some also in TEST_DEPS; listed so bench-deps states it all)
 BENCH_DEPS := wrk espeak-ng nginx-light ffmpeg curl pocketsphinx-testdata python3
 # what bench/tune_asr.py needs (and npm, from test-deps: it fetches the one
