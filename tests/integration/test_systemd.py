@@ -45,11 +45,11 @@ def _directive(text, key):
     return vals[-1]
 
 
-def _analyze(*args):
+def _analyze(*args, env=None):
     if not shutil.which("systemd-analyze"):
         raise h.Skip("systemd-analyze missing (Debian package systemd)")
     return subprocess.run(["systemd-analyze"] + list(args), capture_output=True, text=True,
-                          timeout=60)
+                          timeout=60, env=env)
 
 
 def test_units_come_from_one_template_and_install_where_systemd_looks():
@@ -84,7 +84,9 @@ def test_units_come_from_one_template_and_install_where_systemd_looks():
 def test_units_pass_systemd_analyze_verify():
     """Offline, on the units as generated: a scratch root holds systemd's own
     units, /bin/kill (ExecReload) and this build's binary at the unit's
-    ExecStart path, so verify sees the unit exactly as installed."""
+    ExecStart path, so verify sees the unit exactly as installed. verify runs
+    `man` for Documentation=man:voicestack(1) on the host: MANPATH points it
+    at the page this build made."""
     _analyze("--version")  # skips without systemd
     root = h.tmppath("verify-root")
     shutil.copytree("/lib/systemd/system", os.path.join(root, "usr/lib/systemd/system"),
@@ -93,6 +95,11 @@ def test_units_pass_systemd_analyze_verify():
     shutil.copy2("/bin/kill", os.path.join(root, "bin/kill"))
     unit_dir = os.path.join(root, "etc/systemd/system")
     os.makedirs(unit_dir)
+    man1 = os.path.join(root, "usr/share/man/man1")
+    os.makedirs(man1)
+    shutil.copy2(os.path.join(os.path.dirname(os.path.abspath(h.BIN)), "docs", "voicestack.1"),
+                 man1)
+    env = dict(os.environ, MANPATH=os.path.join(root, "usr/share/man"))
     for u in UNITS:
         text = _read(u)
         exe = shlex.split(_directive(text, "ExecStart"))[0]
@@ -100,7 +107,7 @@ def test_units_pass_systemd_analyze_verify():
         shutil.copy2(h.BIN, root + exe)
         with open(os.path.join(unit_dir, u), "w") as f:
             f.write(text)
-        p = _analyze("verify", "--root=" + root, os.path.join(unit_dir, u))
+        p = _analyze("verify", "--root=" + root, os.path.join(unit_dir, u), env=env)
         assert p.returncode == 0 and not (p.stdout + p.stderr).strip(), \
             "systemd-analyze verify %s: %s%s" % (u, p.stdout, p.stderr)
 
