@@ -99,7 +99,9 @@ def test_watchdog_pings_stop_when_a_front_thread_freezes():
         n.wait("READY", "1")
         t0 = time.monotonic()
         h.wait_for(lambda: len(n.values("WATCHDOG", t0)) >= 2, "two WATCHDOG=1 pings", 15)
-        for name in ("MHD-", "vs-watch-asr", "vs-reactor"):
+        # thread name -> which proof must notice it (the withheld line says)
+        for name, proof in (("MHD-", "http"), ("vs-watch-asr", "watcher"),
+                            ("vs-reactor", "reactor")):
             tids = h.threads_named(s.pid, name)
             assert tids, "no thread named %s* in %s" % (name, s.pid)
             frozen.freeze(tids)
@@ -110,12 +112,13 @@ def test_watchdog_pings_stop_when_a_front_thread_freezes():
                 late = n.values("WATCHDOG", t1)
                 assert not late, "%d WATCHDOG=1 pings while %s (%s) was frozen" % (
                     len(late), name, tids)
+                assert s.log_contains(r"event=watchdog_withheld thread=%s\b" % proof), \
+                    "the %s freeze was not put down to the %s proof" % (name, proof)
             finally:
                 frozen.thaw()
             t2 = time.monotonic()
             h.wait_for(lambda: n.values("WATCHDOG", t2), "pings again after %s thawed" % name,
                        15)
-        assert s.log_contains(r"event=watchdog_withheld"), "no log line when pings stopped"
         r = h.transcribe(s.asr_port, CARD, timeout=90)
         assert r.status == 200, r
     finally:
