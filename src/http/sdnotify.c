@@ -37,8 +37,9 @@
  *    proves that some thread of a pool answers, not each: with several
  *    HTTP_THREADS one stuck thread among them goes unnoticed, as it does for
  *    every other health check. The Wyoming listener threads are not watched
- *    (wyoming/ sits above http/ in the layers; its loop is a plain poll()
- *    with nothing to block on but its clients).
+ *    (wyoming/ sits above http/ in the layers): they take the same pool and
+ *    slot locks as the reactor and the HTTP threads, so a deadlock there
+ *    stops the pings anyway; a hang of the Wyoming loop alone does not.
  *    When a proof fails the ping is withheld and one line says which thread;
  *    another says when pings resume. The notifier itself is a thread: if it
  *    hangs (a lock a stuck thread holds, while it reads the pools' state for
