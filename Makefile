@@ -25,7 +25,7 @@ DEPS := gcc pkg-config meson ninja-build libmicrohttpd-dev libjansson-dev \
         libavformat-dev libavcodec-dev libswresample-dev libavutil-dev \
         libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us \
         libespeak-ng-dev espeak-ng-data flite1-dev libcmocka-dev libcurl4-openssl-dev \
-        nettle-dev libwslay-dev help2man
+        nettle-dev libwslay-dev help2man libsystemd-dev
 # ... and what the tests drive it with (ffmpeg makes test audio, promtool
 # checks /metrics, pocketsphinx_continuous is the WER baseline, nginx runs
 # deploy/nginx-voicestack.conf in test_nginx.py). Sanitizers: gcc's ASan and
@@ -43,6 +43,8 @@ TEST_DEPS := ffmpeg pocketsphinx pocketsphinx-testdata prometheus python3 curl n
 # test_deploy_obs.py: yamllint lints deploy/kubernetes/, python3-yaml reads it
 # (Debian's kubernetes-client cannot validate offline: it asks a server)
 TEST_DEPS += yamllint python3-yaml
+# test_systemd.py: systemd-analyze checks the units offline (verify, security)
+TEST_DEPS += systemd
 # what bench/run.sh drives (some also in TEST_DEPS; listed so bench-deps states it all)
 BENCH_DEPS := wrk espeak-ng nginx-light ffmpeg curl pocketsphinx-testdata python3
 # what bench/tune_asr.py needs (and npm, from test-deps: it fetches the one

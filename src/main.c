@@ -31,6 +31,7 @@
 #include "engine_settings.h"
 #include "usage.h"
 #include "http/http.h"
+#include "http/sdnotify.h"
 #include "api/openai.h"
 #include "obs/metrics.h"
 #include "worker/spawn.h"
@@ -432,11 +433,17 @@ static int cmd_serve(struct vs_config *c, int argc, char **argv)
 			return 1;
 	}
 	vs_info("event=ready version=%s env=%s services=%s", VS_VERSION, c->env, which);
+	/* every socket listens now: systemd may report the unit active */
+	vs_sd_ready(active, n_active);
 
 	int sig = 0;
-	while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+	while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+		vs_sd_reloading();
 		vs_auth_reload(&auth);
+		vs_sd_reloaded();
+	}
 	vs_info("event=shutdown signal=%d grace_s=%g", sig, c->shutdown_grace_seconds);
+	vs_sd_stopping();
 	shutdown_services(active, n_active, c->shutdown_grace_seconds, wy);
 	vs_guard_destroy(&guard);
 	vs_auth_destroy(&auth);

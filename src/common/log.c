@@ -2,16 +2,39 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 static enum vs_log_level min_level = VS_LOG_INFO;
 static const char *proc_tag = "front";
+static pthread_once_t journal_once = PTHREAD_ONCE_INIT;
+static bool to_journal;
+
+/* systemd.exec(5), JOURNAL_STREAM: set to "device:inode" of the stream the
+ * service's stderr was connected to; only when our stderr still is that
+ * stream (not redirected by a wrapper or a test) do the lines go to the
+ * journal. Workers inherit both the variable and the stream, so they prefix
+ * their lines too. */
+static void detect_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0)
+		to_journal = (unsigned long long)st.st_dev == dev &&
+		             (unsigned long long)st.st_ino == ino;
+}
 
 void vs_log_set_level(enum vs_log_level l)
 {
@@ -44,7 +67,10 @@ int vs_log_parse_level(const char *s)
 void vs_log(enum vs_log_level l, const char *fmt, ...)
 {
 	static const char *const lname[] = {"debug", "info", "warn", "error"};
-	char line[2048];
+	/* syslog priorities, as sd-daemon.h's SD_DEBUG ... SD_ERR: the journal
+	 * files a line starting "<N>" under priority N (journalctl -p) */
+	static const int prio[] = {LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR};
+	char line[2048], pfx[4] = "";
 	struct timeval tv;
 	struct tm tm;
 	va_list ap;
@@ -52,10 +78,13 @@ void vs_log(enum vs_log_level l, const char *fmt, ...)
 
 	if (l < min_level)
 		return;
+	pthread_once(&journal_once, detect_journal);
+	if (to_journal)
+		snprintf(pfx, sizeof(pfx), "<%d>", prio[l]);
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	n = snprintf(line, sizeof(line),
-	             "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s proc=%s pid=%d ",
+	             "%s%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s proc=%s pid=%d ", pfx,
 	             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 	             (long)(tv.tv_usec / 1000), lname[l], proc_tag, (int)getpid());
 	va_start(ap, fmt);

@@ -5,8 +5,11 @@
  * Thread- and process-safe: each line is formatted into one buffer (at most
  * 2 KiB, longer lines are cut) and written with one write(2), so lines of
  * threads and of workers sharing stderr never interleave. Lines below the
- * level (default info) cost one comparison. The caller that makes a
- * decision logs it once; library code returns errors instead of logging.
+ * level (default info) cost one comparison. Under systemd, when stderr is
+ * the journal's stream (JOURNAL_STREAM), each line starts with its syslog
+ * priority ("<4>2026-..." for a warning), so `journalctl -p warning` works.
+ * The caller that makes a decision logs it once; library code returns
+ * errors instead of logging.
  */
 #ifndef VS_LOG_H
 #define VS_LOG_H

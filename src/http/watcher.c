@@ -408,6 +408,7 @@ static void *watcher_main(void *arg)
 		uint64_t now = vs_now_ms();
 		pass_connections(svc, now);
 		pass_suspended(w, now);
+		__atomic_add_fetch(&w->beats, 1, __ATOMIC_RELAXED);
 	}
 	return NULL;
 }
@@ -429,6 +430,15 @@ int vs_watcher_start(struct vs_service *svc)
 	int e = pthread_create(&w->thread, NULL, watcher_main, svc);
 	if (e)
 		return -e;
+	/* named, so that ps, gdb and the watchdog test can tell it apart */
+	char name[16];
+	snprintf(name, sizeof(name), "vs-watch-%s", svc->name);
+	pthread_setname_np(w->thread, name);
 	pthread_detach(w->thread);
 	return 0;
+}
+
+unsigned long vs_watcher_beats(struct vs_service *svc)
+{
+	return __atomic_load_n(&svc->watcher.beats, __ATOMIC_RELAXED);
 }

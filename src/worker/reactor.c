@@ -86,7 +86,9 @@ static void start(void)
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
 	epoll_ctl(reactor.epfd, EPOLL_CTL_ADD, reactor.evfd, &ev);
 	reactor.started = pthread_create(&reactor.thread, NULL, reactor_main, NULL) == 0;
-	if (!reactor.started)
+	if (reactor.started) /* for ps, gdb and the watchdog test */
+		pthread_setname_np(reactor.thread, "vs-reactor");
+	else
 		vs_error("event=reactor_start_failed");
 }
 

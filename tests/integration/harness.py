@@ -299,6 +299,32 @@ def fake_proc_root(total_kb, available_kb):
 
 # ---------------------------------------------------------------- requests
 
+FAKE_CGROUP = "system.slice/voice-stack-asr.service"
+
+
+def fake_cgroup_root(limit_bytes, used_bytes):
+    """fake_proc_root() with 8 GB of RAM whose process sits in a cgroup v2
+    (FAKE_CGROUP) limited to limit_bytes (what systemd's MemoryMax= writes to
+    memory.max) with used_bytes in it. Returns the root; fake_cgroup_use()
+    changes the reading."""
+    root = fake_proc_root(8 * 1024 * 1024, 7 * 1024 * 1024)
+    os.makedirs(os.path.join(root, "sys/fs/cgroup", FAKE_CGROUP))
+    os.makedirs(os.path.join(root, "proc/self"))
+    with open(os.path.join(root, "proc/self/cgroup"), "w") as f:
+        f.write("0::/%s\n" % FAKE_CGROUP)
+    fake_cgroup_use(root, limit_bytes, used_bytes)
+    return root
+
+
+def fake_cgroup_use(root, limit_bytes, used_bytes):
+    d = os.path.join(root, "sys/fs/cgroup", FAKE_CGROUP)
+    for name, v in (("memory.max", str(limit_bytes)), ("memory.current", str(used_bytes)),
+                    ("memory.stat", "inactive_file 0")):
+        with open(os.path.join(d, name) + ".tmp", "w") as f:
+            f.write(v + "\n")
+        os.rename(os.path.join(d, name) + ".tmp", os.path.join(d, name))
+
+
 def access_line(server, rid, timeout=5.0):
     """The key=value fields of the event=access line of request id rid
     (waits up to timeout for it)."""
@@ -447,3 +473,114 @@ def refused_while_slot_held(server, audio):
         so.close()
     server.wait_slots_free("asr")
     return r
+
+
+# ---------------------------------------------------------------- systemd
+
+class NotifySocket:
+    """systemd's side of sd_notify(3): an AF_UNIX datagram socket to pass as
+    NOTIFY_SOCKET. Each datagram is kept as (monotonic time, {field: value});
+    on_message(fields), if given, runs on the reader thread as each arrives
+    (e.g. to connect to a port the moment READY=1 comes)."""
+
+    def __init__(self, on_message=None):
+        import socket as _s
+        self.path = tmppath("notify.sock")
+        self.sock = _s.socket(_s.AF_UNIX, _s.SOCK_DGRAM | _s.SOCK_CLOEXEC)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
+        self.msgs = []
+        self.on_message = on_message
+        self._cond = threading.Condition()
+        self._stop = False
+        self._t = threading.Thread(target=self._read, daemon=True)
+        self._t.start()
+
+    def _read(self):
+        while not self._stop:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                continue
+            fields = dict(line.split("=", 1) for line in data.decode().split("\n")
+                          if "=" in line)
+            if self.on_message:
+                self.on_message(fields)
+            with self._cond:
+                self.msgs.append((time.monotonic(), fields))
+                self._cond.notify_all()
+
+    def values(self, key, since=0.0):
+        with self._cond:
+            return [f[key] for t, f in self.msgs if key in f and t >= since]
+
+    def wait(self, key, value=None, timeout=20.0, since=0.0):
+        """The first value of key sent at or after `since` (and equal to value,
+        if given); asserts when none comes within timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for t, f in self.msgs:
+                    if t >= since and key in f and (value is None or f[key] == value):
+                        return f[key]
+                left = deadline - time.monotonic()
+                assert left > 0, "no %s%s on NOTIFY_SOCKET within %.0f s (got %r)" % (
+                    key, "=" + value if value else "", timeout, self.msgs[-5:])
+                self._cond.wait(left)
+
+    def close(self):
+        self._stop = True
+        self._t.join(2)
+        self.sock.close()
+
+
+def threads_named(pid, prefix):
+    """tids of process pid whose thread name (comm) starts with prefix."""
+    out = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                if f.read().strip().startswith(prefix):
+                    out.append(int(tid))
+        except OSError:
+            pass
+    return out
+
+
+class FrozenThreads:
+    """Stops single threads of another process from outside, without a seam
+    in its code: PTRACE_SEIZE + PTRACE_INTERRUPT put just that thread in a
+    ptrace-stop (the others run on); thaw() detaches, and it runs again. All
+    calls must come from the one thread that froze (ptrace is per tracer)."""
+    SEIZE, INTERRUPT, DETACH = 0x4206, 0x4207, 17
+    WALL = 0x40000000
+
+    def __init__(self):
+        import ctypes
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p,
+                                      ctypes.c_void_p]
+        self._libc.ptrace.restype = ctypes.c_long
+        self.tids = []
+
+    def _ptrace(self, req, tid):
+        import ctypes
+        if self._libc.ptrace(req, tid, None, None) < 0:
+            e = ctypes.get_errno()
+            raise OSError(e, "ptrace(%#x, %d): %s" % (req, tid, os.strerror(e)))
+
+    def freeze(self, tids):
+        assert tids, "no thread to freeze"
+        for tid in tids:
+            self._ptrace(self.SEIZE, tid)
+            self.tids.append(tid)
+            self._ptrace(self.INTERRUPT, tid)
+            os.waitpid(tid, self.WALL)  # it is in the ptrace-stop now
+
+    def thaw(self):
+        for tid in self.tids:
+            try:
+                self._ptrace(self.DETACH, tid)
+            except OSError:
+                pass
+        self.tids = []

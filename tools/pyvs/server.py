@@ -96,6 +96,9 @@ class Server:
         # sent with get() (health_detailed, metrics...): e.g. the API key of a
         # server started with API_KEYS_FILE and status routes closed
         self.headers = {}
+        # stderr as systemd's journal stream looks to the server: JOURNAL_STREAM
+        # names the stderr pipe's device:inode (test_sd_notify.py)
+        self.journal_stream = False
 
     # -- lifecycle
     def argv(self):
@@ -136,9 +139,17 @@ class Server:
         if not os.access(argv[0], os.X_OK):
             raise Failed("server binary %s not found / not executable" % argv[0])
         self.cwd = tempfile.mkdtemp(dir=tmp.tmpdir(), prefix="cwd-")
-        self.proc = subprocess.Popen(argv, cwd=self.cwd, env=clean_env(self.env),
+        env, err = clean_env(self.env), subprocess.PIPE
+        if self.journal_stream:
+            rd, err = os.pipe()
+            st = os.fstat(err)
+            env["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino)
+        self.proc = subprocess.Popen(argv, cwd=self.cwd, env=env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+                                     stderr=err)
+        if self.journal_stream:
+            os.close(err)
+            self.proc.stderr = os.fdopen(rd, "rb")
         self.started()
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
