@@ -149,6 +149,8 @@ class Ctx:
                                                   if goal else ""), flush=True)
 
     def note(self, text):
+        if text in self.notes:  # a section that meets the same thing twice says it once
+            return
         self.notes.append(text)
         print("  note: " + text, flush=True)
 
