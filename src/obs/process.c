@@ -113,9 +113,13 @@ void vs_process_metrics_sample(void)
 
 	if (read_stat(&cpu, &start, &vsize, &rss) == 0) {
 		pthread_mutex_lock(&pm.mu);
-		vs_counter_add(pm.cpu, NULL, cpu - pm.cpu_seen);
-		if (cpu > pm.cpu_seen)
+		/* two scrapes may read /proc in one order and lock in the
+		 * other: only the newer reading adds, so the counter never
+		 * goes back */
+		if (cpu > pm.cpu_seen) {
+			vs_counter_add(pm.cpu, NULL, cpu - pm.cpu_seen);
 			pm.cpu_seen = cpu;
+		}
 		pthread_mutex_unlock(&pm.mu);
 		vs_gauge_set(pm.rss, NULL, rss * (double)sysconf(_SC_PAGESIZE));
 		vs_gauge_set(pm.vsz, NULL, vsize);
